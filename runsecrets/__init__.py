@@ -1,0 +1,54 @@
+"""runsecrets: consume container secrets safely.
+
+Values come from ``FOO_FILE`` variables, ``FOO`` variables and secrets directories such as
+``/run/secrets``; they are read safely, never logged, and can follow rotation. This module only
+re-exports the public API; importing it loads neither pydantic, watchfiles nor cryptography.
+"""
+
+from __future__ import annotations
+
+from ._provenance import Provenance
+from ._secret import Secret
+from ._secrets import MISSING, Secrets, get, get_bytes
+from .exceptions import (
+    InsecurePermissionsWarning,
+    InvalidSecretNameError,
+    InvalidTLSMaterialError,
+    RunSecretsError,
+    RunSecretsWarning,
+    SecretConflictError,
+    SecretDecodeError,
+    SecretNotFoundError,
+    SecretReadError,
+    SecretsDirWarning,
+    SecretTooLargeError,
+)
+
+__all__ = [
+    "MISSING",
+    "InsecurePermissionsWarning",
+    "InvalidSecretNameError",
+    "InvalidTLSMaterialError",
+    "Provenance",
+    "RunSecretsError",
+    "RunSecretsWarning",
+    "Secret",
+    "SecretConflictError",
+    "SecretDecodeError",
+    "SecretNotFoundError",
+    "SecretReadError",
+    "SecretTooLargeError",
+    "Secrets",
+    "SecretsDirWarning",
+    "get",
+    "get_bytes",
+]
+
+
+def __getattr__(name: str) -> object:
+    # Loaded on first use so that `import runsecrets` stays as cheap as a bare interpreter.
+    if name == "__version__":
+        from ._version import __version__
+
+        return __version__
+    raise AttributeError(f"module 'runsecrets' has no attribute {name!r}")

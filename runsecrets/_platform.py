@@ -1,0 +1,68 @@
+"""Where secrets live by default, per platform, and how the directory list is chosen.
+
+Each setting is one small pure function: the argument wins, then the environment, then detection.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ._types import DirsArg
+
+POSIX_SECRETS_DIR = "/run/secrets"
+WINDOWS_SECRETS_DIR = r"C:\ProgramData\Docker\secrets"
+# Docker for Windows keeps the data here and links each entry of WINDOWS_SECRETS_DIR to it.
+WINDOWS_INTERNAL_SECRETS_DIR = r"C:\ProgramData\Docker\internal\secrets"
+DIRS_VARIABLE = "RUNSECRETS_DIR"
+
+
+def default_dirs(platform: str = sys.platform) -> tuple[str, ...]:
+    """The secrets directory a container runtime mounts on this platform."""
+    if platform == "win32":
+        return (WINDOWS_SECRETS_DIR,)
+    return (POSIX_SECRETS_DIR,)
+
+
+def trusted_link_roots(platform: str = sys.platform) -> tuple[str, ...]:
+    """Directories outside a secrets directory that its symlinks may point into.
+
+    The platform itself links there, so following such a link is not an escape.
+    """
+    if platform == "win32":
+        return (WINDOWS_INTERNAL_SECRETS_DIR,)
+    return ()
+
+
+def split_dirs(value: str, pathsep: str = os.pathsep) -> tuple[str, ...]:
+    """Split a ``PATH``-style list, dropping empty entries."""
+    return tuple(part for part in value.split(pathsep) if part)
+
+
+def resolve_dirs(
+    dirs: DirsArg | None,
+    environ: Mapping[str, str],
+    platform: str = sys.platform,
+) -> tuple[str, ...]:
+    """Choose the secrets directories: the argument, else ``RUNSECRETS_DIR``, else the default.
+
+    Args:
+        dirs: One directory (a string or path) or an iterable of them, first match wins.
+        environ: The environment to read ``RUNSECRETS_DIR`` from.
+        platform: ``sys.platform`` value used to pick the default.
+
+    Returns:
+        The directories as strings, in lookup order.
+    """
+    if dirs is not None:
+        if isinstance(dirs, (str, os.PathLike)):
+            return (os.fspath(dirs),)
+        return tuple(os.fspath(d) for d in dirs)
+    configured = environ.get(DIRS_VARIABLE)
+    if configured:
+        return split_dirs(configured, ";" if platform == "win32" else ":")
+    return default_dirs(platform)

@@ -1,0 +1,209 @@
+"""The lookup order, as small functions over an explicit environment and directory list.
+
+Nothing here reads ``os.environ`` or picks directories by itself: callers pass both in, so the
+order can be tested as a table and two resolvers never share state.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ._listing import find_case_insensitive
+from ._names import FILE_SUFFIX, env_name, file_env_name
+from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS, Provenance
+from ._read import read_file
+from .exceptions import SecretConflictError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    #: A raw value: bytes from a file, text from the environment.
+    Raw = bytes | str
+
+
+class Lookup:
+    """The settings of one lookup: the environment, directories and reading rules."""
+
+    __slots__ = (
+        "allow_external_links",
+        "case_sensitive",
+        "dirs",
+        "environ",
+        "link_roots",
+        "max_size",
+        "prefix",
+        "sources",
+    )
+
+    def __init__(
+        self,
+        *,
+        environ: Mapping[str, str],
+        dirs: tuple[str, ...],
+        prefix: str,
+        sources: tuple[str, ...],
+        max_size: int,
+        case_sensitive: bool,
+        link_roots: tuple[str, ...],
+        allow_external_links: bool,
+    ) -> None:
+        unknown = set(sources) - SOURCE_KINDS
+        if unknown:
+            raise ValueError(f"unknown source kinds {sorted(unknown)}; use {sorted(SOURCE_KINDS)}")
+        self.environ = environ
+        self.dirs = dirs
+        self.prefix = prefix
+        self.sources = sources
+        self.max_size = max_size
+        self.case_sensitive = case_sensitive
+        self.link_roots = link_roots
+        self.allow_external_links = allow_external_links
+
+
+def check_conflict(
+    name: str, variable: str, file_variable: str, environ: Mapping[str, str]
+) -> None:
+    """Refuse ``FOO`` and ``FOO_FILE`` both set, as the official images' ``file_env`` does.
+
+    An empty variable counts as unset, exactly as in that shell function.
+
+    Raises:
+        SecretConflictError: Both are set and non-empty.
+    """
+    if environ.get(variable) and environ.get(file_variable):
+        raise SecretConflictError(
+            f"both {variable} and {file_variable} are set (but are exclusive); "
+            f"unset one of them to choose where secret {name!r} comes from",
+            name=name,
+            variable=variable,
+            file_variable=file_variable,
+        )
+
+
+def resolve(name: str, lookup: Lookup) -> tuple[Raw, Provenance] | None:
+    """Find ``name`` in the configured sources, in order.
+
+    Returns:
+        The raw value and its provenance, or ``None`` when no source holds it.
+
+    Raises:
+        SecretConflictError: ``FOO`` and ``FOO_FILE`` are both set.
+        SecretReadError: A source holds it but it cannot be read (a ``_FILE`` target that does
+            not exist is such an error: the operator asked for that file).
+    """
+    environ = lookup.environ
+    variable = env_name(name, lookup.prefix)
+    file_variable = variable + FILE_SUFFIX
+    if FILE_VARIABLE in lookup.sources and ENVIRONMENT in lookup.sources:
+        check_conflict(name, variable, file_variable, environ)
+    for source in lookup.sources:
+        if source == FILE_VARIABLE:
+            path = environ.get(file_variable)
+            if path:
+                return _from_file(
+                    name, path, lookup, kind=FILE_VARIABLE, variable=file_variable, missing_ok=False
+                )
+        elif source == ENVIRONMENT:
+            value = environ.get(variable)
+            if value:
+                return value, Provenance(
+                    name, ENVIRONMENT, variable=variable, size=len(os.fsencode(value))
+                )
+        else:
+            found = _from_dirs(name, lookup)
+            if found is not None:
+                return found
+    return None
+
+
+def _from_dirs(name: str, lookup: Lookup) -> tuple[Raw, Provenance] | None:
+    for directory in lookup.dirs:
+        contain_in = () if lookup.allow_external_links else (directory, *lookup.link_roots)
+        found = _from_file(
+            name,
+            os.path.join(directory, name),
+            lookup,
+            kind=DIRECTORY,
+            contain_in=contain_in,
+        )
+        if found is None and not lookup.case_sensitive:
+            other = find_case_insensitive(directory, name)
+            if other is not None:
+                found = _from_file(
+                    name,
+                    os.path.join(directory, other),
+                    lookup,
+                    kind=DIRECTORY,
+                    contain_in=contain_in,
+                )
+        if found is not None:
+            return found
+    return None
+
+
+def _from_file(
+    name: str,
+    path: str,
+    lookup: Lookup,
+    *,
+    kind: str,
+    variable: str | None = None,
+    contain_in: tuple[str, ...] = (),
+    missing_ok: bool = True,
+) -> tuple[bytes, Provenance] | None:
+    result = read_file(
+        path,
+        name=name,
+        max_size=lookup.max_size,
+        contain_in=contain_in,
+        variable=variable,
+        missing_ok=missing_ok,
+    )
+    if result is None:
+        return None
+    data, st = result
+    return data, Provenance(
+        name, kind, path=path, variable=variable, size=len(data), mtime=st.st_mtime
+    )
+
+
+def places_searched(name: str, lookup: Lookup) -> list[str]:
+    """Every place :func:`resolve` looks for ``name``, described for a not-found message."""
+    places = []
+    for source in lookup.sources:
+        if source == FILE_VARIABLE:
+            places.append(f"environment variable {file_env_name(name, lookup.prefix)} (unset)")
+        elif source == ENVIRONMENT:
+            places.append(f"environment variable {env_name(name, lookup.prefix)} (unset)")
+        else:
+            for directory in lookup.dirs:
+                places.append(os.path.join(directory, name) + _dir_state(directory))
+    return places
+
+
+def _dir_state(directory: str) -> str:
+    if os.path.isdir(directory):
+        return ""
+    if os.path.exists(directory):
+        return f" ({directory} is not a directory)"
+    return f" ({directory} does not exist)"
+
+
+def file_variables(environ: Mapping[str, str], prefix: str = "") -> list[tuple[str, str]]:
+    """The ``(FOO, FOO_FILE)`` pairs whose ``FOO_FILE`` is set (non-empty), sorted.
+
+    Only variables that start with ``prefix`` (upper-cased) count.
+    """
+    wanted = prefix.upper()
+    pairs = []
+    for key, value in environ.items():
+        if (
+            value
+            and key.endswith(FILE_SUFFIX)
+            and len(key) > len(FILE_SUFFIX)
+            and key.startswith(wanted)
+        ):
+            pairs.append((key[: -len(FILE_SUFFIX)], key))
+    pairs.sort()
+    return pairs

@@ -1,0 +1,217 @@
+"""The resolver object and the module-level shortcuts built on it."""
+
+from __future__ import annotations
+
+import os
+
+from ._listing import list_secret_files
+from ._names import validate_name
+from ._platform import resolve_dirs, trusted_link_roots
+from ._provenance import DEFAULT_SOURCES, Provenance
+from ._read import DEFAULT_MAX_SIZE, decode_text
+from ._resolve import Lookup, places_searched, resolve
+from ._secret import Secret
+from .exceptions import SecretNotFoundError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+    from typing import TypeVar
+
+    from ._types import DirsArg
+
+    # With no default given, a type checker solves _T to Never, so the result is plain str/bytes.
+    _T = TypeVar("_T")
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<no default>"
+
+
+#: Marks "no default given" so that ``None`` can be a caller's default.
+MISSING = _Missing()
+
+
+class Secrets:
+    """Resolve secrets from ``_FILE`` variables, the environment and secrets directories.
+
+    Lookup order for a name such as ``db_password`` (environment names are upper-cased, with the
+    prefix): ``DB_PASSWORD_FILE`` (read that file), then ``DB_PASSWORD``, then a file
+    ``db_password`` in each directory, first match wins. Both variables set is an error, and an
+    empty variable counts as unset. Every call reads afresh: a ``Secrets`` caches nothing.
+
+    Args:
+        dirs: Secrets directories, first match wins. Default: ``RUNSECRETS_DIR`` (an
+            ``os.pathsep`` list), else ``/run/secrets`` (``C:\\ProgramData\\Docker\\secrets`` on
+            Windows).
+        environ: The environment to read. Default: ``os.environ``, read at each call.
+        prefix: Prefix of the environment variables (``APP_`` reads ``APP_DB_PASSWORD``).
+        max_size: Refuse files larger than this many bytes (default 500 KiB, Swarm's limit).
+        strip: Drop trailing line endings from text values, as ``$(< file)`` does.
+        case_sensitive: With ``False``, a file named ``DB_Password`` also answers ``db_password``.
+        sources: The lookup order, a sequence of ``"file_variable"``, ``"environment"`` and
+            ``"directory"``.
+        allow_external_links: Follow symlinks that lead out of their secrets directory.
+    """
+
+    __slots__ = ("_environ", "_lookup", "_strip")
+
+    def __init__(
+        self,
+        dirs: DirsArg | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        prefix: str = "",
+        max_size: int = DEFAULT_MAX_SIZE,
+        strip: bool = True,
+        case_sensitive: bool = True,
+        sources: Iterable[str] = DEFAULT_SOURCES,
+        allow_external_links: bool = False,
+    ) -> None:
+        if max_size < 0:
+            raise ValueError("max_size must not be negative")
+        env = os.environ if environ is None else environ
+        self._environ = env
+        self._strip = strip
+        self._lookup = Lookup(
+            environ=env,
+            dirs=resolve_dirs(dirs, env),
+            prefix=prefix,
+            sources=tuple(sources),
+            max_size=max_size,
+            case_sensitive=case_sensitive,
+            link_roots=trusted_link_roots(),
+            allow_external_links=allow_external_links,
+        )
+
+    @property
+    def dirs(self) -> tuple[str, ...]:
+        """The secrets directories, in lookup order."""
+        return self._lookup.dirs
+
+    @property
+    def prefix(self) -> str:
+        """The environment variable prefix."""
+        return self._lookup.prefix
+
+    @property
+    def max_size(self) -> int:
+        """The size cap in bytes."""
+        return self._lookup.max_size
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The environment this resolver reads."""
+        return self._environ
+
+    def get(self, name: str, default: _T | _Missing = MISSING) -> str | _T:
+        """Return the secret as text.
+
+        Args:
+            name: The secret's name (one path component: ``[A-Za-z0-9._-]``, no leading dot).
+            default: Returned when no source holds the secret. Errors (a conflict, an unreadable
+                file) are raised even when a default is given.
+
+        Raises:
+            SecretNotFoundError: Nothing holds it and no default was given.
+            SecretConflictError: ``FOO`` and ``FOO_FILE`` are both set.
+            SecretReadError: It exists but cannot be read or is not UTF-8.
+            InvalidSecretNameError: ``name`` is not a valid secret name.
+        """
+        found = self._find(name)
+        if found is None:
+            return self._default(name, default)
+        raw, provenance = found
+        if isinstance(raw, str):
+            return raw
+        return decode_text(raw, strip=self._strip, name=name, path=provenance.path)
+
+    def get_bytes(self, name: str, default: _T | _Missing = MISSING) -> bytes | _T:
+        """Return the secret's raw bytes (nothing stripped); see :meth:`get` for the rules."""
+        found = self._find(name)
+        if found is None:
+            return self._default(name, default)
+        raw = found[0]
+        return os.fsencode(raw) if isinstance(raw, str) else raw
+
+    def secret(self, name: str, default: _T | _Missing = MISSING) -> Secret | _T:
+        """Return the secret wrapped in a :class:`Secret` that never shows its value."""
+        found = self._find(name)
+        if found is None:
+            return self._default(name, default)
+        raw, provenance = found
+        text = (
+            raw
+            if isinstance(raw, str)
+            else decode_text(raw, strip=self._strip, name=name, path=provenance.path)
+        )
+        return Secret(text, provenance)
+
+    def explain(self, name: str) -> Provenance:
+        """Say where ``name`` comes from (kind, path or variable, size, age), never what it is.
+
+        The value is read, so an unreadable file raises here as it would in :meth:`get`.
+
+        Raises:
+            SecretNotFoundError: No source holds it.
+        """
+        found = self._find(name)
+        if found is None:
+            raise self._not_found(name)
+        return found[1]
+
+    def find(self, name: str) -> Provenance | None:
+        """Like :meth:`explain`, but ``None`` when no source holds the secret."""
+        found = self._find(name)
+        return None if found is None else found[1]
+
+    def names(self) -> list[str]:
+        """The secret names the directories hold, sorted, each once (first directory wins)."""
+        seen: dict[str, None] = {}
+        for directory in self._lookup.dirs:
+            for name, _ in list_secret_files(directory):
+                seen.setdefault(name)
+        return sorted(seen)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._find(name) is not None
+
+    def __repr__(self) -> str:
+        prefix = f", prefix={self.prefix!r}" if self.prefix else ""
+        return f"Secrets(dirs={list(self.dirs)!r}{prefix})"
+
+    def _find(self, name: str) -> tuple[bytes | str, Provenance] | None:
+        return resolve(validate_name(name), self._lookup)
+
+    def _default(self, name: str, default: _T | _Missing) -> _T:
+        if isinstance(default, _Missing):
+            raise self._not_found(name)
+        return default
+
+    def _not_found(self, name: str) -> SecretNotFoundError:
+        searched = places_searched(name, self._lookup)
+        return SecretNotFoundError(
+            f"secret {name!r} not found; looked in: " + "; ".join(searched),
+            name=name,
+            searched=searched,
+        )
+
+
+def get(
+    name: str, default: _T | _Missing = MISSING, *, dirs: DirsArg | None = None, prefix: str = ""
+) -> str | _T:
+    """Return one secret as text; see :class:`Secrets` for the lookup order and options."""
+    return Secrets(dirs, prefix=prefix).get(name, default)
+
+
+def get_bytes(
+    name: str, default: _T | _Missing = MISSING, *, dirs: DirsArg | None = None, prefix: str = ""
+) -> bytes | _T:
+    """Return one secret's raw bytes; see :class:`Secrets` for the lookup order and options."""
+    return Secrets(dirs, prefix=prefix).get_bytes(name, default)

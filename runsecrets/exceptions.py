@@ -1,0 +1,149 @@
+"""The errors and warnings runsecrets raises.
+
+Every error derives from :class:`RunSecretsError` and carries structured attributes (the secret's
+name, the path or variable involved, the places searched). None of them ever holds or prints a
+secret value: messages name *where* a value was looked for, never *what* it is.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+__all__ = [
+    "InsecurePermissionsWarning",
+    "InvalidSecretNameError",
+    "InvalidTLSMaterialError",
+    "RunSecretsError",
+    "RunSecretsWarning",
+    "SecretConflictError",
+    "SecretDecodeError",
+    "SecretNotFoundError",
+    "SecretReadError",
+    "SecretTooLargeError",
+    "SecretsDirWarning",
+]
+
+
+class RunSecretsError(Exception):
+    """Root of every error raised by runsecrets.
+
+    Attributes:
+        message: The human-readable message (never contains a secret value).
+        name: The logical secret name, when one is involved.
+        path: The file involved, when one is.
+        variable: The environment variable involved, when one is.
+        searched: Every place that was looked at, in order, as readable descriptions.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        path: str | None = None,
+        variable: str | None = None,
+        searched: Iterable[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.name = name
+        self.path = path
+        self.variable = variable
+        self.searched: tuple[str, ...] = tuple(searched)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SecretNotFoundError(RunSecretsError, LookupError):
+    """No source holds the secret and the caller gave no default."""
+
+
+class SecretConflictError(RunSecretsError):
+    """Both ``FOO`` and ``FOO_FILE`` are set (non-empty): the official images refuse this too.
+
+    Attributes:
+        file_variable: The ``_FILE`` variable that was set beside :attr:`variable`.
+    """
+
+    def __init__(self, message: str, *, file_variable: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.file_variable = file_variable
+
+
+class SecretReadError(RunSecretsError):
+    """A secret exists but cannot be used: unreadable, not a regular file, outside its directory...
+
+    Attributes:
+        reason: A stable code: ``not_found``, ``permission_denied``, ``not_regular_file``,
+            ``outside_directory``, ``too_large``, ``not_utf8``, ``os_error``.
+        errno: The operating system's error number, when the failure came from a system call.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str, errno: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
+        self.errno = errno
+
+
+class SecretTooLargeError(SecretReadError):
+    """The file is larger than the configured size cap (checked before reading it).
+
+    Attributes:
+        size: The file's size in bytes.
+        limit: The cap in bytes.
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int, **kwargs: Any) -> None:
+        super().__init__(message, reason="too_large", **kwargs)
+        self.size = size
+        self.limit = limit
+
+
+class SecretDecodeError(SecretReadError, ValueError):
+    """The file is not valid UTF-8 (use the bytes API for binary secrets).
+
+    Attributes:
+        offset: Byte offset of the first invalid byte (the byte itself is never shown).
+    """
+
+    def __init__(self, message: str, *, offset: int, **kwargs: Any) -> None:
+        super().__init__(message, reason="not_utf8", **kwargs)
+        self.offset = offset
+
+
+class InvalidSecretNameError(RunSecretsError, ValueError):
+    """The name is not a single safe path component; rejected before touching the disk."""
+
+
+class InvalidTLSMaterialError(RunSecretsError, ValueError):
+    """Certificate, key or CA material failed validation.
+
+    Attributes:
+        reason: A stable code such as ``key_mismatch``, ``expired`` or ``untrusted_chain``.
+        files: The files (or secret names) the material came from.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str, files: Iterable[str] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
+        self.files: tuple[str, ...] = tuple(files)
+
+
+class RunSecretsWarning(UserWarning):
+    """Root of the warnings runsecrets emits."""
+
+
+class InsecurePermissionsWarning(RunSecretsWarning):
+    """A secret file is writable by its group or by others (warned once per file)."""
+
+
+class SecretsDirWarning(RunSecretsWarning):
+    """A configured secrets directory does not exist (yet)."""
