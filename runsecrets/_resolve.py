@@ -190,14 +190,39 @@ def _dir_state(directory: str) -> str:
     return f" ({directory} does not exist)"
 
 
-def file_variables(environ: Mapping[str, str], prefix: str = "") -> list[tuple[str, str]]:
+#: ``*_FILE`` variables that tools define as a path they read themselves, not a secret to inline.
+#: Turning ``SSL_CERT_FILE`` into ``SSL_CERT`` would break every TLS client in the container.
+NOT_SECRET_FILE_VARIABLES = frozenset(
+    {
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
+        "COMPOSE_FILE",
+        "NIX_SSL_CERT_FILE",
+        "PIP_CONFIG_FILE",
+        "SSL_CERT_FILE",
+        "TF_CLI_CONFIG_FILE",
+    }
+)
+
+
+def file_variables(
+    environ: Mapping[str, str],
+    prefix: str = "",
+    exclude: frozenset[str] = NOT_SECRET_FILE_VARIABLES,
+) -> list[tuple[str, str]]:
     """The ``(FOO, FOO_FILE)`` pairs whose ``FOO_FILE`` is set (non-empty), sorted.
 
-    Only variables that start with ``prefix`` (upper-cased) count.
+    Only variables that start with ``prefix`` (upper-cased) count; the ``exclude`` ones (by
+    default well-known tool settings such as ``SSL_CERT_FILE``) never do.
     """
     wanted = prefix.upper()
     pairs = []
     for key, value in environ.items():
+        if key in exclude:
+            continue
         if (
             value
             and key.endswith(FILE_SUFFIX)

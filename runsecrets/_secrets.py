@@ -160,7 +160,7 @@ class Secrets:
         """
         found = self._find(name)
         if found is None:
-            raise self._not_found(name)
+            raise self.not_found_error(name)
         return found[1]
 
     def find(self, name: str) -> Provenance | None:
@@ -191,11 +191,14 @@ class Secrets:
 
     def _default(self, name: str, default: _T | _Missing) -> _T:
         if isinstance(default, _Missing):
-            raise self._not_found(name)
+            raise self.not_found_error(name)
         return default
 
-    def _not_found(self, name: str) -> SecretNotFoundError:
-        searched = places_searched(name, self._lookup)
+    def not_found_error(
+        self, name: str, *, also_searched: Iterable[str] = ()
+    ) -> SecretNotFoundError:
+        """The error for ``name`` missing, listing every place looked (plus ``also_searched``)."""
+        searched = [*places_searched(name, self._lookup), *also_searched]
         return SecretNotFoundError(
             f"secret {name!r} not found; looked in: " + "; ".join(searched),
             name=name,

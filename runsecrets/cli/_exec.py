@@ -1,0 +1,184 @@
+"""``exec``: the official images' ``file_env`` for any program, then ``execvp``.
+
+For every ``X_FILE`` in the environment (or only the ``--only`` names): refuse when ``X`` is set
+too (an empty variable counts as unset), read the file into ``X``, remove ``X_FILE``, and replace
+this process with the command, so that signals reach it directly and it stays PID 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping, Sequence
+
+
+class ExecRequest:
+    """What ``runsecrets exec`` was asked to do."""
+
+    __slots__ = ("command", "dirs", "only")
+
+    def __init__(self, command: list[str], dirs: list[str] | None, only: list[str] | None) -> None:
+        self.command = command
+        self.dirs = dirs
+        self.only = only
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ExecRequest):
+            return NotImplemented
+        return (self.command, self.dirs, self.only) == (other.command, other.dirs, other.only)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ExecRequest(command={self.command!r}, dirs={self.dirs!r}, only={self.only!r})"
+
+
+def parse_exec_fast(args: Sequence[str]) -> ExecRequest | None:
+    """Parse ``exec [--dir D]... [--only VAR...] -- CMD...`` without argparse.
+
+    Returns ``None`` for anything outside that plain form, so that argparse, which gives the
+    proper usage message, handles it. A test checks both parsers agree on what this accepts.
+    """
+    if len(args) < 3 or args[0] != "exec":
+        return None
+    dirs: list[str] = []
+    only: list[str] = []
+    index = 1
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            command = list(args[index + 1 :])
+            if not command:
+                return None
+            return ExecRequest(command, dirs or None, only or None)
+        if arg.startswith(("--dir=", "--only=")):
+            option, _, value = arg.partition("=")
+            if not value:
+                return None
+            (dirs if option == "--dir" else only).append(value)
+            index += 1
+        elif arg == "--dir":
+            if index + 1 >= len(args) or args[index + 1].startswith("-"):
+                return None
+            dirs.append(args[index + 1])
+            index += 2
+        elif arg == "--only":
+            index += 1
+            start = index
+            while index < len(args) and not args[index].startswith("-"):
+                only.append(args[index])
+                index += 1
+            if index == start:
+                return None
+        else:
+            return None
+    return None
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``exec``."""
+    import argparse
+
+    parser = subparsers.add_parser(
+        "exec",
+        help="set X from X_FILE for the environment, then exec a command (entrypoint wrapper)",
+        description="For every X_FILE variable (or only the --only names) set X to the file's "
+        "content and remove X_FILE, refusing X and X_FILE both set, then replace this process "
+        "with CMD. A --only name with neither variable set is looked up in the secrets "
+        "directories as a file named after the variable in lower case.",
+    )
+    parser.add_argument(
+        "--dir",
+        dest="dirs",
+        action="append",
+        metavar="DIR",
+        help="secrets directory for --only names that have no variable (repeatable)",
+    )
+    parser.add_argument(
+        "--only",
+        action="extend",
+        nargs="+",
+        metavar="VAR",
+        help="handle only these variables (and require them), not every *_FILE",
+    )
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+    parser.set_defaults(handler=_run_parsed, exec_parser=parser)
+
+
+def _run_parsed(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        args.exec_parser.error("a command is required after --")
+    return run_exec(ExecRequest(command, args.dirs, args.only))
+
+
+def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment the command gets: ``X`` from ``X_FILE``, ``X_FILE`` removed.
+
+    Raises:
+        SecretConflictError: ``X`` and ``X_FILE`` are both set.
+        SecretReadError: An ``X_FILE`` target cannot be read, is not UTF-8, or holds a NUL byte.
+        SecretNotFoundError: An ``--only`` variable is set nowhere.
+    """
+    from .._names import FILE_SUFFIX
+    from .._read import decode_text, read_file
+    from .._resolve import check_conflict, file_variables
+    from ..exceptions import SecretReadError
+
+    env = dict(environ)
+    variables = request.only or [variable for variable, _ in file_variables(env)]
+    for variable in variables:
+        file_variable = variable + FILE_SUFFIX
+        check_conflict(variable.lower(), variable, file_variable, env)
+        path = env.get(file_variable)
+        if path:
+            result = read_file(path, name=variable.lower(), variable=file_variable)
+            assert result is not None  # missing_ok is off: a missing file raised
+            value = decode_text(result[0], strip=True, name=variable.lower(), path=path)
+            if "\0" in value:
+                raise SecretReadError(
+                    f"{path} (named by {file_variable}) holds a NUL byte, which no environment "
+                    "variable can carry",
+                    reason="not_env_safe",
+                    name=variable.lower(),
+                    path=path,
+                    variable=file_variable,
+                )
+            env[variable] = value
+        elif request.only and not env.get(variable):
+            from .._provenance import DIRECTORY
+            from .._secrets import Secrets
+
+            env[variable] = Secrets(request.dirs, environ=env, sources=(DIRECTORY,)).get(
+                variable.lower()
+            )
+        env.pop(file_variable, None)
+    return env
+
+
+def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> int:
+    """Prepare the environment and replace this process with the command.
+
+    Returns only when the command cannot be started: 127 not found, 126 not executable.
+    """
+    from ._output import error_line
+
+    env = prepare_environment(request, os.environ if environ is None else environ)
+    program = request.command[0]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(program, request.command, env)
+    except FileNotFoundError:
+        error_line(f"exec: command not found: {program}")
+        return 127
+    except OSError as e:
+        error_line(f"exec: cannot run {program}: {e.strerror}")
+        return 126
+    raise AssertionError("unreachable: execvpe returned")  # pragma: no cover

@@ -1,0 +1,301 @@
+"""The reading rules: what a secret file may be, and how its bytes become a value."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import pytest
+
+from runsecrets import (
+    InsecurePermissionsWarning,
+    InvalidSecretNameError,
+    SecretDecodeError,
+    SecretNotFoundError,
+    SecretReadError,
+    Secrets,
+    SecretTooLargeError,
+)
+
+from .conftest import leaked
+
+
+def _secrets(directory: Path, **kwargs: object) -> Secrets:
+    return Secrets(directory, environ={}, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        pytest.param(b"hunter2", "hunter2", id="plain"),
+        pytest.param(b"hunter2\n", "hunter2", id="trailing-newline"),
+        pytest.param(b"hunter2\n\n\n", "hunter2", id="all-trailing-newlines"),
+        pytest.param(b"hunter2\r\n", "hunter2", id="crlf"),
+        pytest.param(b"  spaced  \n", "  spaced  ", id="spaces-kept"),
+        pytest.param(b"\nleading", "\nleading", id="leading-newline-kept"),
+        pytest.param(b"line1\nline2\n", "line1\nline2", id="inner-newline-kept"),
+        pytest.param(b"\xef\xbb\xbfbom\n", "bom", id="bom-dropped"),
+        pytest.param("pässwörd\n".encode(), "pässwörd", id="utf8"),
+        pytest.param(b"", "", id="empty"),
+    ],
+)
+def test_text_decoding_rules(tmp_path: Path, raw: bytes, text: str) -> None:
+    """Text is strict UTF-8, BOM dropped, trailing line endings stripped as ``$(< file)`` does."""
+    (tmp_path / "s").write_bytes(raw)
+    assert _secrets(tmp_path).get("s") == text
+
+
+def test_bytes_are_returned_raw(tmp_path: Path) -> None:
+    """``get_bytes`` strips nothing and decodes nothing."""
+    raw = b"\xef\xbb\xbf\x00\xff binary \r\n\n"
+    (tmp_path / "s").write_bytes(raw)
+    assert _secrets(tmp_path).get_bytes("s") == raw
+
+
+def test_strip_false_keeps_line_endings(tmp_path: Path) -> None:
+    """``strip=False`` keeps a PEM's final newline, for instance."""
+    (tmp_path / "s").write_bytes(b"v\n")
+    assert _secrets(tmp_path, strip=False).get("s") == "v\n"
+
+
+def test_invalid_utf8_is_a_clear_error_without_the_bytes(tmp_path: Path, sentinel: str) -> None:
+    """Undecodable text names the file and the offset, never the bytes around it."""
+    (tmp_path / "s").write_bytes(sentinel.encode() + b"\xff\xfe")
+    with pytest.raises(SecretDecodeError) as info:
+        _secrets(tmp_path).get("s")
+    error = info.value
+    assert error.offset == len(sentinel)
+    assert error.reason == "not_utf8"
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    assert str(tmp_path / "s") in str(error)
+    assert not leaked(sentinel, str(error), repr(error), "\\xff")
+    assert "xff" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", ".", "..", "../etc/passwd", "a/b", ".hidden", "a\\b", "a\x00b", "a b", "x" * 256, "é"],
+)
+def test_bad_names_are_rejected_before_any_disk_access(tmp_path: Path, name: str) -> None:
+    """A name that is not one safe path component never reaches the file system."""
+    with pytest.raises(InvalidSecretNameError) as info:
+        _secrets(tmp_path / "does-not-exist").get(name)
+    assert isinstance(info.value, ValueError)
+
+
+def test_non_string_name_is_rejected() -> None:
+    """A bytes or None name is a typed error, not a TypeError from deep inside."""
+    with pytest.raises(InvalidSecretNameError, match="must be a string"):
+        Secrets([], environ={}).get(b"x")  # type: ignore[arg-type]
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    """A FIFO where a secret should be raises at once; opening it would wait for a writer."""
+    os.mkfifo(tmp_path / "s")
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            _secrets(tmp_path).get("s")
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            outcome.append(e)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "reading a FIFO blocked"
+    assert isinstance(outcome[0], SecretReadError)
+    assert outcome[0].reason == "not_regular_file"
+    assert "FIFO" in str(outcome[0])
+
+
+def test_fifo_named_by_file_variable_is_refused(tmp_path: Path) -> None:
+    """A ``_FILE`` variable pointing at a FIFO is refused the same way."""
+    os.mkfifo(tmp_path / "pipe")
+    env = {"TOKEN_FILE": str(tmp_path / "pipe")}
+    with pytest.raises(SecretReadError, match="FIFO") as info:
+        Secrets([], environ=env).get("token")
+    assert info.value.variable == "TOKEN_FILE"
+
+
+def test_directory_in_place_of_a_secret_is_refused(tmp_path: Path) -> None:
+    """A sub-directory asked for by name is an error; it is not a secret."""
+    (tmp_path / "s").mkdir()
+    with pytest.raises(SecretReadError, match="is a directory") as info:
+        _secrets(tmp_path).get("s")
+    assert info.value.path == str(tmp_path / "s")
+
+
+def test_device_is_refused(tmp_path: Path) -> None:
+    """A character device (here a link to /dev/null, allowed out) is not a regular file."""
+    (tmp_path / "s").symlink_to("/dev/null")
+    with pytest.raises(SecretReadError, match="device"):
+        _secrets(tmp_path, allow_external_links=True).get("s")
+
+
+def test_symlink_out_of_the_directory_is_refused(tmp_path: Path) -> None:
+    """A link to a file outside the secrets directory (think /etc/shadow) is not followed."""
+    outside = tmp_path / "outside"
+    outside.write_text("not a secret of ours")
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "s").symlink_to(outside)
+    with pytest.raises(SecretReadError, match="leads outside") as info:
+        _secrets(secrets_dir).get("s")
+    assert info.value.reason == "outside_directory"
+    assert _secrets(secrets_dir, allow_external_links=True).get("s") == "not a secret of ours"
+
+
+def test_symlink_to_etc_is_refused(tmp_path: Path) -> None:
+    """The classic escape, a link to a system file, is refused with the path named."""
+    (tmp_path / "s").symlink_to("/etc/passwd")
+    with pytest.raises(SecretReadError, match="outside its secrets directory"):
+        _secrets(tmp_path).get("s")
+
+
+def _kubernetes_volume(root: Path, files: dict[str, str]) -> None:
+    """Lay out a volume exactly as the kubelet's atomic writer does."""
+    stamp = root / "..2026_11_22_10_00_00.000000001"
+    stamp.mkdir(parents=True)
+    for name, value in files.items():
+        (stamp / name).write_text(value)
+    (root / "..data").symlink_to(stamp.name)
+    for name in files:
+        (root / name).symlink_to(f"..data/{name}")
+    sa = root / "kubernetes.io" / "serviceaccount"
+    sa.mkdir(parents=True)
+    (sa / "token").write_text("platform token")
+
+
+def test_kubernetes_layout_reads_through_data_links(tmp_path: Path) -> None:
+    """``key -> ..data/key -> ..<timestamp>/key`` stays inside the volume and is followed."""
+    _kubernetes_volume(tmp_path, {"username": "admin", "password": "pw"})
+    secrets = _secrets(tmp_path)
+    assert secrets.get("password") == "pw"
+    assert list(secrets) == ["password", "username"]
+
+
+def test_kubernetes_service_account_directory_is_skipped_quietly(tmp_path: Path) -> None:
+    """``kubernetes.io/serviceaccount`` and the dot-entries are not listed and warn nothing."""
+    _kubernetes_volume(tmp_path, {"password": "pw"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _secrets(tmp_path).names() == ["password"]
+
+
+def test_dangling_symlink_counts_as_missing(tmp_path: Path) -> None:
+    """Between the steps of a swap a key may dangle: that is "not here", not a crash."""
+    (tmp_path / "s").symlink_to("..data/s")
+    with pytest.raises(SecretNotFoundError):
+        _secrets(tmp_path).get("s")
+
+
+def test_listing_skips_debris_and_invalid_names(tmp_path: Path) -> None:
+    """Writers' temp files, backups and names we could never look up are not secrets."""
+    for name in ("ok", "x.tmp", "y.bak", "z~", ".hidden", "with space"):
+        (tmp_path / name).write_text("v")
+    (tmp_path / "sub").mkdir()
+    assert _secrets(tmp_path).names() == ["ok"]
+
+
+def test_size_cap_is_checked_before_reading(tmp_path: Path) -> None:
+    """A file over the cap raises with its size and the limit; the default cap is 500 KiB."""
+    (tmp_path / "big").write_bytes(b"x" * (500 * 1024 + 1))
+    (tmp_path / "max").write_bytes(b"x" * (500 * 1024))
+    with pytest.raises(SecretTooLargeError) as info:
+        _secrets(tmp_path).get_bytes("big")
+    assert (info.value.size, info.value.limit) == (500 * 1024 + 1, 500 * 1024)
+    assert len(_secrets(tmp_path).get_bytes("max")) == 500 * 1024
+    with pytest.raises(SecretTooLargeError):
+        _secrets(tmp_path, max_size=10).get_bytes("max")
+
+
+def test_file_variable_pointing_nowhere_is_an_error_not_a_fallback(tmp_path: Path) -> None:
+    """The operator asked for that file: its absence raises, even with a directory match."""
+    (tmp_path / "token").write_text("from-dir")
+    env = {"TOKEN_FILE": str(tmp_path / "missing")}
+    with pytest.raises(SecretReadError, match="named by TOKEN_FILE") as info:
+        Secrets(tmp_path, environ=env).get("token", "default")
+    assert info.value.reason == "not_found"
+
+
+def test_file_variable_may_point_anywhere(tmp_path: Path) -> None:
+    """A ``_FILE`` path is explicit: no containment rule applies to it."""
+    target = tmp_path / "elsewhere" / "deep" / "token"
+    target.parent.mkdir(parents=True)
+    target.write_text("v")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    assert Secrets([], environ={"TOKEN_FILE": str(link)}).get("token") == "v"
+
+
+def test_group_writable_file_warns_once(tmp_path: Path) -> None:
+    """A file others can rewrite is worth one warning, not one per read."""
+    path = tmp_path / "s"
+    path.write_text("v")
+    path.chmod(0o664)
+    with pytest.warns(InsecurePermissionsWarning, match="writable by its group"):
+        _secrets(tmp_path).get("s")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _secrets(tmp_path).get("s")
+
+
+def _run_without_dac_override(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a Python that cannot bypass file permissions.
+
+    Root ignores mode bits, so as root the child drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
+    with ``setpriv`` (util-linux); a normal user needs nothing.
+    """
+    command = [sys.executable, "-c", code]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("setpriv (util-linux) is needed to drop root's file capabilities")
+        command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+
+
+def test_unreadable_file_names_path_mode_and_uid(tmp_path: Path, sentinel: str) -> None:
+    """Permission denied says which file, its mode and owner, and who we are; never the value."""
+    path = tmp_path / "s"
+    path.write_text(sentinel)
+    path.chmod(0o000)
+    code = (
+        "import runsecrets, sys\n"
+        f"try: runsecrets.get('s', dirs=[{str(tmp_path)!r}])\n"
+        "except runsecrets.SecretReadError as e: print(e.reason, '|', e)\n"
+    )
+    result = _run_without_dac_override(code)
+    assert result.returncode == 0, result.stderr
+    reason, message = result.stdout.split(" | ", 1)
+    assert reason == "permission_denied"
+    assert str(path) in message
+    assert "mode 0000" in message
+    assert "this process runs as uid" in message
+    assert not leaked(sentinel, result.stdout, result.stderr)
+
+
+def test_errors_never_contain_the_value(tmp_path: Path, sentinel: str) -> None:
+    """Every error kind, its repr and its structured attributes are free of the value."""
+    (tmp_path / "big").write_text(sentinel * 10)
+    (tmp_path / "bad").write_bytes(sentinel.encode() + b"\xff")
+    env = {"TOKEN": sentinel, "TOKEN_FILE": str(tmp_path / "big")}
+    errors: list[Exception] = []
+    for secrets, name in (
+        (_secrets(tmp_path, max_size=20), "big"),
+        (_secrets(tmp_path), "bad"),
+        (Secrets(tmp_path, environ=env), "token"),
+        (_secrets(tmp_path), "missing"),
+    ):
+        with pytest.raises(Exception) as info:  # noqa: PT011 - any error kind, checked below
+            secrets.get(name)
+        errors.append(info.value)
+    for error in errors:
+        assert not leaked(sentinel, str(error), repr(error), vars(error))

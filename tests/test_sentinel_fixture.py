@@ -1,0 +1,30 @@
+"""The sentinel fixture itself: it must catch a leak, or every leak test proves nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def test_sentinel_fixture_fails_a_test_that_prints_the_value(pytester: pytest.Pytester) -> None:
+    """A test printing its sentinel is reported failed, naming where the value leaked."""
+    pytester.makeconftest((__import__("pathlib").Path(__file__).parent / "conftest.py").read_text())
+    pytester.makepyfile(
+        """
+        import logging
+
+        def test_prints(sentinel):
+            print("value is", sentinel)
+
+        def test_logs(sentinel):
+            logging.getLogger("x").debug("value %s", sentinel)
+
+        def test_clean(sentinel):
+            print("nothing to see")
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-o", "log_level=DEBUG")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*sentinel secret value leaked into: Captured stdout call*"])
+    result.stdout.fnmatch_lines(["*sentinel secret value leaked into: Captured log call*"])
