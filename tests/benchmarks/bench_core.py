@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _timing import bytecode_env, time_calls, time_commands, verdict  # noqa: E402
+from _timing import bytecode_env, time_calls, time_commands, verdict
 
-import runsecrets  # noqa: E402
+import runsecrets
 
 
 def startup(runs: int, directory: Path) -> None:
