@@ -263,3 +263,14 @@ def test_iteration_lists_what_the_directories_hold(tmp_path: Path) -> None:
 def test_environment_value_as_bytes_round_trips() -> None:
     """``get_bytes`` of a variable gives its file-system encoding, nothing stripped."""
     assert Secrets([], environ={"TOKEN": "é \n"}).get_bytes("token") == "é \n".encode()
+
+
+def test_windows_trusts_its_internal_secrets_directory() -> None:
+    """On Windows, links into Docker's internal secrets directory are the platform's own.
+
+    Windows cannot run here, so the platform is passed in; the function is pure.
+    """
+    from runsecrets._platform import WINDOWS_INTERNAL_SECRETS_DIR, trusted_link_roots
+
+    assert trusted_link_roots("win32") == (WINDOWS_INTERNAL_SECRETS_DIR,)
+    assert trusted_link_roots("linux") == ()
