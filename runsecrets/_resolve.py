@@ -16,7 +16,7 @@ from .exceptions import SecretConflictError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     #: A raw value: bytes from a file, text from the environment.
     Raw = bytes | str
@@ -120,26 +120,26 @@ def resolve(name: str, lookup: Lookup) -> tuple[Raw, Provenance] | None:
 def _from_dirs(name: str, lookup: Lookup) -> tuple[Raw, Provenance] | None:
     for directory in lookup.dirs:
         contain_in = () if lookup.allow_external_links else (directory, *lookup.link_roots)
-        found = _from_file(
-            name,
-            os.path.join(directory, name),
-            lookup,
-            kind=DIRECTORY,
-            contain_in=contain_in,
-        )
-        if found is None and not lookup.case_sensitive:
-            other = find_case_insensitive(directory, name)
-            if other is not None:
-                found = _from_file(
-                    name,
-                    os.path.join(directory, other),
-                    lookup,
-                    kind=DIRECTORY,
-                    contain_in=contain_in,
-                )
-        if found is not None:
-            return found
+        for entry in _entry_names(directory, name, lookup.case_sensitive):
+            found = _from_file(
+                name,
+                os.path.join(directory, entry),
+                lookup,
+                kind=DIRECTORY,
+                contain_in=contain_in,
+            )
+            if found is not None:
+                return found
     return None
+
+
+def _entry_names(directory: str, name: str, case_sensitive: bool) -> Iterator[str]:
+    """The file names that may hold ``name`` in ``directory``, the exact one first."""
+    yield name
+    if not case_sensitive:
+        other = find_case_insensitive(directory, name)
+        if other is not None and other != name:
+            yield other
 
 
 def _from_file(

@@ -10,26 +10,12 @@ from .._provenance import DEFAULT_SOURCES, DIRECTORY, FILE_VARIABLE, Provenance
 from .._resolve import file_variables
 from .._secrets import Secrets
 from ..exceptions import RunSecretsError
+from ._options import add_dir_option, add_prefix_option
 from ._output import error_line, exit_code_for, format_provenance
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-
-
-def add_lookup_options(parser: argparse.ArgumentParser) -> None:
-    """The ``--dir`` and ``--prefix`` options every reading command shares."""
-    parser.add_argument(
-        "--dir",
-        dest="dirs",
-        action="append",
-        metavar="DIR",
-        help="a secrets directory (repeat for several, first match wins); default "
-        "RUNSECRETS_DIR, else the platform's (/run/secrets)",
-    )
-    parser.add_argument(
-        "--prefix", default="", help="environment variable prefix (APP_ reads APP_DB_PASSWORD)"
-    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "build-time pattern: a BuildKit secret, else a build argument).",
     )
     get.add_argument("name")
-    add_lookup_options(get)
+    add_dir_option(get)
+    add_prefix_option(get)
     get.add_argument("--bytes", action="store_true", help="write the raw bytes, nothing stripped")
     get.add_argument(
         "--env-fallback",
@@ -56,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="exit 0 when every NAME resolves and reads, 1 when one is missing",
     )
     check.add_argument("names", nargs="+", metavar="NAME")
-    add_lookup_options(check)
+    add_dir_option(check)
+    add_prefix_option(check)
     check.set_defaults(handler=run_check)
 
     explain = subparsers.add_parser(
@@ -69,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME",
         help="default: every secret in the directories and every *_FILE variable",
     )
-    add_lookup_options(explain)
+    add_dir_option(explain)
+    add_prefix_option(explain)
     explain.add_argument("--json", action="store_true", help="print a JSON list")
     explain.set_defaults(handler=run_explain)
 

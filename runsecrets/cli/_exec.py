@@ -83,6 +83,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``exec``."""
     import argparse
 
+    from ._options import add_dir_option
+
     parser = subparsers.add_parser(
         "exec",
         help="set X from X_FILE for the environment, then exec a command (entrypoint wrapper)",
@@ -91,13 +93,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "with CMD. A --only name with neither variable set is looked up in the secrets "
         "directories as a file named after the variable in lower case.",
     )
-    parser.add_argument(
-        "--dir",
-        dest="dirs",
-        action="append",
-        metavar="DIR",
-        help="secrets directory for --only names that have no variable (repeatable)",
-    )
+    add_dir_option(parser, "secrets directory for --only names that have no variable")
     parser.add_argument(
         "--only",
         action="extend",
