@@ -94,7 +94,7 @@ def watch_paths(dirs: Iterable[str], file_targets: Iterable[str]) -> list[str]:
 
     A missing directory is replaced by its nearest existing ancestor, so its creation is seen.
     A ``_FILE`` target adds its directory, and the directory of the file it links to when that
-    lies elsewhere (a link into a renewer's output directory).
+    lies elsewhere (a link into a renewer's output directory). Watches are not recursive.
     """
     wanted: list[str] = []
     for directory in dirs:
@@ -103,7 +103,12 @@ def watch_paths(dirs: Iterable[str], file_targets: Iterable[str]) -> list[str]:
         parent = _existing_ancestor(os.path.dirname(os.path.abspath(target)))
         wanted.append(parent)
         real_parent = os.path.dirname(os.path.realpath(target))
-        if not any(_is_within(real_parent, w) for w in wanted):
+        # A Kubernetes key resolves into ``..<timestamp>/``, which changes with every swap;
+        # the swap itself shows in the volume directory, watched already.
+        swapped = os.path.basename(real_parent).startswith("..") and (
+            os.path.dirname(real_parent) in wanted
+        )
+        if real_parent not in wanted and not swapped:
             wanted.append(_existing_ancestor(real_parent))
     return sorted(set(wanted))
 
@@ -115,10 +120,6 @@ def _existing_ancestor(path: str) -> str:
             break
         path = parent
     return path
-
-
-def _is_within(path: str, directory: str) -> bool:
-    return path == directory or path.startswith(os.path.join(directory, ""))
 
 
 class PollBackend:

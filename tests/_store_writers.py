@@ -1,0 +1,56 @@
+"""A writer process for the store tests and benchmarks: rotates secrets as real producers do.
+
+Usage: ``python _store_writers.py STYLE DIRECTORY NAMES COUNT INTERVAL``
+
+STYLE is ``kubernetes`` (the kubelet's atomic swap of every name at once), ``rename`` (temp file
+and rename, one name after the other), ``in_place`` (truncate, pause, write in pieces, one name
+after the other) or ``mixed`` (all three at each rotation: a Kubernetes volume in
+``DIRECTORY/k8s`` holding NAMES, and ``renamed`` and ``inplace`` in ``DIRECTORY/plain``). Rotation ``n`` writes
+``make_value(n)`` to every name. After each rotation it prints ``n monotonic_ns`` taken right
+after its last system call, so a reader in another process can measure the latency (the
+monotonic clock is shared by every process on Linux).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _store_fixtures import make_value  # noqa: E402
+
+from runsecrets.testing import kubernetes_swap, write_in_place, write_rename  # noqa: E402
+
+def rotate(style: str, directory: Path, names: list[str], n: int) -> None:
+    """Write rotation ``n`` of every name with one writer style."""
+    value = make_value(n)
+    if style == "kubernetes":
+        kubernetes_swap(directory, dict.fromkeys(names, value))
+        return
+    for name in names:
+        if style == "rename":
+            write_rename(directory / name, value)
+        else:
+            write_in_place(directory / name, value, pause=0.001, chunk=16)
+
+
+def main(argv: list[str]) -> int:
+    """Run the rotations given on the command line."""
+    style, directory, names, count, interval = argv
+    root = Path(directory)
+    for n in range(1, int(count) + 1):
+        if style == "mixed":
+            rotate("kubernetes", root / "k8s", names.split(","), n)
+            rotate("rename", root / "plain", ["renamed"], n)
+            rotate("in_place", root / "plain", ["inplace"], n)
+        else:
+            rotate(style, root, names.split(","), n)
+        print(n, time.monotonic_ns(), flush=True)
+        time.sleep(float(interval))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
