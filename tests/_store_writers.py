@@ -19,9 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _store_fixtures import make_value  # noqa: E402
+from _store_fixtures import make_value
 
-from runsecrets.testing import kubernetes_swap, write_in_place, write_rename  # noqa: E402
+from runsecrets.testing import kubernetes_swap, write_in_place, write_rename
+
 
 def rotate(style: str, directory: Path, names: list[str], n: int) -> None:
     """Write rotation ``n`` of every name with one writer style."""

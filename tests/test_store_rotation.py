@@ -66,7 +66,8 @@ def test_readers_never_see_a_torn_or_mixed_value(tmp_path: Path, style: str, wat
         assert wait_for(lambda: store.get("cert") == final and store.get("key") == final)
         snapshot_reader.finish()
         value_reader.finish()
-    assert snapshot_reader.reads > 0 and value_reader.reads > 0
+    assert snapshot_reader.reads > 0
+    assert value_reader.reads > 0
     assert (snapshot_reader.torn, snapshot_reader.mismatched, value_reader.torn) == (0, 0, 0)
     assert published, "no rotation was published"
     assert all(cert == key and is_whole(cert) for cert, key in published)
