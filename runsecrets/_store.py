@@ -151,6 +151,8 @@ class SecretStore:
         allow_external_links: Follow symlinks leading out of their secrets directory.
         on_remove: ``"publish"``: a deleted secret disappears from the next snapshot;
             ``"keep"``: its last value stays (listed in ``status.kept``).
+        remove_delay: Seconds a secret must stay gone before its removal is published (a
+            writer that unlinks before it creates, a directory deleted file by file).
         allow_empty: Publish a secret that became empty. By default an empty file that had a
             value is taken for a writer between truncate and write: the old value is kept.
         ignore: Entry names to skip besides dot-files, ``*.tmp``, ``*.bak``, ``*.swp``, ``*~``
@@ -181,6 +183,7 @@ class SecretStore:
         "_environ",
         "_errors",
         "_file_targets",
+        "_gone_since",
         "_ignore",
         "_kept",
         "_last_error",
@@ -189,10 +192,12 @@ class SecretStore:
         "_lock",
         "_mode",
         "_on_remove",
+        "_pending_retry",
         "_plan",
         "_poll_interval",
         "_problem",
         "_rearm_after_fork",
+        "_remove_delay",
         "_resolver",
         "_retry",
         "_snapshot",
@@ -216,6 +221,7 @@ class SecretStore:
         sources: Iterable[str] = DEFAULT_SOURCES,
         allow_external_links: bool = False,
         on_remove: str = "publish",
+        remove_delay: float = 0.1,
         allow_empty: bool = False,
         ignore: Callable[[str], bool] | None = None,
         watcher: str = "auto",
@@ -247,6 +253,9 @@ class SecretStore:
         self._plan = ScanPlan(lookup, fixed, ignore)
         self._strip = strip
         self._on_remove = on_remove
+        self._remove_delay = remove_delay
+        self._gone_since: dict[str, float] = {}
+        self._pending_retry: float | None = None
         self._allow_empty = allow_empty
         self._ignore = ignore
         self._step = step
@@ -534,7 +543,7 @@ class SecretStore:
         added, changed, removed = diff(published._entries, entries)
         if not (added or changed or removed) and not initial:
             self._settle("; ".join(problems) or None)
-            return None, None
+            return None, self._pending_retry
         candidate = self._new_snapshot(entries, version=published.version + 1, errors=errors)
         refusal = self._validate(candidate)
         if refusal is not None:
@@ -556,7 +565,7 @@ class SecretStore:
         )
         logger.info("secrets updated: %s", changes)
         self._deliver(changes)
-        return changes, None
+        return changes, self._pending_retry
 
     def _candidate(
         self, pass_: Pass, published: Snapshot
@@ -587,6 +596,9 @@ class SecretStore:
             else:
                 errors[name] = error
         missing = set(pass_.missing_dirs)
+        now = time.monotonic()
+        gone_since: dict[str, float] = {}
+        self._pending_retry = None
         for directory in pass_.missing_dirs:
             if any(_from_dir(e, directory) for e in published._entries.values()):
                 problems.append(f"directory {directory} is missing; keeping its values")
@@ -600,6 +612,18 @@ class SecretStore:
             ) or self._on_remove == "keep":
                 entries[name] = old
                 kept.append(name)
+                continue
+            since = self._gone_since.get(name, now)
+            if now - since < self._remove_delay:
+                # Not yet: a writer that unlinks before it creates, or a directory being
+                # deleted file by file, looks like this for a moment.
+                gone_since[name] = since
+                entries[name] = old
+                wait = self._remove_delay - (now - since)
+                self._pending_retry = (
+                    wait if self._pending_retry is None else min(wait, self._pending_retry)
+                )
+        self._gone_since = gone_since
         return entries, errors, problems, kept, refuse
 
     def _validate(self, candidate: Snapshot) -> tuple[str, str] | None:

@@ -97,7 +97,7 @@ def test_reload_publishes_only_real_changes(tmp_path: Path) -> None:
     """Rewriting the same content publishes nothing; a new value, a new and a removed file do."""
     d = SecretsDir(tmp_path)
     d.write_all({"a": "1", "b": "2"})
-    store = store_for(tmp_path)
+    store = store_for(tmp_path, remove_delay=0)
     seen: list[runsecrets.Changes] = []
     store.subscribe(seen.append)
     d.write("a", "1")

@@ -207,3 +207,21 @@ def test_fork_after_start_gives_the_child_a_working_watcher(tmp_path: Path, watc
         os.close(ready_read)
         os.close(ready_write)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_file_briefly_gone_is_never_published_as_removed(tmp_path: Path) -> None:
+    """A writer that unlinks before it creates: within ``remove_delay`` the old value stays and
+    nothing is published; a removal is published only once it has lasted that long."""
+    d = SecretsDir(tmp_path)
+    d.write_all({"a": "1", "b": "1"})
+    patient = SecretStore(tmp_path, environ={}, remove_delay=60)
+    eager = SecretStore(tmp_path, environ={}, remove_delay=0)
+    os.unlink(tmp_path / "b")
+    assert patient.reload() is None
+    assert patient.get("b") == "1"
+    changes = eager.reload()
+    assert changes is not None
+    assert changes.removed == {"b"}
+    write_rename(tmp_path / "b", "1")
+    assert patient.reload() is None
+    assert patient.status.healthy
