@@ -204,6 +204,7 @@ class SecretStore:
         "_step",
         "_strip",
         "_subscribers",
+        "_text",
         "_validators",
         "_watcher",
     )
@@ -288,6 +289,7 @@ class SecretStore:
             0,
         )
         self._snapshot = self._new_snapshot({}, version=-1, errors={})
+        self._text = self._snapshot._text
         self._last_publish_at = time.time()
         self._load_first()
 
@@ -303,11 +305,10 @@ class SecretStore:
             SecretReadError: Its file could not be read and no older value exists.
             SecretDecodeError: Not UTF-8 (use :meth:`get_bytes`).
         """
-        snapshot = self._snapshot
         try:
-            return snapshot._text[name]
+            return self._text[name]  # the hot path: one slot load, one dict lookup
         except KeyError:
-            return self._absent(snapshot, name, default)
+            return self._absent(self._snapshot, name, default)
 
     def get_bytes(self, name: str, default: _T | _Missing = MISSING) -> bytes | _T:
         """The secret's raw bytes, from the published snapshot; see :meth:`get`."""
@@ -473,6 +474,10 @@ class SecretStore:
     # ---------------------------------------------------------------------- the watcher's side
     def _refresh_for_watcher(self, reason: str) -> float | None:
         with self._lock:
+            if reason != "poll":
+                # A fresh event means a writer is at work: retry soon after it, not after a
+                # back-off grown while the files were stuck.
+                self._retry = None
             return self._refresh(reason)[1]
 
     def _watch_paths(self) -> list[str]:
@@ -555,6 +560,7 @@ class SecretStore:
                 )
             return None, self._refused(refusal[1])
         self._snapshot = candidate  # the atomic swap: readers see the old or the new, whole
+        self._text = candidate._text  # get()'s shortcut to the same snapshot's text
         self._last_publish_at = time.time()
         self._counters["publishes"] += 1
         self._settle("; ".join(problems) or None)
@@ -641,8 +647,10 @@ class SecretStore:
         return None
 
     def _refused(self, problem: str) -> float:
+        # Warn when trouble starts; while a writer keeps the files busy, say more at debug only.
+        level = logging.WARNING if self._problem is None else logging.DEBUG
         if problem != self._problem:
-            logger.warning("secrets update held back, keeping the last good values: %s", problem)
+            logger.log(level, "secrets update held back, keeping the last good values: %s", problem)
         self._note_problem(problem)
         retry = _FIRST_RETRY if self._retry is None else min(self._retry * 2, _MAX_RETRY)
         self._retry = retry

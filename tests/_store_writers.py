@@ -4,8 +4,9 @@ Usage: ``python _store_writers.py STYLE DIRECTORY NAMES COUNT INTERVAL``
 
 STYLE is ``kubernetes`` (the kubelet's atomic swap of every name at once), ``rename`` (temp file
 and rename, one name after the other), ``in_place`` (truncate, pause, write in pieces, one name
-after the other) or ``mixed`` (all three at each rotation: a Kubernetes volume in
-``DIRECTORY/k8s`` holding NAMES, and ``renamed`` and ``inplace`` in ``DIRECTORY/plain``). Rotation ``n`` writes
+after the other) or ``mixed``: the three in turn (rotation ``n`` swaps the Kubernetes volume
+``DIRECTORY/k8s`` holding NAMES when ``n % 3 == 0``, renames ``DIRECTORY/plain/renamed`` when it
+is 1, rewrites ``DIRECTORY/plain/inplace`` in place when it is 2). Rotation ``n`` writes
 ``make_value(n)`` to every name. After each rotation it prints ``n monotonic_ns`` taken right
 after its last system call, so a reader in another process can measure the latency (the
 monotonic clock is shared by every process on Linux).
@@ -43,9 +44,11 @@ def main(argv: list[str]) -> int:
     root = Path(directory)
     for n in range(1, int(count) + 1):
         if style == "mixed":
-            rotate("kubernetes", root / "k8s", names.split(","), n)
-            rotate("rename", root / "plain", ["renamed"], n)
-            rotate("in_place", root / "plain", ["inplace"], n)
+            if n % 3 == 0:
+                rotate("kubernetes", root / "k8s", names.split(","), n)
+            else:
+                plain = ["renamed"] if n % 3 == 1 else ["inplace"]
+                rotate("rename" if n % 3 == 1 else "in_place", root / "plain", plain, n)
         else:
             rotate(style, root, names.split(","), n)
         print(n, time.monotonic_ns(), flush=True)
