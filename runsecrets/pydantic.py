@@ -24,7 +24,12 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
 from ._platform import DIRS_VARIABLE, default_dirs, resolve_dirs, trusted_link_roots
@@ -240,7 +245,12 @@ class SecretsSettings(BaseSettings):
     the secrets directories (the model's ``secrets_dir``, else ``RUNSECRETS_DIR``, else
     ``/run/secrets`` or Windows' ``C:\\ProgramData\\Docker\\secrets``). Override
     :meth:`settings_customise_sources` as usual to change that.
+
+    ``hide_input_in_errors`` is on: pydantic's own validation errors (a port that is not a
+    number) would otherwise quote the value they refused.
     """
+
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
 
     @classmethod
     def settings_customise_sources(
