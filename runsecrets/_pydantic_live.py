@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from ._store import SecretStore
+
 logger = logging.getLogger("runsecrets.pydantic")
 
 _S = TypeVar("_S", bound=BaseModel)
@@ -212,20 +214,58 @@ def changed_fields(old: BaseModel, new: BaseModel) -> frozenset[str]:
     return frozenset(name for name in names if getattr(old, name, None) != getattr(new, name))
 
 
-def live(
-    settings_cls: type[_S],
-    *,
-    factory: Callable[[], _S] | None = None,
-    watcher: Callable[[Callable[[], object]], Watcher] | None = None,
-) -> LiveSettings[_S]:
-    """Load ``settings_cls`` now and keep the latest valid instance at hand.
+class StoreWatcher:
+    """Re-validate live settings whenever a :class:`~runsecrets.SecretStore` publishes a change.
+
+    The store does the watching (directories, Kubernetes swaps, stable double reads, polling
+    as a backstop); each change it publishes triggers one re-validation of the whole model.
 
     Args:
-        settings_cls: The settings model (a ``SecretsSettings`` or any ``BaseSettings``).
-        factory: Builds an instance; default ``settings_cls()``.
-        watcher: Makes the change notifier from a callback.
-
-    Raises:
-        pydantic.ValidationError: The first load fails: there is no valid instance to serve.
+        on_change: Called (with no argument) after each publish.
+        store: A store to follow; it is started if it is not running, and closed on
+            :meth:`stop` only if this watcher started it.
+        make_store: Builds the store on :meth:`start` when none is given.
     """
-    return LiveSettings(factory or settings_cls, watcher=watcher)
+
+    __slots__ = ("_make_store", "_on_change", "_started", "_store", "_unsubscribe")
+
+    def __init__(
+        self,
+        on_change: Callable[[], object],
+        *,
+        store: SecretStore | None = None,
+        make_store: Callable[[], SecretStore] | None = None,
+    ) -> None:
+        if store is None and make_store is None:
+            raise ValueError("give a store or a way to make one")
+        self._on_change = on_change
+        self._store = store
+        self._make_store = make_store
+        self._started = False
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        """Subscribe to the store, start it if needed, then catch up once."""
+        if self._unsubscribe is not None:
+            return
+        store = self._store
+        if store is None:
+            assert self._make_store is not None
+            store = self._store = self._make_store()
+        self._unsubscribe = store.subscribe(lambda _changes: self._on_change())
+        if not store.running:
+            store.start()
+            self._started = True
+        # A change between the first load and the store's first read publishes nothing later.
+        self._on_change()
+
+    def stop(self) -> None:
+        """Unsubscribe; close the store if this watcher started it."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+        if self._started and self._store is not None:
+            self._store.close()
+            self._started = False
+        if self._make_store is not None:
+            self._store = None  # made here: a later start makes a fresh one

@@ -21,8 +21,8 @@ import os
 import stat
 import sys
 import warnings
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic_settings import (
     BaseSettings,
@@ -35,7 +35,7 @@ from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 from ._platform import DIRS_VARIABLE, default_dirs, resolve_dirs, trusted_link_roots
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS
 from ._pydantic_index import SecretsIndex
-from ._pydantic_live import LiveSettings, ReloadFailure, live
+from ._pydantic_live import LiveSettings, ReloadFailure, StoreWatcher
 from ._pydantic_load import Load, Variables, validation_error
 from ._read import DEFAULT_MAX_SIZE, describe_mode
 from ._resolve import Lookup
@@ -43,6 +43,7 @@ from .exceptions import SecretsDirWarning
 
 if TYPE_CHECKING:
     from ._provenance import Provenance
+    from ._store import SecretStore
     from ._types import DirsArg
 
     #: What pydantic-settings accepts as ``secrets_dir``: a path or a sequence of paths.
@@ -53,8 +54,11 @@ __all__ = [
     "ReloadFailure",
     "RunSecretsSettingsSource",
     "SecretsSettings",
+    "StoreWatcher",
     "live",
 ]
+
+_Settings = TypeVar("_Settings", bound=BaseSettings)
 
 #: What this source reads unless told otherwise: ``_FILE`` variables, then the directories.
 DEFAULT_SETTINGS_SOURCES: tuple[str, ...] = (FILE_VARIABLE, DIRECTORY)
@@ -277,3 +281,62 @@ class SecretsSettings(BaseSettings):
             dotenv_settings,
             RunSecretsSettingsSource(settings_cls, sources=(DIRECTORY,), **options),
         )
+
+
+def live(
+    settings_cls: type[_Settings],
+    *,
+    factory: Callable[[], _Settings] | None = None,
+    watch: bool = True,
+    store: SecretStore | None = None,
+    dirs: DirsArg | None = None,
+) -> LiveSettings[_Settings]:
+    """Load ``settings_cls`` now and keep its latest valid instance in ``.current``.
+
+    Started (``with live(Settings) as settings:`` or ``.start()``), it follows the secrets: a
+    :class:`~runsecrets.SecretStore` watches the model's secrets directories (and the
+    sub-directories its nested fields were read from, and the ``_FILE`` targets), and each
+    change it publishes re-validates the whole model. A refused model is never published.
+
+    Args:
+        settings_cls: The settings model (a :class:`SecretsSettings`, or any ``BaseSettings``:
+            its ``secrets_dir``, else ``RUNSECRETS_DIR``, else the platform default is watched).
+        factory: Builds an instance; default ``settings_cls()``.
+        watch: Follow changes once started; ``False`` leaves only :meth:`LiveSettings.reload`.
+        store: A store to follow instead of one made here (shared with other consumers).
+        dirs: The directories to watch instead of the model's.
+
+    Raises:
+        pydantic.ValidationError: The first load fails: there is no valid instance to serve.
+    """
+    watcher = None
+    if watch:
+
+        def make_store() -> SecretStore:
+            return _store_for(settings_cls, dirs)
+
+        def watcher(on_change: Callable[[], object]) -> StoreWatcher:
+            return StoreWatcher(on_change, store=store, make_store=make_store)
+
+    return LiveSettings(factory or settings_cls, watcher=watcher)
+
+
+def _store_for(settings_cls: type[BaseSettings], dirs: DirsArg | None) -> SecretStore:
+    """A store watching what ``settings_cls`` reads: directories, nested sub-directories."""
+    from ._store import SecretStore
+
+    source = RunSecretsSettingsSource(settings_cls, dirs)
+    directories = list(source.directories())
+    with warnings.catch_warnings():
+        # The first load already said what is wrong; here only the paths read matter.
+        warnings.simplefilter("ignore")
+        try:
+            source()
+        except Exception:  # noqa: BLE001, S110 - a failing field still leaves the others' paths
+            pass
+    for provenance in source.provenance.values():
+        if provenance.kind == DIRECTORY and provenance.path:
+            parent = os.path.dirname(provenance.path)
+            if parent not in directories:
+                directories.append(parent)
+    return SecretStore(directories, prefix=source.env_prefix.upper())
