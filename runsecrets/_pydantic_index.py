@@ -119,9 +119,7 @@ class SecretsIndex:
     def __init__(
         self, dirs: tuple[str, ...], *, case_sensitive: bool, nested_delimiter: str | None
     ) -> None:
-        self._listings = tuple(
-            DirectoryListing(d, d, case_sensitive=case_sensitive) for d in dirs
-        )
+        self._listings = tuple(DirectoryListing(d, d, case_sensitive=case_sensitive) for d in dirs)
         self._nested_delimiter = nested_delimiter
 
     def find(self, parts: tuple[str, ...]) -> Found | None:

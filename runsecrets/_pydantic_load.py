@@ -35,13 +35,17 @@ ERROR_TYPE_PREFIX = "runsecrets_"
 class Variables:
     """The ``_FILE`` variables of one environment, matched with or without case."""
 
-    __slots__ = ("_environ", "_folded")
+    __slots__ = ("_environ", "_folded", "any_set")
 
     def __init__(self, environ: Mapping[str, str], *, case_sensitive: bool) -> None:
         # One copy per load: a consistent view, and dictionary look-ups instead of os.environ's
         # encoding ones; folded once, as a per-field scan would make the load quadratic again.
         self._environ = dict(environ)
         self._folded = None if case_sensitive else {key.lower(): key for key in self._environ}
+        #: Whether any ``*_FILE`` variable is set at all: when none is, no field needs a look.
+        self.any_set = any(
+            value and key.upper().endswith(FILE_SUFFIX) for key, value in self._environ.items()
+        )
 
     def _actual(self, variable: str) -> str:
         if self._folded is None:
@@ -76,9 +80,9 @@ class FieldError:
     def details(self) -> InitErrorDetails:
         """The error as pydantic-core builds it; ``input`` says where, never what."""
         return InitErrorDetails(
-            type=PydanticCustomError(ERROR_TYPE_PREFIX + self.reason, "{message}", {
-                "message": self.message
-            }),
+            type=PydanticCustomError(
+                ERROR_TYPE_PREFIX + self.reason, "{message}", {"message": self.message}
+            ),
             loc=self.loc,
             input=self.where,
         )
@@ -127,6 +131,8 @@ class Load:
     def fields(self, model_fields: Mapping[str, FieldInfo]) -> dict[str, Any]:
         """The values found for the top-level fields, by the key pydantic expects."""
         data: dict[str, Any] = {}
+        if self._index is None and (self._variables is None or not self._variables.any_set):
+            return data
         extract = self._source._extract_field_info
         for field_name, field in model_fields.items():
             nested = fields.model_class(field.annotation) if self._delimiter else None
@@ -179,8 +185,10 @@ class Load:
             if isinstance(raw, bytes) and fields.wants_bytes(field):
                 value: Any = raw
             else:
-                text = raw if isinstance(raw, str) else decode_text(
-                    raw, strip=True, name=name, path=provenance.path
+                text = (
+                    raw
+                    if isinstance(raw, str)
+                    else decode_text(raw, strip=True, name=name, path=provenance.path)
                 )
                 value = self._source.prepare_field_value(field_name, field, text, value_is_complex)
         except RunSecretsError as e:
@@ -188,9 +196,11 @@ class Load:
             return None
         except ValueError as e:
             # Not chained and not quoted: a JSON error carries the whole document in ``.doc``.
-            detail = f" ({e.msg} at line {e.lineno} column {e.colno})" if isinstance(
-                e, json.JSONDecodeError
-            ) else ""
+            detail = (
+                f" ({e.msg} at line {e.lineno} column {e.colno})"
+                if isinstance(e, json.JSONDecodeError)
+                else ""
+            )
             self.errors.append(
                 FieldError(
                     loc,
@@ -230,9 +240,7 @@ class Load:
             contain_in = (
                 () if self._lookup.allow_external_links else (found.root, *self._lookup.link_roots)
             )
-            return _from_file(
-                name, found.path, self._lookup, kind=DIRECTORY, contain_in=contain_in
-            )
+            return _from_file(name, found.path, self._lookup, kind=DIRECTORY, contain_in=contain_in)
         except RunSecretsError as e:
             self._fail(loc, e, e.path or e.variable or name)
             return None

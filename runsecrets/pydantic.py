@@ -17,6 +17,7 @@ unless ``case_sensitive``), exactly as ``SecretsSettingsSource`` does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -138,7 +139,9 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
         self.max_size = max_size
         self.allow_external_links = allow_external_links
         self._dirs_arg = dirs
-        self._secrets_dir = secrets_dir if secrets_dir is not None else self.config.get("secrets_dir")
+        self._secrets_dir = (
+            secrets_dir if secrets_dir is not None else self.config.get("secrets_dir")
+        )
         self._environ = environ
         self.provenance: dict[str, Provenance] = {}
 
@@ -330,10 +333,9 @@ def _store_for(settings_cls: type[BaseSettings], dirs: DirsArg | None) -> Secret
     with warnings.catch_warnings():
         # The first load already said what is wrong; here only the paths read matter.
         warnings.simplefilter("ignore")
-        try:
+        # A failing field still leaves the other fields' paths in the provenance.
+        with contextlib.suppress(Exception):
             source()
-        except Exception:  # noqa: BLE001, S110 - a failing field still leaves the others' paths
-            pass
     for provenance in source.provenance.values():
         if provenance.kind == DIRECTORY and provenance.path:
             parent = os.path.dirname(provenance.path)
