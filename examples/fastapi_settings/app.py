@@ -1,0 +1,88 @@
+"""A FastAPI app whose settings come from runsecrets' ``SecretsSettings``.
+
+Run: ``python examples/fastapi_settings/app.py`` (serves on http://127.0.0.1:8000 with
+uvicorn). Without ``RUNSECRETS_DIR`` it reads the example secrets beside this file; in a
+container it would read ``/run/secrets``, and ``API_TOKEN_FILE=/path`` works too. The
+settings follow rotation while the app runs (started and stopped by the lifespan).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from pydantic import SecretStr
+
+from runsecrets.pydantic import LiveSettings, SecretsSettings, live
+
+
+class Settings(SecretsSettings):
+    """The app's settings: two secrets and a plain option."""
+
+    api_token: SecretStr
+    db_password: SecretStr
+    greeting: str = "hello"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the settings, follow their secrets while the app runs, stop at shutdown."""
+    with live(Settings) as settings:
+        app.state.settings = settings
+        yield
+
+
+def live_settings(request: Request) -> LiveSettings[Settings]:
+    """The app's live settings."""
+    settings: LiveSettings[Settings] = request.app.state.settings
+    return settings
+
+
+def current_settings(request: Request) -> Settings:
+    """The latest valid settings (never touches the disk)."""
+    return live_settings(request).current
+
+
+def create_app() -> FastAPI:
+    """Build the app; its settings load and start watching in the lifespan."""
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/")
+    def index(
+        current: Annotated[Settings, Depends(current_settings)],
+        settings: Annotated[LiveSettings[Settings], Depends(live_settings)],
+    ) -> dict[str, object]:
+        return {"greeting": current.greeting, "settings_ok": settings.last_error is None}
+
+    @app.get("/private")
+    def private(
+        current: Annotated[Settings, Depends(current_settings)],
+        authorization: Annotated[str, Header()] = "",
+    ) -> dict[str, str]:
+        expected = "Bearer " + current.api_token.get_secret_value()
+        if not hmac.compare_digest(authorization.encode(), expected.encode()):
+            raise HTTPException(status_code=401, detail="unauthorized")
+        return {"message": "welcome"}
+
+    return app
+
+
+def main() -> None:
+    """Serve on 127.0.0.1 with uvicorn."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="runsecrets + FastAPI example")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    os.environ.setdefault("RUNSECRETS_DIR", str(Path(__file__).parent / "secrets"))
+    uvicorn.run(create_app(), host="127.0.0.1", port=args.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

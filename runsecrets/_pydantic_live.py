@@ -1,0 +1,271 @@
+"""Live settings: the latest valid instance of a model, re-validated when its secrets change."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import SettingsError
+
+from .exceptions import RunSecretsError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+    from ._store import SecretStore
+
+logger = logging.getLogger("runsecrets.pydantic")
+
+_S = TypeVar("_S", bound=BaseModel)
+
+#: A subscriber: called with the old instance, the new one and the names of the changed fields.
+Subscriber = Callable[[_S, _S, frozenset[str]], object]
+
+
+class Watcher(Protocol):
+    """What :class:`LiveSettings` needs from a change notifier (the hot-reload store)."""
+
+    def start(self) -> None:
+        """Begin calling the change callback the watcher was made with."""
+
+    def stop(self) -> None:
+        """Stop calling it; release threads and descriptors."""
+
+
+class ReloadFailure:
+    """Why the last reload was refused: field names and error types, never values.
+
+    Attributes:
+        fields: The dotted locations of the fields that failed (``"db.password"``).
+        errors: ``(location, error type)`` pairs, such as ``("port", "int_parsing")`` or
+            ``("db.password", "runsecrets_not_found")``.
+        exception: The class name of the exception that refused the model.
+        message: A one-line summary safe to log.
+        time: When the reload failed (``time.time()``).
+    """
+
+    __slots__ = ("errors", "exception", "fields", "message", "time")
+
+    def __init__(self, error: Exception, model_name: str) -> None:
+        self.exception = type(error).__name__
+        self.time = time.time()
+        if isinstance(error, ValidationError):
+            # ``include_input=False``: the input is the value; the messages of custom
+            # validators may quote it too, so only locations and types are kept.
+            details = error.errors(include_input=False, include_url=False, include_context=False)
+            self.errors = tuple(
+                (".".join(str(part) for part in item["loc"]), item["type"]) for item in details
+            )
+            self.fields = tuple(dict.fromkeys(loc for loc, _ in self.errors))
+            listed = ", ".join(f"{loc} ({kind})" for loc, kind in self.errors)
+            self.message = f"{model_name}: invalid fields {listed}"
+        else:
+            self.errors = ()
+            self.fields = ()
+            # Our own and pydantic-settings' messages name places and fields, never values;
+            # another exception's message might quote one, so only its type is shown.
+            safe = isinstance(error, (RunSecretsError, SettingsError))
+            self.message = f"{model_name}: {self.exception}" + (f": {error}" if safe else "")
+
+    def __repr__(self) -> str:
+        return f"ReloadFailure({self.message!r})"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class LiveSettings(Generic[_S]):
+    """The latest valid instance of a settings model, swapped atomically on change.
+
+    Read :attr:`current` anywhere: it is a plain attribute, never touches the disk, and always
+    holds a fully validated instance. :meth:`reload` builds a new instance; if it validates and
+    differs, it replaces :attr:`current` and the subscribers are told. A refused model is
+    logged (field names only), kept out, and recorded in :attr:`last_error`; the previous one
+    stays in place and the next change retries.
+
+    Use as a context manager (or :meth:`start`/:meth:`stop`) to follow changes as the
+    secrets change, when a watcher is attached.
+
+    Attributes:
+        current: The latest valid instance.
+        last_error: Why the last reload was refused, or ``None`` after a successful one.
+        reloads: How many reloads replaced :attr:`current`.
+        failures: How many reloads were refused.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_factory",
+        "_lock",
+        "_subscribers",
+        "_watcher",
+        "current",
+        "failures",
+        "last_error",
+        "reloads",
+    )
+
+    def __init__(
+        self,
+        factory: Callable[[], _S],
+        *,
+        watcher: Callable[[Callable[[], object]], Watcher] | None = None,
+    ) -> None:
+        self._factory = factory
+        self._lock = threading.RLock()  # a subscriber may call reload() itself
+        self._subscribers: list[Subscriber[_S]] = []
+        self.current: _S = factory()  # no valid instance yet: let the error reach the caller
+        self.last_error: ReloadFailure | None = None
+        self.reloads = 0
+        self.failures = 0
+        self._watcher = None if watcher is None else watcher(self._on_change)
+
+    def reload(self) -> frozenset[str]:
+        """Build and validate a new instance; publish it if it differs from :attr:`current`.
+
+        Returns:
+            The names of the fields that changed (empty when nothing changed or the new model
+            was refused: then :attr:`last_error` says why).
+        """
+        with self._lock:
+            old = self.current
+            try:
+                new = self._factory()
+            except Exception as e:  # noqa: BLE001 - any refusal keeps the last good instance
+                failure = ReloadFailure(e, type(old).__name__)
+                self.last_error = failure
+                self.failures += 1
+                logger.warning("settings reload refused, keeping the previous ones: %s", failure)
+                return frozenset()
+            self.last_error = None
+            changed = changed_fields(old, new)
+            if not changed:
+                return changed
+            self.current = new  # one reference assignment: readers see old or new, never a mix
+            self.reloads += 1
+            logger.info(
+                "settings %s reloaded; changed fields: %s",
+                type(new).__name__,
+                ", ".join(sorted(changed)),
+            )
+            for callback in list(self._subscribers):
+                try:
+                    callback(old, new, changed)
+                except Exception as e:  # noqa: BLE001 - one subscriber must not stop the others
+                    # The type only: a subscriber's message could quote a value.
+                    logger.error("settings subscriber %r failed: %s", callback, type(e).__name__)
+            return changed
+
+    def subscribe(self, callback: Subscriber[_S]) -> Callable[[], None]:
+        """Call ``callback(old, new, changed_field_names)`` after each published change.
+
+        Returns:
+            A function that removes the subscription.
+        """
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def start(self) -> Self:
+        """Follow changes (if a watcher is attached); a no-op otherwise."""
+        if self._watcher is not None:
+            self._watcher.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop following changes."""
+        if self._watcher is not None:
+            self._watcher.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _on_change(self, *_: object) -> object:
+        return self.reload()
+
+    def __repr__(self) -> str:
+        state = "ok" if self.last_error is None else f"last reload refused ({self.last_error})"
+        return f"LiveSettings({type(self.current).__name__}, {state})"
+
+
+def changed_fields(old: BaseModel, new: BaseModel) -> frozenset[str]:
+    """The names of the top-level fields whose values differ between two instances."""
+    names = type(new).model_fields
+    return frozenset(name for name in names if getattr(old, name, None) != getattr(new, name))
+
+
+class StoreWatcher:
+    """Re-validate live settings whenever a :class:`~runsecrets.SecretStore` publishes a change.
+
+    The store does the watching (directories, Kubernetes swaps, stable double reads, polling
+    as a backstop); each change it publishes triggers one re-validation of the whole model.
+
+    Args:
+        on_change: Called (with no argument) after each publish.
+        store: A store to follow; it is started if it is not running, and closed on
+            :meth:`stop` only if this watcher started it.
+        make_store: Builds the store on :meth:`start` when none is given.
+    """
+
+    __slots__ = ("_make_store", "_on_change", "_started", "_store", "_unsubscribe")
+
+    def __init__(
+        self,
+        on_change: Callable[[], object],
+        *,
+        store: SecretStore | None = None,
+        make_store: Callable[[], SecretStore] | None = None,
+    ) -> None:
+        if store is None and make_store is None:
+            raise ValueError("give a store or a way to make one")
+        self._on_change = on_change
+        self._store = store
+        self._make_store = make_store
+        self._started = False
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        """Subscribe to the store, start it if needed, then catch up once."""
+        if self._unsubscribe is not None:
+            return
+        store = self._store
+        if store is None:
+            assert self._make_store is not None
+            store = self._store = self._make_store()
+        self._unsubscribe = store.subscribe(lambda _changes: self._on_change())
+        if not store.running:
+            store.start()
+            self._started = True
+        # A change between the first load and the store's first read publishes nothing later.
+        self._on_change()
+
+    def stop(self) -> None:
+        """Unsubscribe; close the store if this watcher started it."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+        if self._started and self._store is not None:
+            self._store.close()
+            self._started = False
+        if self._make_store is not None:
+            self._store = None  # made here: a later start makes a fresh one
