@@ -220,3 +220,51 @@ def write_material(
         ca_path = directory / f"{prefix}ca.pem"
         ca_path.write_bytes(cert_pem(ca.cert))
     return cert_path, key_path, ca_path
+
+
+def openssl_sign_sha1(
+    issuer: Issued, key: CertificateIssuerPrivateKeyTypes, workdir: Path
+) -> Issued:
+    """A leaf for localhost signed with SHA-1 by the ``openssl`` command (cryptography refuses
+    to make SHA-1 signatures)."""
+    import subprocess
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(_name("localhost"))
+        .sign(key, _sign_hash(key, None))
+    )
+    (workdir / "leaf.csr").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    (workdir / "issuer.pem").write_bytes(cert_pem(issuer.cert))
+    (workdir / "issuer.key").write_bytes(key_bytes(issuer.key))
+    (workdir / "leaf.ext").write_text(
+        "basicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\n"
+        "subjectAltName = DNS:localhost, IP:127.0.0.1\n"
+    )
+    subprocess.run(
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "issuer.pem",
+            "-CAkey",
+            "issuer.key",
+            "-set_serial",
+            str(next(_serials)),
+            "-days",
+            "30",
+            "-sha1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.pem",
+        ],
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+    )
+    return Issued(x509.load_pem_x509_certificate((workdir / "leaf.pem").read_bytes()), key)
