@@ -25,6 +25,7 @@ from cryptography.x509.verification import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
+    from collections.abc import Callable
     from typing import TypeVar
 
     from cryptography.hazmat.primitives.asymmetric.types import (
@@ -106,18 +107,32 @@ def run_checks(
     host: str | None,
     purpose: str,
     now: datetime.datetime,
+    exhaustive: bool = True,
 ) -> list[Check]:
-    """Run every check on a leaf (``chain[0]``), its intermediates, its key and the CA bundle."""
+    """Run the checks on a leaf (``chain[0]``), its intermediates, its key and the CA bundle.
+
+    Args:
+        exhaustive: Run every check even after one failed (for a report); otherwise stop at
+            the first failure, which a rotation meets often (a certificate whose key is not
+            written yet) and should pay little for.
+    """
     leaf = chain[0]
-    return [
-        check_key_pair(leaf, key),
-        check_validity(leaf, now),
-        check_key_usage(leaf, purpose),
-        check_key_strength(chain),
-        check_signatures(chain, ca),
-        check_hostname(leaf, host),
-        check_chain(chain, ca, now),
-    ]
+    steps: tuple[Callable[[], Check], ...] = (
+        lambda: check_key_pair(leaf, key),
+        lambda: check_validity(leaf, now),
+        lambda: check_key_usage(leaf, purpose),
+        lambda: check_key_strength(chain),
+        lambda: check_signatures(chain, ca),
+        lambda: check_hostname(leaf, host),
+        lambda: check_chain(chain, ca, now),
+    )
+    checks = []
+    for step in steps:
+        check = step()
+        checks.append(check)
+        if check.ok is False and not exhaustive:
+            break
+    return checks
 
 
 def first_failure(checks: list[Check]) -> Check | None:

@@ -278,8 +278,11 @@ def material_from_parts(
     purpose: str,
     min_valid_days: int,
     now: datetime.datetime | None,
+    exhaustive: bool = True,
 ) -> TLSMaterial:
-    """Parse the parts read and run every check (failures are recorded, not raised).
+    """Parse the parts read and run the checks (failures are recorded, not raised).
+
+    With ``exhaustive`` false, the checks stop at the first failure (see ``run_checks``).
 
     Raises:
         InvalidTLSMaterialError: ``parse_error``: a part could not be parsed.
@@ -309,7 +312,9 @@ def material_from_parts(
         ca = parse_certificates(*ca_part)
         files.append(ca_part[1])
     when = _utc(now)
-    checks = run_checks(chain, private_key, ca, host=host, purpose=purpose, now=when)
+    checks = run_checks(
+        chain, private_key, ca, host=host, purpose=purpose, now=when, exhaustive=exhaustive
+    )
     return TLSMaterial(
         chain=chain,
         key=private_key,

@@ -342,6 +342,7 @@ class RotatingServerContext(ssl.SSLContext):
             purpose="server",
             min_valid_days=self._min_valid_days,
             now=None if self._clock is None else self._clock(),
+            exhaustive=False,
         )
 
     def _refused(self, error: RunSecretsError) -> None:

@@ -104,7 +104,7 @@ def load(
         SecretNotFoundError: A secret name no source holds.
         SecretReadError: A file is missing or unreadable.
     """
-    material = examine(
+    material = _read_and_check(
         cert,
         key,
         ca,
@@ -114,6 +114,7 @@ def load(
         min_valid_days=min_valid_days,
         secrets=secrets,
         now=now,
+        exhaustive=False,  # only the first failure is raised: skip the checks after it
     )
     error = material.error()
     if error is not None:
@@ -142,11 +143,43 @@ def examine(
 ) -> TLSMaterial:
     """Like :func:`load`, but failed checks are recorded in :attr:`TLSMaterial.checks`, not
     raised (what ``runsecrets tls check`` shows). Unparseable material still raises."""
+    return _read_and_check(
+        cert,
+        key,
+        ca,
+        password=password,
+        host=host,
+        purpose=purpose,
+        min_valid_days=min_valid_days,
+        secrets=secrets,
+        now=now,
+        exhaustive=True,
+    )
+
+
+def _read_and_check(
+    cert: Spec,
+    key: Spec | None,
+    ca: Spec | None,
+    *,
+    password: Spec | None,
+    host: str | None,
+    purpose: str,
+    min_valid_days: int,
+    secrets: Secrets | None,
+    now: datetime.datetime | None,
+    exhaustive: bool,
+) -> TLSMaterial:
     resolver = Secrets() if secrets is None else secrets
     specs = {"cert": cert, "key": key, "ca": ca, "password": password}
     parts = {
         part: None if spec is None else read_spec(spec, resolver) for part, spec in specs.items()
     }
     return material_from_parts(
-        parts, host=host, purpose=purpose, min_valid_days=min_valid_days, now=now
+        parts,
+        host=host,
+        purpose=purpose,
+        min_valid_days=min_valid_days,
+        now=now,
+        exhaustive=exhaustive,
     )
