@@ -164,8 +164,13 @@ def run_demo() -> None:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             print(f"     serial served before: {_served_serial(port, live / 'ca.crt')}")
-            renewer = subprocess.Popen([sys.executable, "-c", _RENEWER, str(staging), str(live)])
-            time.sleep(0.1)  # the certificate is written, its key not yet
+            renewer = subprocess.Popen(
+                [sys.executable, "-c", _RENEWER, str(staging), str(live)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert renewer.stdout is not None
+            renewer.stdout.readline()  # the certificate is written, its key not for 200 ms
             print(
                 f"     serial served while only the certificate is new: "
                 f"{_served_serial(port, live / 'ca.crt')} (the last good pair)"
