@@ -175,7 +175,7 @@ def run_demo() -> None:
                 f"     serial served while only the certificate is new: "
                 f"{_served_serial(port, live / 'ca.crt')} (the last good pair)"
             )
-            renewer.wait(timeout=30)
+            renewer.communicate(timeout=30)
             deadline = time.monotonic() + 10
             while context.rotations == 0 and time.monotonic() < deadline:
                 time.sleep(0.01)
