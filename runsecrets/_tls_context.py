@@ -22,8 +22,15 @@ if TYPE_CHECKING:
 def new_server_context() -> ssl.SSLContext:
     """An empty server context with safe defaults: TLS 1.2 or newer."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    require_tls12(context)
     return context
+
+
+def require_tls12(context: ssl.SSLContext) -> None:
+    """Raise the context's minimum protocol to TLS 1.2 (a higher minimum is kept)."""
+    current = context.minimum_version
+    if current == ssl.TLSVersion.MINIMUM_SUPPORTED or current < ssl.TLSVersion.TLSv1_2:
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
 
 
 def configure_server(
@@ -39,7 +46,7 @@ def configure_server(
         ValueError: ``require_client_cert`` without a CA to check client certificates with.
         ssl.SSLError: OpenSSL refused the material (validated material never is).
     """
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    require_tls12(context)
     load_chain_and_key(context, chain_and_key_pem)
     if require_client_cert:
         if not ca_pem:
@@ -56,7 +63,7 @@ def new_client_context(ca_pem: str | None, chain_and_key_pem: bytes | None) -> s
         chain_and_key_pem: A client certificate and key to present (mutual TLS), or ``None``.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    require_tls12(context)
     if ca_pem:
         context.load_verify_locations(cadata=ca_pem)
     else:

@@ -30,7 +30,7 @@ from .exceptions import InvalidTLSMaterialError, RunSecretsError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
-    from collections.abc import Callable, Mapping, MutableMapping
+    from collections.abc import Callable, Iterable, Mapping, MutableMapping
 
     from ._snapshot import Changes
     from ._store import SecretStore
@@ -201,6 +201,7 @@ class RotatingServerContext(ssl.SSLContext):
         self._clock = clock
         self._lock = threading.Lock()
         self._listeners: tuple[Callable[[TLSMaterial], object], ...] = ()
+        self._alpn_protocols: list[str] | None = None
         self.rotations = 0
         self.refusals = 0
         self.last_error: RunSecretsError | None = None
@@ -252,6 +253,13 @@ class RotatingServerContext(ssl.SSLContext):
             self._source.store.reload()  # publishes to our subscriber when something changed
         self._refresh(force=True, raise_errors=True)
         return self.rotations != before
+
+    def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
+        """As ``ssl.SSLContext.set_alpn_protocols``, kept for the contexts of later rotations
+        (OpenSSL picks the ALPN protocol with the context a connection was switched to)."""
+        protocols = list(alpn_protocols)
+        super().set_alpn_protocols(protocols)
+        self._alpn_protocols = protocols
 
     def subscribe(self, callback: Callable[[TLSMaterial], object]) -> Callable[[], None]:
         """Call ``callback(material)`` after each rotation; returns the unsubscribe function."""
@@ -310,8 +318,7 @@ class RotatingServerContext(ssl.SSLContext):
                 if material.same_material(self._material):
                     self.last_error = None
                     return
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                material.configure_server(context, require_client_cert=self._require_client_cert)
+                context = self._new_context(material)
             except RunSecretsError as e:
                 self._refused(e)
                 if raise_errors:
@@ -334,6 +341,17 @@ class RotatingServerContext(ssl.SSLContext):
                 listener(material)
             except Exception:  # one bad listener must not stop the others
                 logger.exception("TLS rotation listener %r failed", listener)
+
+    def _new_context(self, material: TLSMaterial) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        # What a server may have tuned on this context and OpenSSL reads from the switched one.
+        context.options = self.options
+        context.minimum_version = self.minimum_version
+        context.maximum_version = self.maximum_version
+        if self._alpn_protocols is not None:
+            context.set_alpn_protocols(self._alpn_protocols)
+        material.configure_server(context, require_client_cert=self._require_client_cert)
+        return context
 
     def _examine(self, raw: RawParts) -> TLSMaterial:
         return material_from_parts(
