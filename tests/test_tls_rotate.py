@@ -1,0 +1,267 @@
+"""RotatingServerContext: live rotation under real handshakes, never a mismatched pair."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from runsecrets import InvalidTLSMaterialError, Secrets, SecretStore
+from runsecrets.testing import write_rename
+from runsecrets.tls import RotatingServerContext, load
+
+from ._pki import DAY, KEYS, NOW, Issued, cert_pem, key_bytes, make_ca, make_leaf, new_key
+from ._tls_server import fetch_serial, running
+
+
+@pytest.fixture(scope="module")
+def root() -> Issued:
+    """An EC root CA (fast to sign with)."""
+    return make_ca(KEYS.get("ec256-root"), "Rotation Root")
+
+
+def _leaf(root: Issued, **kwargs: object) -> Issued:
+    return make_leaf(root, new_key("ec256"), **kwargs)  # type: ignore[arg-type]
+
+
+def _publish(directory: Path, leaf: Issued, root: Issued | None = None) -> None:
+    write_rename(directory / "tls.crt", cert_pem(leaf.cert))
+    write_rename(directory / "tls.key", key_bytes(leaf.key), mode=0o600)
+    if root is not None:
+        write_rename(directory / "ca.crt", cert_pem(root.cert))
+
+
+def _client(root: Issued) -> ssl.SSLContext:
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.load_verify_locations(cadata=cert_pem(root.cert).decode())
+    return client
+
+
+def _paths(directory: Path) -> tuple[Path, Path, Path]:
+    return directory / "tls.crt", directory / "tls.key", directory / "ca.crt"
+
+
+def test_reload_swaps_to_new_valid_material(tmp_path: Path, root: Issued) -> None:
+    first, second = _leaf(root), _leaf(root)
+    _publish(tmp_path, first, root)
+    context = RotatingServerContext(*_paths(tmp_path), watch=False)
+    with running(context) as server:
+        assert fetch_serial(server.port, _client(root)) == first.serial_hex
+        assert not context.reload()  # nothing changed
+        _publish(tmp_path, second)
+        assert context.reload()
+        assert fetch_serial(server.port, _client(root)) == second.serial_hex
+        assert context.rotations == 1
+        assert not server.failures
+
+
+def test_invalid_new_material_is_refused_and_the_last_good_kept(
+    tmp_path: Path, root: Issued, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = _leaf(root)
+    _publish(tmp_path, good, root)
+    context = RotatingServerContext(*_paths(tmp_path), watch=False)
+    expired = _leaf(root, not_before=NOW - 30 * DAY, not_after=NOW - DAY)
+    with running(context) as server:
+        _publish(tmp_path, expired)
+        with (
+            caplog.at_level(logging.WARNING, "runsecrets.tls"),
+            pytest.raises(InvalidTLSMaterialError) as caught,
+        ):
+            context.reload()
+        assert caught.value.reason == "expired"
+        assert "still serving serial " + good.serial_hex in caplog.text
+        assert context.refusals == 1
+        assert context.last_error is caught.value
+        assert fetch_serial(server.port, _client(root)) == good.serial_hex
+        assert not server.failures
+
+
+def test_certificate_written_before_its_key_is_not_served_until_the_key_arrives(
+    tmp_path: Path, root: Issued
+) -> None:
+    first, second = _leaf(root), _leaf(root)
+    _publish(tmp_path, first, root)
+    context = RotatingServerContext(*_paths(tmp_path), watch=False)
+    with running(context) as server:
+        write_rename(tmp_path / "tls.crt", cert_pem(second.cert))
+        with pytest.raises(InvalidTLSMaterialError, match="key_mismatch"):
+            context.reload()
+        assert fetch_serial(server.port, _client(root)) == first.serial_hex
+        write_rename(tmp_path / "tls.key", key_bytes(second.key))
+        assert context.reload()
+        assert fetch_serial(server.port, _client(root)) == second.serial_hex
+
+
+def test_invalid_material_at_start_raises(tmp_path: Path, root: Issued) -> None:
+    good = _leaf(root)
+    _publish(tmp_path, good, root)
+    with pytest.raises(InvalidTLSMaterialError) as caught:
+        RotatingServerContext(*_paths(tmp_path), host="example.org", watch=False)
+    assert caught.value.reason == "hostname_mismatch"
+
+
+_WRITER = """
+import sys, time
+from pathlib import Path
+from runsecrets.testing import write_rename
+staging, live, order, count = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+for i in range(count):
+    cert = (staging / f"{i}.crt").read_bytes()
+    key = (staging / f"{i}.key").read_bytes()
+    steps = [("tls.crt", cert), ("tls.key", key)]
+    if order == "key-first":
+        steps.reverse()
+    for name, data in steps:
+        write_rename(live / name, data)
+        time.sleep(0.03)  # the two files land at clearly different moments
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.parametrize("order", ["cert-first", "key-first"])
+def test_files_written_at_different_moments_are_never_served_mismatched(
+    tmp_path: Path, root: Issued, order: str
+) -> None:
+    """A writer process rotates 8 times, one file then the other; two client threads handshake
+    all along: every handshake succeeds and is served a serial of a real, whole pair."""
+    live, staging = tmp_path / "live", tmp_path / "staging"
+    live.mkdir()
+    staging.mkdir()
+    leaves = [_leaf(root) for _ in range(9)]
+    _publish(live, leaves[0], root)
+    for i, leaf in enumerate(leaves[1:]):
+        (staging / f"{i}.crt").write_bytes(cert_pem(leaf.cert))
+        (staging / f"{i}.key").write_bytes(key_bytes(leaf.key))
+    known = {leaf.serial_hex for leaf in leaves}
+    seen: list[str] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def handshake_forever() -> None:
+        client = _client(root)
+        while not stop.is_set():
+            try:
+                seen.append(fetch_serial(server.port, client))
+            except BaseException as e:  # noqa: BLE001 - every failure is the test's finding
+                errors.append(e)
+
+    with (
+        RotatingServerContext(*_paths(live)) as context,
+        running(context) as server,
+    ):
+        clients = [threading.Thread(target=handshake_forever) for _ in range(2)]
+        for thread in clients:
+            thread.start()
+        writer = subprocess.run(
+            [sys.executable, "-c", _WRITER, str(staging), str(live), order, "8"],
+            check=True,
+            timeout=60,
+        )
+        assert writer.returncode == 0
+        _wait_until(lambda: context.material.serial_hex == leaves[-1].serial_hex)
+        stop.set()
+        for thread in clients:
+            thread.join(timeout=30)
+        assert not errors, errors[:3]
+        assert not server.failures, server.failures[:3]
+        assert set(seen) <= known
+        assert seen[-1] == leaves[-1].serial_hex
+        assert context.rotations >= 1
+        # The half-written states were seen (8 of them, 30 ms each) and refused, not served.
+        assert context.refusals >= 1
+        # Every refusal on the way was a half-written pair, never served.
+        assert context.last_error is None
+
+
+def _wait_until(condition: object, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_follows_an_external_store_by_secret_names(tmp_path: Path, root: Issued) -> None:
+    first, second = _leaf(root), _leaf(root)
+    _publish(tmp_path, first, root)
+    store = SecretStore(tmp_path, environ={})
+    with (
+        store,
+        RotatingServerContext("tls.crt", "tls.key", "ca.crt", store=store) as context,
+        running(context) as server,
+    ):
+        assert fetch_serial(server.port, _client(root)) == first.serial_hex
+        _publish(tmp_path, second)
+        _wait_until(lambda: context.material.serial_hex == second.serial_hex)
+        assert fetch_serial(server.port, _client(root)) == second.serial_hex
+    with pytest.raises(ValueError, match="not paths"):
+        RotatingServerContext(tmp_path / "tls.crt", "tls.key", store=store)
+
+
+def test_secret_names_with_an_internal_store(tmp_path: Path, root: Issued) -> None:
+    """Names resolved as usual (a _FILE variable here) are followed like paths are."""
+    first, second = _leaf(root), _leaf(root)
+    _publish(tmp_path, first, root)
+    secrets = Secrets(tmp_path, environ={"SITE_KEY_FILE": str(tmp_path / "tls.key")})
+    with RotatingServerContext("tls.crt", "site_key", secrets=secrets) as context:
+        _publish(tmp_path, second)
+        _wait_until(lambda: context.material.serial_hex == second.serial_hex)
+
+
+def test_asyncio_server_rotates_without_restart(tmp_path: Path, root: Issued) -> None:
+    first, second = _leaf(root), _leaf(root)
+    _publish(tmp_path, first, root)
+    context = RotatingServerContext(*_paths(tmp_path), watch=False)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"ok\n")
+        await writer.drain()
+        await reader.read(16)
+        writer.close()
+
+    async def scenario() -> list[str]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+        port = server.sockets[0].getsockname()[1]
+        client = _client(root)
+        serials = [await asyncio.to_thread(fetch_serial, port, client)]
+        _publish(tmp_path, second)
+        context.reload()
+        serials.append(await asyncio.to_thread(fetch_serial, port, client))
+        server.close()
+        await server.wait_closed()
+        return serials
+
+    assert asyncio.run(scenario()) == [first.serial_hex, second.serial_hex]
+
+
+def test_mutual_tls_requires_a_client_certificate_from_the_ca(tmp_path: Path, root: Issued) -> None:
+    _publish(tmp_path, _leaf(root), root)
+    context = RotatingServerContext(*_paths(tmp_path), require_client_cert=True, watch=False)
+    client_leaf = _leaf(root, names=(), eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+    client_dir = tmp_path / "client"
+    client_dir.mkdir()
+    (client_dir / "c.crt").write_bytes(cert_pem(client_leaf.cert))
+    (client_dir / "c.key").write_bytes(key_bytes(client_leaf.key))
+    (client_dir / "ca.crt").write_bytes(cert_pem(root.cert))
+    material = load(
+        client_dir / "c.crt", client_dir / "c.key", client_dir / "ca.crt", purpose="client"
+    )
+    with running(context) as server:
+        assert fetch_serial(server.port, material.client_context())
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            fetch_serial(server.port, material.client_context(present_certificate=False))
+        _publish(tmp_path, _leaf(root))
+        assert context.reload()
+        # After the swap the new context still demands (and checks) client certificates.
+        assert fetch_serial(server.port, material.client_context())
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            fetch_serial(server.port, material.client_context(present_certificate=False))
