@@ -22,10 +22,18 @@ from .exceptions import (
     SecretReadError,
     SecretsDirWarning,
     SecretTooLargeError,
+    SecretValidationError,
+    WatchFallbackWarning,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._snapshot import Changes, Snapshot
+    from ._store import SecretStore, StoreStatus
 
 __all__ = [
     "MISSING",
+    "Changes",
     "InsecurePermissionsWarning",
     "InvalidSecretNameError",
     "InvalidTLSMaterialError",
@@ -37,12 +45,19 @@ __all__ = [
     "SecretDecodeError",
     "SecretNotFoundError",
     "SecretReadError",
+    "SecretStore",
     "SecretTooLargeError",
+    "SecretValidationError",
     "Secrets",
     "SecretsDirWarning",
+    "Snapshot",
+    "StoreStatus",
+    "WatchFallbackWarning",
     "get",
     "get_bytes",
 ]
+
+_STORE_EXPORTS = frozenset(("Changes", "SecretStore", "Snapshot", "StoreStatus"))
 
 
 def __getattr__(name: str) -> object:
@@ -51,4 +66,11 @@ def __getattr__(name: str) -> object:
         from ._version import __version__
 
         return __version__
+    # The store brings threads, logging and the watcher: loaded on first use only.
+    if name in _STORE_EXPORTS:
+        from . import _store
+
+        value: object = getattr(_store, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'runsecrets' has no attribute {name!r}")

@@ -6,6 +6,10 @@ import os
 
 from ._names import name_problem
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 #: Endings that writers leave behind while they work (temp files, backups, editor swap files).
 DEBRIS_SUFFIXES = (".tmp", ".bak", ".swp", ".swx", "~")
 
@@ -24,21 +28,46 @@ def list_secret_files(directory: str) -> list[tuple[str, str]]:
     directory holds nothing.
     """
     try:
-        entries = os.scandir(directory)
+        entries = list_secret_entries(directory)
     except (FileNotFoundError, NotADirectoryError):
         return []
+    return [(name, path) for name, path, dangling in entries if not dangling]
+
+
+def list_secret_entries(
+    directory: str, ignore: Callable[[str], bool] | None = None
+) -> list[tuple[str, str, bool]]:
+    """Like :func:`list_secret_files`, plus the secrets whose symlink leads nowhere (yet).
+
+    A watcher needs those: between the steps of a Kubernetes swap a key's link dangles for a
+    moment, which means "being replaced", not "removed".
+
+    Args:
+        directory: The secrets directory.
+        ignore: A further rule naming entries to skip (a writer's own temporary names).
+
+    Returns:
+        Sorted ``(name, path, dangling)`` triples.
+
+    Raises:
+        FileNotFoundError: The directory does not exist.
+        NotADirectoryError: It is not a directory.
+    """
     found = []
-    with entries:
+    with os.scandir(directory) as entries:
         for entry in entries:
             name = entry.name
             if is_debris(name) or name_problem(name) is not None:
                 continue
+            if ignore is not None and ignore(name):
+                continue
             try:
-                if not entry.is_file():  # follows symlinks: Kubernetes' keys are links
-                    continue
+                if entry.is_file():  # follows symlinks: Kubernetes' keys are links
+                    found.append((name, entry.path, False))
+                elif entry.is_symlink() and not os.path.exists(entry.path):
+                    found.append((name, entry.path, True))
             except OSError:
                 continue
-            found.append((name, entry.path))
     found.sort()
     return found
 

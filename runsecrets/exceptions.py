@@ -23,7 +23,9 @@ __all__ = [
     "SecretNotFoundError",
     "SecretReadError",
     "SecretTooLargeError",
+    "SecretValidationError",
     "SecretsDirWarning",
+    "WatchFallbackWarning",
 ]
 
 
@@ -137,6 +139,18 @@ class InvalidTLSMaterialError(RunSecretsError, ValueError):
         self.files: tuple[str, ...] = tuple(files)
 
 
+class SecretValidationError(RunSecretsError, ValueError):
+    """A validation hook refused a snapshot of secrets (at start-up, where no older one exists).
+
+    Attributes:
+        validator: The name of the hook that refused it.
+    """
+
+    def __init__(self, message: str, *, validator: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.validator = validator
+
+
 class RunSecretsWarning(UserWarning):
     """Root of the warnings runsecrets emits."""
 
@@ -147,3 +161,7 @@ class InsecurePermissionsWarning(RunSecretsWarning):
 
 class SecretsDirWarning(RunSecretsWarning):
     """A configured secrets directory does not exist (yet)."""
+
+
+class WatchFallbackWarning(RunSecretsWarning):
+    """File-system notifications are unavailable (or their limit is reached): polling instead."""

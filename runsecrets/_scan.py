@@ -1,0 +1,300 @@
+"""Reading every tracked secret at once, and reading it again until two reads agree.
+
+A watcher never trusts one read: a Kubernetes swap or a rename can land between two files of the
+same read, and an in-place writer can be caught half done. :func:`read_stable` reads all tracked
+secrets, reads them again, and accepts the result only when both passes agree (bounded retries),
+as Envoy does. A file whose identity (device, inode, size, times) has not changed since it was
+last read, and was not modified within the last two seconds, is not read again: that keeps a
+poll of a thousand secrets down to a thousand ``stat`` calls.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ._listing import list_secret_entries
+from ._names import FILE_SUFFIX, env_name, name_problem
+from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
+from ._read import read_file
+from ._resolve import check_conflict, file_variables
+from .exceptions import RunSecretsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from ._resolve import Lookup
+
+    #: What identifies one version of a file without reading it.
+    Fingerprint = tuple[int, int, int, int, int]
+
+# A file changed this recently may change again within the same timestamp tick without its
+# fingerprint moving (coarse clocks, NFS); such files are always read again ("racy git").
+_RACY_NS = 2_000_000_000
+#: Pauses between the passes of :func:`read_stable` when two passes disagree.
+RETRY_DELAYS = (0.0, 0.001, 0.002, 0.004, 0.008)
+
+
+class Entry:
+    """One secret as read: raw bytes, where from, and the file's fingerprint at the time."""
+
+    __slots__ = ("fingerprint", "provenance", "raw", "read_at_ns")
+
+    def __init__(
+        self,
+        raw: bytes,
+        provenance: Provenance,
+        fingerprint: Fingerprint | None = None,
+        read_at_ns: int = 0,
+    ) -> None:
+        self.raw = raw
+        self.provenance = provenance
+        self.fingerprint = fingerprint
+        self.read_at_ns = read_at_ns
+
+    def same_as(self, other: Entry) -> bool:
+        """Same content from the same place."""
+        return (
+            self.raw == other.raw
+            and self.provenance.kind == other.provenance.kind
+            and self.provenance.path == other.provenance.path
+            and self.provenance.variable == other.provenance.variable
+        )
+
+    def __repr__(self) -> str:
+        return f"Entry({self.provenance!r})"
+
+
+class ScanPlan:
+    """What a store tracks: the lookup settings, an optional fixed list of names, extra rules."""
+
+    __slots__ = ("ignore", "lookup", "names")
+
+    def __init__(
+        self,
+        lookup: Lookup,
+        names: tuple[str, ...] | None,
+        ignore: Callable[[str], bool] | None,
+    ) -> None:
+        self.lookup = lookup
+        self.names = names
+        self.ignore = ignore
+
+
+class Pass:
+    """The result of reading every tracked secret once.
+
+    Attributes:
+        entries: The secrets read whole, by name.
+        incomplete: Names caught between two states (a dangling Kubernetes link, a file gone
+            between listing and reading, a ``_FILE`` target missing), with a reason.
+        errors: Names that could not be read, with the error (it never holds the value).
+        missing_dirs: Configured directories that do not exist at the moment.
+        file_targets: The files named by ``_FILE`` variables (their directories are watched).
+    """
+
+    __slots__ = ("entries", "errors", "file_targets", "fresh_reads", "incomplete", "missing_dirs")
+
+    def __init__(self) -> None:
+        self.fresh_reads = 0
+        self.entries: dict[str, Entry] = {}
+        self.incomplete: dict[str, str] = {}
+        self.errors: dict[str, RunSecretsError] = {}
+        self.missing_dirs: list[str] = []
+        self.file_targets: list[str] = []
+
+    def agrees_with(self, other: Pass) -> bool:
+        """Whether two passes saw the same thing (the double-read test)."""
+        if (
+            self.entries.keys() != other.entries.keys()
+            or self.incomplete.keys() != other.incomplete.keys()
+            or self.errors.keys() != other.errors.keys()
+            or self.missing_dirs != other.missing_dirs
+        ):
+            return False
+        return all(entry.same_as(other.entries[name]) for name, entry in self.entries.items())
+
+
+def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
+    """Read every tracked secret once, reusing ``cache`` entries whose file has not changed."""
+    lookup = plan.lookup
+    result = Pass()
+    listings: dict[str, dict[str, tuple[str, bool]]] = {}
+    for directory in lookup.dirs:
+        try:
+            listing = list_secret_entries(directory, plan.ignore)
+        except (FileNotFoundError, NotADirectoryError):
+            result.missing_dirs.append(directory)
+            continue
+        except OSError:
+            # Unreadable for now (permissions being fixed, a mount going away): keep its values.
+            result.missing_dirs.append(directory)
+            continue
+        listings[directory] = {name: (path, dangling) for name, path, dangling in listing}
+    for name in sorted(tracked_names(plan, listings)):
+        try:
+            _read_one(name, plan, listings, cache, result)
+        except RunSecretsError as e:
+            result.errors[name] = e
+    return result
+
+
+def tracked_names(plan: ScanPlan, listings: Mapping[str, Mapping[str, object]]) -> set[str]:
+    """The names a pass reads: the fixed list, else every file listed and every ``_FILE`` name."""
+    if plan.names is not None:
+        return set(plan.names)
+    lookup = plan.lookup
+    names: set[str] = set()
+    for listing in listings.values():
+        names.update(listing)
+    if FILE_VARIABLE in lookup.sources:
+        for variable, _ in file_variables(lookup.environ, lookup.prefix):
+            name = variable[len(lookup.prefix) :].lower()
+            if name_problem(name) is None:
+                names.add(name)
+    return names
+
+
+def _read_one(
+    name: str,
+    plan: ScanPlan,
+    listings: Mapping[str, Mapping[str, tuple[str, bool]]],
+    cache: Mapping[str, Entry],
+    result: Pass,
+) -> None:
+    lookup = plan.lookup
+    environ = lookup.environ
+    variable = env_name(name, lookup.prefix)
+    file_variable = variable + FILE_SUFFIX
+    if FILE_VARIABLE in lookup.sources and ENVIRONMENT in lookup.sources:
+        check_conflict(name, variable, file_variable, environ)
+    for source in lookup.sources:
+        if source == FILE_VARIABLE:
+            path = environ.get(file_variable)
+            if not path:
+                continue
+            result.file_targets.append(path)
+            entry = read_entry(
+                name, path, plan, cache.get(name), kind=FILE_VARIABLE, variable=file_variable
+            )
+            if entry is None:
+                result.incomplete[name] = f"{path} (named by {file_variable}) is missing"
+            else:
+                result.entries[name] = entry
+                result.fresh_reads += entry is not cache.get(name)
+            return
+        if source == ENVIRONMENT:
+            value = environ.get(variable)
+            if value:
+                raw = os.fsencode(value)
+                provenance = Provenance(name, ENVIRONMENT, variable=variable, size=len(raw))
+                result.entries[name] = Entry(raw, provenance)
+                return
+            continue
+        for directory in lookup.dirs:
+            found = listings.get(directory, {}).get(name)
+            if found is None:
+                continue
+            path, dangling = found
+            contain_in = () if lookup.allow_external_links else (directory, *lookup.link_roots)
+            entry = (
+                None
+                if dangling
+                else read_entry(name, path, plan, cache.get(name), contain_in=contain_in)
+            )
+            if entry is None:
+                result.incomplete[name] = f"{path} is a link to nothing or vanished while read"
+            else:
+                result.entries[name] = entry
+                result.fresh_reads += entry is not cache.get(name)
+            return
+
+
+def read_entry(
+    name: str,
+    path: str,
+    plan: ScanPlan,
+    cached: Entry | None,
+    *,
+    kind: str = DIRECTORY,
+    variable: str | None = None,
+    contain_in: tuple[str, ...] = (),
+) -> Entry | None:
+    """Read one file, or reuse ``cached`` when its fingerprint proves the file unchanged.
+
+    Returns:
+        The entry, or ``None`` when nothing (or a dangling link) is at ``path`` right now.
+
+    Raises:
+        SecretReadError: The file exists but cannot be used (see :func:`read_file`).
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        st = None  # let read_file report it with the reading rules' wording
+    fingerprint = _fingerprint(st) if st is not None else None
+    if (
+        cached is not None
+        and fingerprint is not None
+        and cached.fingerprint == fingerprint
+        and cached.provenance.path == path
+        and cached.read_at_ns - fingerprint[4] > _RACY_NS
+    ):
+        return cached
+    read_at_ns = time.time_ns()
+    found = read_file(
+        path,
+        name=name,
+        max_size=plan.lookup.max_size,
+        contain_in=contain_in,
+        variable=variable,
+        missing_ok=True,
+    )
+    if found is None:
+        return None
+    data, opened = found
+    if _fingerprint(opened) != fingerprint or len(data) != opened.st_size:
+        # Replaced between the stat and the open, or written while read: never trust this one.
+        fingerprint = None
+    provenance = Provenance(
+        name, kind, path=path, variable=variable, size=len(data), mtime=opened.st_mtime
+    )
+    return Entry(data, provenance, fingerprint, read_at_ns)
+
+
+def _fingerprint(st: os.stat_result) -> Fingerprint:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def read_stable(
+    plan: ScanPlan,
+    cache: Mapping[str, Entry],
+    delays: tuple[float, ...] = RETRY_DELAYS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Pass, bool]:
+    """Read until two consecutive passes agree, at most ``len(delays) + 1`` passes.
+
+    Returns:
+        The last pass, and whether it agreed with the one before (``False``: still changing).
+    """
+    previous = read_pass(plan, cache)
+    if (
+        not previous.fresh_reads
+        and not previous.incomplete
+        and not previous.errors
+        and previous.entries.keys() == cache.keys()
+    ):
+        # Every file proved unchanged since an accepted read: nothing was read, nothing can be
+        # torn. This keeps an idle poll of many secrets to one pass of stat calls.
+        return previous, True
+    for delay in delays:
+        if delay:
+            sleep(delay)
+        current = read_pass(plan, previous.entries)
+        if current.agrees_with(previous):
+            return current, True
+        previous = current
+    return previous, False

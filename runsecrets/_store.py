@@ -1,0 +1,768 @@
+"""SecretStore: a validated snapshot of secrets that follows rotation without a restart.
+
+Readers only ever see a published snapshot: reading is one attribute load and one dict lookup,
+never the disk. A new snapshot is read twice until stable (``_scan.py``), compared with the
+published one, validated as a whole by every validator, and only then swapped in with one
+reference assignment; subscribers hear about it afterwards. Anything that fails keeps the last
+good snapshot and is retried on the next event and on a short timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from ._names import validate_name
+from ._provenance import DEFAULT_SOURCES, DIRECTORY
+from ._read import DEFAULT_MAX_SIZE
+from ._scan import Entry, ScanPlan, read_stable
+from ._secrets import MISSING, Secrets, _Missing
+from ._snapshot import Changes, Snapshot, diff
+from ._watch import Watcher, resolve_watcher_mode, warn_fallback, watch_paths
+from .exceptions import RunSecretsError, SecretReadError, SecretValidationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+    from types import TracebackType
+    from typing import Any, TypeVar
+
+    from ._provenance import Provenance
+    from ._resolve import Lookup
+    from ._scan import Pass
+    from ._secret import Secret
+    from ._types import DirsArg
+
+    _T = TypeVar("_T")
+    #: Receives a candidate snapshot; refuses it by raising or returning a false value.
+    Validator = Callable[[Snapshot], object]
+    Subscriber = Callable[[Changes], object]
+
+logger = logging.getLogger("runsecrets.store")
+
+ON_REMOVE_CHOICES = ("publish", "keep")
+# Retries of a refused or half-written update: quick first (a writer finishing its file), then
+# slower, never slower than this.
+_FIRST_RETRY = 0.01
+_MAX_RETRY = 1.0
+# At construction, how long a half-written state may last before the store starts anyway.
+_STARTUP_RETRIES = (0.01, 0.02, 0.04, 0.08, 0.16)
+
+
+class StoreStatus:
+    """A store's health at one moment, for a health endpoint. Never holds a value.
+
+    Attributes:
+        mode: ``inotify``, ``watchfiles``, ``poll`` or ``stopped`` (not watching).
+        version: The published snapshot's version.
+        last_publish_at: When the current snapshot was published (``time.time()``).
+        problem: What is wrong with the files right now (``None``: the last re-read was clean).
+        last_error: The most recent problem, kept after it clears.
+        last_error_at: When it happened.
+        kept: Names whose file is gone but whose last value is kept (a missing directory, or
+            ``on_remove="keep"``).
+        watched: The directories watched.
+        counters: ``reads``, ``publishes``, ``refused`` (validation), ``incomplete`` (a file
+            caught between two states), ``read_errors``, ``subscriber_errors``.
+    """
+
+    __slots__ = (
+        "counters",
+        "kept",
+        "last_error",
+        "last_error_at",
+        "last_publish_at",
+        "mode",
+        "problem",
+        "version",
+        "watched",
+    )
+
+    def __init__(
+        self,
+        *,
+        mode: str,
+        version: int,
+        last_publish_at: float,
+        problem: str | None,
+        last_error: str | None,
+        last_error_at: float | None,
+        kept: tuple[str, ...],
+        watched: tuple[str, ...],
+        counters: Mapping[str, int],
+    ) -> None:
+        self.mode = mode
+        self.version = version
+        self.last_publish_at = last_publish_at
+        self.problem = problem
+        self.last_error = last_error
+        self.last_error_at = last_error_at
+        self.kept = kept
+        self.watched = watched
+        self.counters = dict(counters)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the last re-read found nothing wrong."""
+        return self.problem is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping of every field."""
+        return {
+            "mode": self.mode,
+            "healthy": self.healthy,
+            "version": self.version,
+            "last_publish_at": self.last_publish_at,
+            "problem": self.problem,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+            "kept": list(self.kept),
+            "watched": list(self.watched),
+            "counters": dict(self.counters),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"StoreStatus(mode={self.mode!r}, version={self.version}, "
+            f"healthy={self.healthy}, problem={self.problem!r})"
+        )
+
+
+class SecretStore:
+    """Every tracked secret in one immutable snapshot, re-read and validated on rotation.
+
+    Tracked: every secret file in the directories and every ``FOO_FILE`` target (or exactly
+    ``names``), each resolved in the usual order (``FOO_FILE``, ``FOO``, the directories). The
+    snapshot is read at construction; :meth:`watch` (or :meth:`start`) keeps it current.
+
+    Args:
+        dirs: Secrets directories, first match wins (default: ``RUNSECRETS_DIR``, else
+            ``/run/secrets``). A missing directory is watched for until it appears.
+        names: Track exactly these names (they may then come from plain ``FOO`` variables too).
+        environ: The environment (default ``os.environ``).
+        validate: Refuses a candidate snapshot by raising or returning a false value (``None``
+            accepts); more with :meth:`add_validator`. Runs before anything is published.
+        prefix: Prefix of the environment variables.
+        max_size: Size cap per file in bytes.
+        strip: Drop trailing line endings from text values.
+        sources: The lookup order (see :class:`~runsecrets.Secrets`).
+        allow_external_links: Follow symlinks leading out of their secrets directory.
+        on_remove: ``"publish"``: a deleted secret disappears from the next snapshot;
+            ``"keep"``: its last value stays (listed in ``status.kept``).
+        remove_delay: Seconds a secret must stay gone before its removal is published (a
+            writer that unlinks before it creates, a directory deleted file by file).
+        allow_empty: Publish a secret that became empty. By default an empty file that had a
+            value is taken for a writer between truncate and write: the old value is kept.
+        ignore: Entry names to skip besides dot-files, ``*.tmp``, ``*.bak``, ``*.swp``, ``*~``
+            (a writer's own temporary names).
+        watcher: ``"auto"`` (inotify on Linux, watchfiles elsewhere, ``RUNSECRETS_POLL=1``
+            forces polling), ``"inotify"``, ``"watchfiles"`` or ``"poll"``.
+        step: Quiet period that ends a burst of events, seconds (default 2 ms for inotify,
+            5 ms for watchfiles).
+        debounce: Longest grouping of a burst, seconds.
+        poll_interval: Seconds between re-reads when polling alone.
+        backup_poll_interval: Seconds between re-reads when notifications work (they get lost).
+        rearm_after_fork: Start a watcher in a child process after ``os.fork()``.
+
+    Raises:
+        SecretValidationError: A validator refused the first snapshot.
+        SecretConflictError: Never; per-name problems are kept in :attr:`status` and raised by
+            :meth:`get` for that name.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_allow_empty",
+        "_backup_poll_interval",
+        "_cache",
+        "_counters",
+        "_debounce",
+        "_delivering",
+        "_environ",
+        "_errors",
+        "_file_targets",
+        "_gone_since",
+        "_ignore",
+        "_kept",
+        "_last_error",
+        "_last_error_at",
+        "_last_publish_at",
+        "_lock",
+        "_mode",
+        "_on_remove",
+        "_pending_retry",
+        "_plan",
+        "_poll_interval",
+        "_problem",
+        "_rearm_after_fork",
+        "_remove_delay",
+        "_resolver",
+        "_retry",
+        "_snapshot",
+        "_step",
+        "_strip",
+        "_subscribers",
+        "_text",
+        "_validators",
+        "_watcher",
+    )
+
+    def __init__(
+        self,
+        dirs: DirsArg | None = None,
+        *,
+        names: Iterable[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        validate: Validator | None = None,
+        prefix: str = "",
+        max_size: int = DEFAULT_MAX_SIZE,
+        strip: bool = True,
+        sources: Iterable[str] = DEFAULT_SOURCES,
+        allow_external_links: bool = False,
+        on_remove: str = "publish",
+        remove_delay: float = 0.1,
+        allow_empty: bool = False,
+        ignore: Callable[[str], bool] | None = None,
+        watcher: str = "auto",
+        step: float | None = None,
+        debounce: float = 0.05,
+        poll_interval: float = 1.0,
+        backup_poll_interval: float = 10.0,
+        rearm_after_fork: bool = True,
+    ) -> None:
+        if on_remove not in ON_REMOVE_CHOICES:
+            raise ValueError(f"on_remove must be 'publish' or 'keep', not {on_remove!r}")
+        for label, value in (("poll_interval", poll_interval), ("debounce", debounce)):
+            if value <= 0:
+                raise ValueError(f"{label} must be positive")
+        env = os.environ if environ is None else environ
+        self._environ = env
+        self._mode = resolve_watcher_mode(watcher, env)
+        self._resolver = Secrets(
+            dirs,
+            environ=env,
+            prefix=prefix,
+            max_size=max_size,
+            strip=strip,
+            sources=sources,
+            allow_external_links=allow_external_links,
+        )
+        lookup: Lookup = self._resolver._lookup
+        fixed = None if names is None else tuple(validate_name(n) for n in names)
+        self._plan = ScanPlan(lookup, fixed, ignore)
+        self._strip = strip
+        self._on_remove = on_remove
+        self._remove_delay = remove_delay
+        self._gone_since: dict[str, float] = {}
+        self._pending_retry: float | None = None
+        self._allow_empty = allow_empty
+        self._ignore = ignore
+        self._step = step
+        self._debounce = debounce
+        self._poll_interval = poll_interval
+        self._backup_poll_interval = backup_poll_interval
+        self._rearm_after_fork = rearm_after_fork
+        self._lock = threading.RLock()
+        self._validators: tuple[Validator, ...] = () if validate is None else (validate,)
+        self._subscribers: tuple[tuple[object, Subscriber], ...] = ()
+        self._delivering: int | None = None
+        self._watcher: Watcher | None = None
+        self._cache: dict[str, Entry] = {}
+        self._errors: dict[str, RunSecretsError] = {}
+        self._file_targets: tuple[str, ...] = ()
+        self._kept: tuple[str, ...] = ()
+        self._problem: str | None = None
+        self._last_error: str | None = None
+        self._last_error_at: float | None = None
+        self._retry: float | None = None
+        self._counters = dict.fromkeys(
+            (
+                "reads",
+                "publishes",
+                "refused",
+                "incomplete",
+                "read_errors",
+                "subscriber_errors",
+            ),
+            0,
+        )
+        self._snapshot = self._new_snapshot({}, version=-1, errors={})
+        self._text = self._snapshot._text
+        self._last_publish_at = time.time()
+        self._load_first()
+
+    # ----------------------------------------------------------------------------- reading
+    def get(self, name: str, default: _T | _Missing = MISSING) -> str | _T:
+        """The secret as text, from the published snapshot (never the disk).
+
+        Two calls may see two different rotations; for values that must match (a certificate
+        and its key) read them from one :attr:`snapshot`.
+
+        Raises:
+            SecretNotFoundError: Not tracked and no default given.
+            SecretReadError: Its file could not be read and no older value exists.
+            SecretDecodeError: Not UTF-8 (use :meth:`get_bytes`).
+        """
+        try:
+            return self._text[name]  # the hot path: one slot load, one dict lookup
+        except KeyError:
+            return self._absent(self._snapshot, name, default)
+
+    def get_bytes(self, name: str, default: _T | _Missing = MISSING) -> bytes | _T:
+        """The secret's raw bytes, from the published snapshot; see :meth:`get`."""
+        snapshot = self._snapshot
+        try:
+            return snapshot._entries[name].raw
+        except KeyError:
+            return self._absent(snapshot, name, default)
+
+    def secret(self, name: str, default: _T | _Missing = MISSING) -> Secret | _T:
+        """The secret in a :class:`~runsecrets.Secret` wrapper that never shows its value."""
+        snapshot = self._snapshot
+        if name not in snapshot:
+            return self._absent(snapshot, name, default)
+        return snapshot.secret(name)
+
+    def explain(self, name: str) -> Provenance:
+        """Where the published value of ``name`` came from (never the value)."""
+        snapshot = self._snapshot
+        if name not in snapshot:
+            return self._absent(snapshot, name, MISSING)
+        return snapshot.provenance(name)
+
+    def _absent(self, snapshot: Snapshot, name: str, default: _T | _Missing) -> _T:
+        error = self._errors.get(name)
+        if error is not None:
+            # As Secrets.get: an unreadable secret raises even when a default is given.
+            raise error.with_traceback(None)
+        return snapshot._absent(name, default)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The published snapshot: every value in it comes from the same stable read."""
+        return self._snapshot
+
+    @property
+    def names(self) -> list[str]:
+        """The names in the published snapshot, sorted."""
+        return self._snapshot.keys()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._snapshot
+
+    @property
+    def dirs(self) -> tuple[str, ...]:
+        """The secrets directories, in lookup order."""
+        return self._resolver.dirs
+
+    @property
+    def status(self) -> StoreStatus:
+        """Health: watcher mode, last publish, the current and last problem, counters."""
+        watcher = self._watcher
+        return StoreStatus(
+            mode=watcher.mode if watcher is not None else "stopped",
+            version=self._snapshot.version,
+            last_publish_at=self._last_publish_at,
+            problem=self._problem,
+            last_error=self._last_error,
+            last_error_at=self._last_error_at,
+            kept=self._kept,
+            watched=tuple(self._watch_paths()),
+            counters=self._counters,
+        )
+
+    # ------------------------------------------------------------------- hooks and subscribers
+    def add_validator(self, validator: Validator) -> Callable[[], None]:
+        """Add a check every future candidate snapshot must pass; returns its remover.
+
+        Validators run in the order added, before a snapshot is published; one that raises or
+        returns a false value (``None`` accepts) keeps the previous snapshot. The current
+        snapshot is not re-checked: validate it yourself if you need to.
+        """
+        with self._lock:
+            self._validators = (*self._validators, validator)
+
+        def remove() -> None:
+            with self._lock:
+                self._validators = tuple(v for v in self._validators if v is not validator)
+
+        return remove
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(changes)`` after each publish; returns a function that unsubscribes.
+
+        Callbacks run in the watcher thread (or the thread calling :meth:`reload`), one publish
+        at a time, in the order subscribed. One that raises is logged (its type and place, never
+        its message) and the others are still called.
+        """
+        token = object()
+        with self._lock:
+            self._subscribers = (*self._subscribers, (token, callback))
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = tuple(s for s in self._subscribers if s[0] is not token)
+
+        return unsubscribe
+
+    # --------------------------------------------------------------------------- watching
+    @property
+    def running(self) -> bool:
+        """Whether the watcher is running."""
+        return self._watcher is not None
+
+    def start(self) -> SecretStore:
+        """Start watching in a daemon thread (no-op when already watching).
+
+        Warns with :class:`~runsecrets.WatchFallbackWarning` when notifications are unavailable
+        and the store polls instead.
+        """
+        with self._lock:
+            if self._watcher is not None:
+                return self
+            watcher = Watcher(
+                self,
+                mode=self._mode,
+                step=self._step,
+                debounce=self._debounce,
+                poll_interval=self._poll_interval,
+                backup_poll_interval=self._backup_poll_interval,
+                rearm_after_fork=self._rearm_after_fork,
+            )
+            self._watcher = watcher
+            watcher.start(on_fallback=warn_fallback)
+        return self
+
+    def close(self) -> None:
+        """Stop watching. Safe from inside a subscriber; the snapshot stays readable."""
+        with self._lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            inside_callback = self._delivering == threading.get_ident()
+            watcher.stop(join=not inside_callback)
+
+    def watch(self) -> SecretStore:
+        """Start watching; use as ``with store.watch(): ...`` to stop at the end."""
+        return self.start()
+
+    def __enter__(self) -> SecretStore:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def awatch(self) -> AsyncChanges:
+        """The asyncio form: ``async for changes in store.awatch(): ...``.
+
+        Watches while iterating (starting the watcher if needed, stopping it at the end if it
+        started it). Also an async context manager that closes the iteration on exit.
+        """
+        return AsyncChanges(self)
+
+    def reload(self) -> Changes | None:
+        """Re-read now, in this thread; returns what was published, or ``None``."""
+        with self._lock:
+            return self._refresh(reason="reload")[0]
+
+    # ---------------------------------------------------------------------- the watcher's side
+    def _refresh_for_watcher(self, reason: str) -> float | None:
+        with self._lock:
+            if reason != "poll":
+                # A fresh event means a writer is at work: retry soon after it, not after a
+                # back-off grown while the files were stuck.
+                self._retry = None
+            return self._refresh(reason)[1]
+
+    def _watch_paths(self) -> list[str]:
+        return watch_paths(self._resolver.dirs, self._file_targets)
+
+    def _is_relevant(self, name: str) -> bool:
+        if self._ignore is not None and self._ignore(name):
+            return False
+        if name == "..data":
+            return True  # the Kubernetes swap itself
+        from ._listing import is_debris
+
+        return not is_debris(name) or any(os.path.basename(t) == name for t in self._file_targets)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's lock may have been held by its (now vanished) watcher thread.
+        self._lock = threading.RLock()
+        self._delivering = None
+
+    def _note_problem(self, problem: str) -> None:
+        self._problem = problem
+        self._last_error = problem
+        self._last_error_at = time.time()
+
+    # ----------------------------------------------------------------------- read and publish
+    def _new_snapshot(
+        self, entries: Mapping[str, Entry], *, version: int, errors: Mapping[str, RunSecretsError]
+    ) -> Snapshot:
+        return Snapshot(
+            entries,
+            version=version,
+            created_at=time.time(),
+            strip=self._strip,
+            errors=errors,
+            not_found=self._resolver.not_found_error,
+        )
+
+    def _load_first(self) -> None:
+        for delay in (*_STARTUP_RETRIES, None):
+            with self._lock:
+                pass_, stable = read_stable(self._plan, self._cache)
+                if stable or delay is None:
+                    self._apply(pass_, stable=True, initial=True)
+                    return
+            time.sleep(delay)
+
+    def _refresh(self, reason: str) -> tuple[Changes | None, float | None]:
+        """Read, compare, validate, publish. Returns (changes, retry delay). Holds the lock."""
+        pass_, stable = read_stable(self._plan, self._cache)
+        return self._apply(pass_, stable=stable, initial=False)
+
+    def _apply(
+        self, pass_: Pass, *, stable: bool, initial: bool
+    ) -> tuple[Changes | None, float | None]:
+        self._counters["reads"] += 1
+        self._cache = pass_.entries
+        self._file_targets = tuple(pass_.file_targets)
+        published = self._snapshot
+        entries, errors, problems, kept, refuse = self._candidate(pass_, published)
+        if not stable:
+            problems.append("files kept changing while being read")
+            refuse = True
+        self._errors = errors
+        self._kept = tuple(sorted(kept))
+        if refuse:
+            self._counters["incomplete"] += 1
+            return None, self._refused("; ".join(problems))
+        added, changed, removed = diff(published._entries, entries)
+        if not (added or changed or removed) and not initial:
+            self._settle("; ".join(problems) or None)
+            return None, self._pending_retry
+        candidate = self._new_snapshot(entries, version=published.version + 1, errors=errors)
+        refusal = self._validate(candidate)
+        if refusal is not None:
+            self._counters["refused"] += 1
+            if initial:
+                raise SecretValidationError(
+                    f"the secrets read at start-up were refused: {refusal[1]}",
+                    validator=refusal[0],
+                )
+            return None, self._refused(refusal[1])
+        self._snapshot = candidate  # the atomic swap: readers see the old or the new, whole
+        self._text = candidate._text  # get()'s shortcut to the same snapshot's text
+        self._last_publish_at = time.time()
+        self._counters["publishes"] += 1
+        self._settle("; ".join(problems) or None)
+        if initial:
+            return None, None
+        changes = Changes(
+            added=added, changed=changed, removed=removed, snapshot=candidate, previous=published
+        )
+        logger.info("secrets updated: %s", changes)
+        self._deliver(changes)
+        return changes, self._pending_retry
+
+    def _candidate(
+        self, pass_: Pass, published: Snapshot
+    ) -> tuple[dict[str, Entry], dict[str, RunSecretsError], list[str], list[str], bool]:
+        entries = dict(pass_.entries)
+        errors: dict[str, RunSecretsError] = {}
+        problems: list[str] = []
+        kept: list[str] = []
+        refuse = False
+        for name, entry in pass_.entries.items():
+            old = published.entry(name)
+            if not entry.raw and not self._allow_empty and old is not None and old.raw:
+                problems.append(f"{name}: empty (a writer between truncate and write?)")
+                refuse = True
+        for name, reason in pass_.incomplete.items():
+            problems.append(f"{name}: {reason}")
+            if published.entry(name) is not None:
+                refuse = True
+            else:
+                errors[name] = SecretReadError(
+                    f"secret {name!r}: {reason}", reason="not_found", name=name
+                )
+        for name, error in pass_.errors.items():
+            self._counters["read_errors"] += 1
+            problems.append(str(error))  # RunSecretsError messages never hold a value
+            if published.entry(name) is not None:
+                refuse = True
+            else:
+                errors[name] = error
+        missing = set(pass_.missing_dirs)
+        now = time.monotonic()
+        gone_since: dict[str, float] = {}
+        self._pending_retry = None
+        for directory in pass_.missing_dirs:
+            if any(_from_dir(e, directory) for e in published._entries.values()):
+                problems.append(f"directory {directory} is missing; keeping its values")
+        for name, old in published._entries.items():
+            if name in entries or name in pass_.incomplete or name in pass_.errors:
+                continue
+            if (
+                old.provenance.kind == DIRECTORY
+                and old.provenance.path is not None
+                and os.path.dirname(old.provenance.path) in missing
+            ) or self._on_remove == "keep":
+                entries[name] = old
+                kept.append(name)
+                continue
+            since = self._gone_since.get(name, now)
+            if now - since < self._remove_delay:
+                # Not yet: a writer that unlinks before it creates, or a directory being
+                # deleted file by file, looks like this for a moment.
+                gone_since[name] = since
+                entries[name] = old
+                wait = self._remove_delay - (now - since)
+                self._pending_retry = (
+                    wait if self._pending_retry is None else min(wait, self._pending_retry)
+                )
+        self._gone_since = gone_since
+        return entries, errors, problems, kept, refuse
+
+    def _validate(self, candidate: Snapshot) -> tuple[str, str] | None:
+        for validator in self._validators:
+            label = getattr(validator, "__qualname__", type(validator).__name__)
+            try:
+                verdict = validator(candidate)
+            except RunSecretsError as e:
+                return label, f"{label} refused it: {e}"
+            except Exception as e:  # noqa: BLE001  (a refusal, whatever its type)
+                # Not the message: a model's validation error quotes the input values.
+                return label, f"{label} refused it ({type(e).__name__})"
+            if verdict is not None and not verdict:
+                return label, f"{label} refused it (returned a false value)"
+        return None
+
+    def _refused(self, problem: str) -> float:
+        # Warn when trouble starts; while a writer keeps the files busy, say more at debug only.
+        level = logging.WARNING if self._problem is None else logging.DEBUG
+        if problem != self._problem:
+            logger.log(level, "secrets update held back, keeping the last good values: %s", problem)
+        self._note_problem(problem)
+        retry = _FIRST_RETRY if self._retry is None else min(self._retry * 2, _MAX_RETRY)
+        self._retry = retry
+        return retry
+
+    def _settle(self, problem: str | None) -> None:
+        self._retry = None
+        if problem is not None and problem != self._problem:
+            logger.warning("secrets: %s", problem)
+            self._note_problem(problem)
+        self._problem = problem
+
+    def _deliver(self, changes: Changes) -> None:
+        outer = self._delivering
+        self._delivering = threading.get_ident()
+        try:
+            for _, callback in self._subscribers:
+                try:
+                    callback(changes)
+                except Exception as e:  # noqa: BLE001  (one bad subscriber must not stop the rest)
+                    self._counters["subscriber_errors"] += 1
+                    _log_subscriber_error(callback, e)
+        finally:
+            self._delivering = outer
+
+    def __repr__(self) -> str:
+        watcher = self._watcher
+        mode = watcher.mode if watcher is not None else "stopped"
+        return (
+            f"SecretStore(dirs={list(self.dirs)!r}, secrets={len(self._snapshot)}, "
+            f"version={self._snapshot.version}, watcher={mode!r})"
+        )
+
+
+def _from_dir(entry: Entry, directory: str) -> bool:
+    path = entry.provenance.path
+    return (
+        entry.provenance.kind == DIRECTORY
+        and path is not None
+        and (os.path.dirname(path) == directory)
+    )
+
+
+def _log_subscriber_error(callback: Subscriber, error: Exception) -> None:
+    label = getattr(callback, "__qualname__", type(callback).__name__)
+    where = "?"
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+    # The message is left out: it is the application's and may quote a value.
+    debug = os.environ.get("RUNSECRETS_DEBUG", "") not in ("", "0")
+    logger.error(
+        "secrets subscriber %s raised %s at %s; the other subscribers were still called",
+        label,
+        type(error).__name__,
+        where,
+        exc_info=error if debug else None,
+    )
+
+
+class AsyncChanges:
+    """``store.awatch()``: an async iterator of :class:`Changes` (and an async context manager)."""
+
+    def __init__(self, store: SecretStore) -> None:
+        self._store = store
+        self._queue: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._started = False
+        self._closed = False
+
+    def _open(self) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Changes] = asyncio.Queue()
+
+        def deliver(changes: Changes) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, changes)
+
+        self._queue = queue
+        self._unsubscribe = self._store.subscribe(deliver)
+        if not self._store.running:
+            self._store.start()
+            self._started = True
+
+    def __aiter__(self) -> AsyncIterator[Changes]:
+        return self
+
+    async def __anext__(self) -> Changes:
+        if self._closed:
+            raise StopAsyncIteration
+        if self._queue is None:
+            self._open()
+        changes: Changes = await self._queue.get()
+        return changes
+
+    async def __aenter__(self) -> AsyncChanges:
+        if self._queue is None:
+            self._open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop delivering; stop the watcher if this iteration started it."""
+        self._closed = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._started:
+            self._started = False
+            self._store.close()

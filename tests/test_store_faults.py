@@ -1,0 +1,227 @@
+"""The faults a watching store survives, one test each (issue 4's list)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from runsecrets import SecretNotFoundError, SecretStore
+from runsecrets.testing import SecretsDir, kubernetes_swap, write_rename
+
+from ._store_fixtures import no_leaked_threads, wait_for
+
+assert no_leaked_threads  # an autouse fixture, imported to apply to this module
+
+# Long enough that only a notification (or the short retry timer) can explain a pick-up within
+# wait_for's bound: the backup poll never fires during these tests.
+NO_BACKUP_POLL = 600.0
+
+
+def test_directory_removed_and_recreated(tmp_path: Path) -> None:
+    """While the directory is gone the values are kept (and said to be); once it is back, its
+    new files are picked up, and it is watched again (a later rotation arrives by event)."""
+    secrets = tmp_path / "secrets"
+    SecretsDir(secrets).write("a", "1")
+    store = SecretStore(secrets, environ={}, backup_poll_interval=NO_BACKUP_POLL)
+    with store.watch():
+        shutil.rmtree(secrets)
+        assert wait_for(lambda: "missing" in (store.status.problem or ""))
+        assert store.get("a") == "1"
+        assert store.status.kept == ("a",)
+        secrets.mkdir()
+        write_rename(secrets / "a", "2")
+        assert wait_for(lambda: store.get("a") == "2")
+        write_rename(secrets / "a", "3")
+        assert wait_for(lambda: store.get("a") == "3")
+        assert store.status.healthy
+        assert store.status.watched == (str(secrets),)
+
+
+def test_removed_secret_is_published_as_removed_by_default(tmp_path: Path) -> None:
+    """``on_remove="publish"``: subscribers hear ``removed``; ``get`` then says not found."""
+    d = SecretsDir(tmp_path)
+    d.write_all({"a": "1", "b": "1"})
+    store = SecretStore(tmp_path, environ={})
+    removed: list[frozenset[str]] = []
+    store.subscribe(lambda c: removed.append(c.removed))
+    with store.watch():
+        d.remove("b")
+        assert wait_for(lambda: removed == [frozenset({"b"})])
+    with pytest.raises(SecretNotFoundError):
+        store.get("b")
+    assert store.get("a") == "1"
+
+
+@pytest.mark.parametrize("kubernetes", [False, True])
+def test_removed_secret_is_kept_when_asked(tmp_path: Path, kubernetes: bool) -> None:
+    """``on_remove="keep"``: the last value stays, listed in ``status.kept``; nothing published."""
+    d = SecretsDir(tmp_path, kubernetes=kubernetes)
+    d.write_all({"a": "1", "b": "1"})
+    store = SecretStore(tmp_path, environ={}, on_remove="keep")
+    published: list[object] = []
+    store.subscribe(published.append)
+    with store.watch():
+        d.remove("b")
+        assert wait_for(lambda: store.status.kept == ("b",))
+        d.write("a", "2")
+        assert wait_for(lambda: store.get("a") == "2")
+    assert store.get("b") == "1"
+    assert [sorted(c.names) for c in published] == [["a"]]  # type: ignore[attr-defined]
+
+
+def test_data_link_pointing_at_a_missing_target_mid_swap(tmp_path: Path) -> None:
+    """``..data`` renamed onto a link to a directory that is not there yet: every key dangles.
+    Nothing is wiped or published; the short retry timer picks the values up once the target
+    exists (its files are written where no watch sees them)."""
+    kubernetes_swap(tmp_path, {"a": "1", "b": "1"})
+    old = os.readlink(tmp_path / "..data")
+    store = SecretStore(tmp_path, environ={}, backup_poll_interval=NO_BACKUP_POLL)
+    published: list[object] = []
+    store.subscribe(published.append)
+    with store.watch():
+        os.symlink("..2099_01_01_00_00_00.1", tmp_path / "..data_tmp")
+        os.replace(tmp_path / "..data_tmp", tmp_path / "..data")
+        shutil.rmtree(tmp_path / old)
+        assert wait_for(lambda: store.status.counters["incomplete"] > 0)
+        assert (store.get("a"), store.get("b")) == ("1", "1")
+        assert published == []
+        target = tmp_path / "..2099_01_01_00_00_00.1"
+        target.mkdir()
+        (target / "a").write_text("2")
+        (target / "b").write_text("2")
+        assert wait_for(lambda: (store.get("a"), store.get("b")) == ("2", "2"))
+    assert len(published) == 1
+
+
+def _can_unshare() -> bool:
+    try:
+        result = subprocess.run(
+            ["unshare", "-U", "-r", "sh", "-c", "test -w /proc/sys/user/max_inotify_watches"],
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        return False
+    return result.returncode == 0
+
+
+# Runs inside a new user namespace, whose inotify limits are its own: setting one to 0 there
+# makes the kernel really refuse (EMFILE from inotify_init1, ENOSPC from inotify_add_watch)
+# for that process only, without touching the machine's limits or mocking anything.
+_FALLBACK_SCRIPT = """
+import json, os, sys, time, warnings
+limit, watcher, directory = sys.argv[1:]
+with open(f"/proc/sys/user/{limit}", "w") as f:
+    f.write("0")
+from runsecrets import SecretStore, WatchFallbackWarning
+from runsecrets.testing import write_rename
+store = SecretStore(directory, environ={}, watcher=watcher, poll_interval=0.05)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    store.start()
+write_rename(os.path.join(directory, "a"), "2")
+deadline = time.monotonic() + 10
+while store.get("a") != "2" and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(json.dumps({
+    "mode": store.status.mode,
+    "warnings": [str(w.message) for w in caught if w.category is WatchFallbackWarning],
+    "picked_up": store.get("a") == "2",
+}))
+store.close()
+"""
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="needs user namespaces (unshare -U -r)")
+@pytest.mark.parametrize("watcher", ["inotify", "watchfiles"])
+@pytest.mark.parametrize(
+    ("limit", "why"),
+    [("max_inotify_instances", "instance"), ("max_inotify_watches", "limit")],
+)
+def test_falls_back_to_polling_when_inotify_is_refused(
+    tmp_path: Path, watcher: str, limit: str, why: str
+) -> None:
+    """No inotify instance left, or the watch limit exhausted (really, in a user namespace with
+    that limit set to 0): the store warns, polls, and still picks up a rotation."""
+    (tmp_path / "a").write_text("1")
+    result = subprocess.run(
+        [
+            "unshare",
+            "-U",
+            "-r",
+            sys.executable,
+            "-c",
+            _FALLBACK_SCRIPT,
+            limit,
+            watcher,
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    report = json.loads(result.stdout)
+    assert report["mode"] == "poll"
+    assert report["picked_up"] is True
+    assert len(report["warnings"]) == 1
+    assert "polling instead" in report["warnings"][0]
+    if watcher == "inotify":
+        assert why in report["warnings"][0]
+
+
+@pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning")
+@pytest.mark.parametrize("watcher", ["inotify", "watchfiles"])
+def test_fork_after_start_gives_the_child_a_working_watcher(tmp_path: Path, watcher: str) -> None:
+    """As under gunicorn ``--preload``: after ``os.fork()`` the child has its own watcher thread
+    and sees a rotation written after the fork; the parent's watcher keeps working too."""
+    SecretsDir(tmp_path).write("a", "0")
+    store = SecretStore(tmp_path, environ={}, watcher=watcher, backup_poll_interval=NO_BACKUP_POLL)
+    store.start()
+    ready_read, ready_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code only, never run pytest's teardown
+        code = 3
+        try:
+            watching = any(t.name == "runsecrets-watch" for t in threading.enumerate())
+            os.write(ready_write, b"r")
+            seen = wait_for(lambda: store.get("a") == "after-fork", timeout=15)
+            code = 0 if watching and seen and store.status.mode == watcher else 1
+            store.close()
+        finally:
+            os._exit(code)
+    try:
+        assert os.read(ready_read, 1) == b"r"
+        write_rename(tmp_path / "a", "after-fork")
+        assert wait_for(lambda: store.get("a") == "after-fork")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        store.close()
+        os.close(ready_read)
+        os.close(ready_write)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_file_briefly_gone_is_never_published_as_removed(tmp_path: Path) -> None:
+    """A writer that unlinks before it creates: within ``remove_delay`` the old value stays and
+    nothing is published; a removal is published only once it has lasted that long."""
+    d = SecretsDir(tmp_path)
+    d.write_all({"a": "1", "b": "1"})
+    patient = SecretStore(tmp_path, environ={}, remove_delay=60)
+    eager = SecretStore(tmp_path, environ={}, remove_delay=0)
+    os.unlink(tmp_path / "b")
+    assert patient.reload() is None
+    assert patient.get("b") == "1"
+    changes = eager.reload()
+    assert changes is not None
+    assert changes.removed == {"b"}
+    write_rename(tmp_path / "b", "1")
+    assert patient.reload() is None
+    assert patient.status.healthy
