@@ -1,0 +1,1 @@
+"""MySQL/MariaDB engine whose password follows rotation: ``runsecrets.integrations.django.mysql``."""

@@ -1,0 +1,1 @@
+"""PostgreSQL engine whose password follows rotation: ``runsecrets.integrations.django.postgresql``."""
