@@ -128,8 +128,20 @@ def running_postgres() -> Iterator[PostgresServer]:
         )
         options = f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off"
         subprocess.run(
-            [*runner, os.path.join(bindir, "pg_ctl"), "-D", data, "-o", options, "-l", log]
-            + ["-w", "-t", "60", "start"],
+            [
+                *runner,
+                os.path.join(bindir, "pg_ctl"),
+                "-D",
+                data,
+                "-o",
+                options,
+                "-l",
+                log,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             check=True,
             capture_output=True,
             timeout=90,

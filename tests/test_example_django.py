@@ -148,7 +148,8 @@ def test_rotation_keeps_old_connections_and_new_ones_use_the_new_password(
     status, body = server.get("/whoami/")
     assert status == 200
     assert body["backend_pid"] != old_pid
-    assert server.process.pid == master_pid and server.process.poll() is None
+    assert server.process.pid == master_pid
+    assert server.process.poll() is None
 
 
 def test_login_during_a_rotation_waits_for_the_new_password_file(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,11 +9,11 @@ import pytest
 pytest.importorskip("django")
 pytest.importorskip("psycopg")
 
-from django.conf import settings  # noqa: E402
-from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
-from runsecrets import SecretNotFoundError  # noqa: E402
-from runsecrets.integrations.django import secret, secret_bytes  # noqa: E402
+from runsecrets import SecretNotFoundError
+from runsecrets.integrations.django import secret, secret_bytes
 
 if not settings.configured:
     settings.configure(USE_TZ=True)
@@ -60,7 +59,8 @@ def test_missing_secret_is_improperly_configured_naming_every_place(tmp_path: Pa
         secret("db_password", dirs=[tmp_path], environ={})
     message = str(info.value)
     assert "'db_password'" in message
-    assert "DB_PASSWORD_FILE" in message and "DB_PASSWORD " in message
+    assert "DB_PASSWORD_FILE" in message
+    assert "DB_PASSWORD " in message
     assert str(tmp_path / "db_password") in message
     assert isinstance(info.value.__cause__, SecretNotFoundError)
 

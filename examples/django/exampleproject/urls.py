@@ -4,7 +4,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-from runsecrets import Secrets, SecretNotFoundError
+from runsecrets import SecretNotFoundError, Secrets
 
 
 def whoami(request: HttpRequest) -> JsonResponse:

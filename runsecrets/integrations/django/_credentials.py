@@ -159,7 +159,7 @@ class RotatingCredentialsMixin:
         if "password authentication failed" in text or "no password supplied" in text:
             return True
         # MySQL/MariaDB: ER_ACCESS_DENIED_ERROR (1045).
-        args = getattr(error, "args", ())
+        args: tuple[object, ...] = getattr(error, "args", ())
         return bool(args) and args[0] == 1045
 
 

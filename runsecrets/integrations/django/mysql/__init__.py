@@ -1,1 +1,1 @@
-"""MySQL/MariaDB engine whose password follows rotation: ``runsecrets.integrations.django.mysql``."""
+"""MySQL/MariaDB engine that follows a rotated password (``...django.mysql``)."""

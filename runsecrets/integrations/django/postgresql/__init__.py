@@ -1,1 +1,1 @@
-"""PostgreSQL engine whose password follows rotation: ``runsecrets.integrations.django.postgresql``."""
+"""PostgreSQL engine that follows a rotated password (``...django.postgresql``)."""
