@@ -25,7 +25,7 @@ __all__ = ["BIN", "EXAMPLES", "ROOT", "Server", "free_port", "get_json", "runnin
 def get_json(url: str, timeout: float = 10.0) -> tuple[int, dict[str, object]]:
     """GET ``url`` and return ``(status, decoded JSON body)``; HTTP errors are returned too."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
