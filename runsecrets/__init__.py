@@ -11,6 +11,7 @@ from ._provenance import Provenance
 from ._secret import Secret
 from ._secrets import MISSING, Secrets, get, get_bytes
 from .exceptions import (
+    CertificateExpiryWarning,
     InsecurePermissionsWarning,
     InvalidSecretNameError,
     InvalidTLSMaterialError,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MISSING",
+    "CertificateExpiryWarning",
     "Changes",
     "InsecurePermissionsWarning",
     "InvalidSecretNameError",

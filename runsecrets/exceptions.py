@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
+    "CertificateExpiryWarning",
     "InsecurePermissionsWarning",
     "InvalidSecretNameError",
     "InvalidTLSMaterialError",
@@ -153,6 +154,10 @@ class SecretValidationError(RunSecretsError, ValueError):
 
 class RunSecretsWarning(UserWarning):
     """Root of the warnings runsecrets emits."""
+
+
+class CertificateExpiryWarning(RunSecretsWarning):
+    """A certificate is valid but expires within the configured number of days."""
 
 
 class InsecurePermissionsWarning(RunSecretsWarning):

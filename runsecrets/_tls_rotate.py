@@ -1,0 +1,366 @@
+"""A server ``ssl.SSLContext`` that follows the rotation of its certificate, key and CA.
+
+How the swap works: OpenSSL calls the SNI callback early in every handshake (with or without a
+server name from the client), and the callback may set ``sslsocket.context``: the connection
+then uses that context's certificate and key. So this context never reloads itself (a failed
+``load_cert_chain`` on a live context leaves it broken); each validated rotation builds a new
+context from the validated bytes, and the callback points *new* handshakes at the latest one.
+Handshakes in flight keep the context they started with.
+
+Where new material comes from is a small seam, :class:`MaterialSource`: secret names and paths
+read afresh (:meth:`RotatingServerContext.reload`), or the published snapshots of a
+:class:`~runsecrets.SecretStore`, which reads related files until they are stable and tells its
+subscribers about each change.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import ssl
+import threading
+from typing import cast
+
+from ._names import file_env_name
+from ._secrets import Secrets
+from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
+from ._tls_source import PARTS, is_path, read_spec
+from .exceptions import InvalidTLSMaterialError, RunSecretsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Callable, Mapping, MutableMapping
+
+    from ._snapshot import Changes
+    from ._store import SecretStore
+    from ._tls_material import RawParts
+    from ._tls_source import Spec
+
+logger = logging.getLogger("runsecrets.tls")
+
+# Names under which an internal store tracks parts given as paths: each becomes a ``_FILE``
+# variable of a private environment layered over the real one, so the store watches the file's
+# directory as it watches any ``_FILE`` target.
+_PATH_NAME = "runsecrets-tls-internal-{part}"
+
+
+class MaterialSource:
+    """Reads the raw parts (``cert``, ``key``, ``ca``, ``password``) of one set of material."""
+
+    def read(self) -> RawParts:
+        """The parts as they are now; a part not configured is ``None``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the source holds (a store it started)."""
+
+
+class SpecSource(MaterialSource):
+    """Secret names and paths, read afresh at each :meth:`read`."""
+
+    def __init__(self, specs: Mapping[str, Spec | None], secrets: Secrets) -> None:
+        self._specs = dict(specs)
+        self._secrets = secrets
+
+    def read(self) -> RawParts:
+        return {
+            part: None if spec is None else read_spec(spec, self._secrets)
+            for part, spec in self._specs.items()
+        }
+
+
+class StoreSource(MaterialSource):
+    """The parts as published by a :class:`~runsecrets.SecretStore`: one consistent snapshot."""
+
+    def __init__(
+        self, store: SecretStore, names: Mapping[str, str | None], *, owned: bool = False
+    ) -> None:
+        self.store = store
+        self.names = dict(names)
+        self._owned = owned
+
+    def read(self) -> RawParts:
+        snapshot = self.store.snapshot
+        parts: dict[str, tuple[bytes, str] | None] = {}
+        for part, name in self.names.items():
+            if name is None:
+                parts[part] = None
+                continue
+            provenance = snapshot.provenance(name)  # raises when the store does not hold it
+            label = provenance.path or provenance.variable or name
+            parts[part] = (snapshot.get_bytes(name), label)
+        return parts
+
+    def close(self) -> None:
+        if self._owned:
+            self.store.close()
+
+
+def store_for_specs(specs: Mapping[str, Spec | None], secrets: Secrets) -> StoreSource:
+    """An internal store that tracks exactly these parts, paths included."""
+    from ._store import SecretStore
+
+    synthetic: dict[str, str] = {}
+    names: dict[str, str | None] = {}
+    for part, spec in specs.items():
+        if spec is None:
+            names[part] = None
+        elif is_path(spec):
+            name = _PATH_NAME.format(part=part)
+            synthetic[file_env_name(name, secrets.prefix)] = str(spec)
+            names[part] = name
+        else:
+            names[part] = str(spec)
+    # Read live, never copied: the real environment is only ever read through this layer.
+    environ = collections.ChainMap(synthetic, cast("MutableMapping[str, str]", secrets.environ))
+    store = SecretStore(
+        secrets.dirs,
+        names=[n for n in names.values() if n is not None],
+        environ=environ,
+        prefix=secrets.prefix,
+        max_size=secrets.max_size,
+        strip=False,
+    )
+    return StoreSource(store, names, owned=True)
+
+
+class RotatingServerContext(ssl.SSLContext):
+    """A server ``ssl.SSLContext`` whose certificate follows rotation, without a restart.
+
+    Use it wherever a server takes an ``ssl.SSLContext``: ``http.server`` (``wrap_socket``),
+    ``asyncio.start_server(ssl=...)``, uvicorn (``Config.ssl``), gunicorn (its ``ssl_context``
+    hook). New handshakes get the newest material that passed every check of
+    :func:`runsecrets.tls.load`; a certificate and key written at different moments are never
+    served as a mismatched pair: the last good pair is served until a consistent one appears.
+
+    Args:
+        cert: The certificate (chain): a secret name or a path, as for ``load``.
+        key: The private key (``None``: in the certificate file).
+        ca: The CA bundle (checked against; used to verify client certificates).
+        password: The secret or file holding the key's passphrase.
+        host: A name or address every new certificate must be valid for.
+        require_client_cert: Mutual TLS: require client certificates issued by ``ca``.
+        min_valid_days: Fewer days left than this is logged as a warning on each rotation.
+        secrets: The resolver for secret names (default ``Secrets()``).
+        store: Follow this :class:`~runsecrets.SecretStore` (it must track the secret names
+            given; paths are then not allowed). You start and close it.
+        watch: Without ``store``: follow the files with an internal store started now (stop it
+            with :meth:`close`). ``False``: change only on :meth:`reload`.
+        clock: Returns the time to check validity at (timezone-aware); default: now.
+
+    Raises:
+        InvalidTLSMaterialError: The material at start-up is invalid (nothing to serve).
+        SecretNotFoundError, SecretReadError: It cannot be read at start-up.
+
+    Attributes:
+        rotations: How many times new material was put in service.
+        refusals: How many candidate sets were refused (the last good one kept serving).
+        last_error: Why the latest candidate was refused (``None`` once one is accepted).
+    """
+
+    def __new__(cls, *args: object, **kwargs: object) -> RotatingServerContext:
+        # ssl.SSLContext.__new__ takes the protocol as its first argument: ours are the specs.
+        return super().__new__(cls, ssl.PROTOCOL_TLS_SERVER)
+
+    def __init__(
+        self,
+        cert: Spec,
+        key: Spec | None = None,
+        ca: Spec | None = None,
+        *,
+        password: Spec | None = None,
+        host: str | None = None,
+        require_client_cert: bool = False,
+        min_valid_days: int = DEFAULT_MIN_VALID_DAYS,
+        secrets: Secrets | None = None,
+        store: SecretStore | None = None,
+        watch: bool = True,
+        clock: Callable[[], datetime.datetime] | None = None,
+    ) -> None:
+        super().__init__()
+        specs = dict(zip(PARTS, (cert, key, ca, password), strict=True))
+        resolver = Secrets() if secrets is None else secrets
+        if store is not None:
+            paths = [part for part, spec in specs.items() if spec is not None and is_path(spec)]
+            if paths:
+                raise ValueError(
+                    f"with a store, give secret names, not paths (got paths for {paths})"
+                )
+            source: MaterialSource = StoreSource(
+                store, {part: None if s is None else str(s) for part, s in specs.items()}
+            )
+        elif watch:
+            source = store_for_specs(specs, resolver)
+        else:
+            source = SpecSource(specs, resolver)
+        self._source = source
+        self._host = host
+        self._require_client_cert = require_client_cert
+        self._min_valid_days = min_valid_days
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._listeners: tuple[Callable[[TLSMaterial], object], ...] = ()
+        self.rotations = 0
+        self.refusals = 0
+        self.last_error: RunSecretsError | None = None
+        try:
+            raw = source.read()
+            material = self._examine(raw)
+            error = material.error()
+            if error is not None:
+                raise error
+            # This context serves the first material itself; rotations get contexts of their own.
+            material.configure_server(self, require_client_cert=require_client_cert)
+        except BaseException:
+            source.close()
+            raise
+        self._log_expiry(material)
+        self._material = material
+        self._last_raw: RawParts = raw
+        self._serving: ssl.SSLContext = self
+        self.sni_callback = self._choose_context
+        self._unsubscribe: Callable[[], None] | None = None
+        if isinstance(source, StoreSource):
+            self._unsubscribe = source.store.subscribe(self._on_store_change)
+            if source._owned:
+                source.store.start()
+
+    # ----------------------------------------------------------------------------- public
+    @property
+    def material(self) -> TLSMaterial:
+        """The material new handshakes are served with."""
+        return self._material
+
+    @property
+    def serving_context(self) -> ssl.SSLContext:
+        """The context new handshakes are switched to (``self`` until the first rotation)."""
+        return self._serving
+
+    def reload(self) -> bool:
+        """Read the material now and put it in service if it is new and valid.
+
+        Returns:
+            ``True`` when new material was put in service by this call.
+
+        Raises:
+            InvalidTLSMaterialError: The new material is invalid (the last good one is kept).
+            RunSecretsError: It cannot be read (the last good one is kept).
+        """
+        before = self.rotations
+        if isinstance(self._source, StoreSource):
+            self._source.store.reload()  # publishes to our subscriber when something changed
+        self._refresh(force=True, raise_errors=True)
+        return self.rotations != before
+
+    def subscribe(self, callback: Callable[[TLSMaterial], object]) -> Callable[[], None]:
+        """Call ``callback(material)`` after each rotation; returns the unsubscribe function."""
+        with self._lock:
+            self._listeners = (*self._listeners, callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners = tuple(c for c in self._listeners if c is not callback)
+
+        return unsubscribe
+
+    def close(self) -> None:
+        """Stop following rotation (the current material keeps being served)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._source.close()
+
+    def __enter__(self) -> RotatingServerContext:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"RotatingServerContext({self._material!r}, rotations={self.rotations}, "
+            f"refusals={self.refusals})"
+        )
+
+    # ---------------------------------------------------------------------------- internals
+    def _choose_context(
+        self, connection: ssl.SSLSocket | ssl.SSLObject, server_name: str | None, _: ssl.SSLContext
+    ) -> None:
+        serving = self._serving
+        if serving is not self:
+            connection.context = serving
+
+    def _on_store_change(self, changes: Changes) -> None:
+        assert isinstance(self._source, StoreSource)
+        if any(name in changes for name in self._source.names.values() if name is not None):
+            self._refresh(force=False, raise_errors=False)
+
+    def _refresh(self, *, force: bool, raise_errors: bool) -> None:
+        with self._lock:
+            try:
+                raw = self._source.read()
+                if raw == self._last_raw and not (force and self.last_error is not None):
+                    return
+                self._last_raw = raw
+                material = self._examine(raw)
+                error = material.error()
+                if error is not None:
+                    raise error
+                if material.same_material(self._material):
+                    self.last_error = None
+                    return
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                material.configure_server(context, require_client_cert=self._require_client_cert)
+            except RunSecretsError as e:
+                self._refused(e)
+                if raise_errors:
+                    raise
+                return
+            self._serving = context  # one reference store: new handshakes switch to it
+            self._material = material
+            self.rotations += 1
+            self.last_error = None
+            listeners = self._listeners
+        logger.info(
+            "TLS certificate rotated: %s, serial %s, valid until %s",
+            material.subject,
+            material.serial_hex,
+            material.not_after.strftime("%Y-%m-%d"),
+        )
+        self._log_expiry(material)
+        for listener in listeners:
+            try:
+                listener(material)
+            except Exception:  # one bad listener must not stop the others
+                logger.exception("TLS rotation listener %r failed", listener)
+
+    def _examine(self, raw: RawParts) -> TLSMaterial:
+        return material_from_parts(
+            raw,
+            host=self._host,
+            purpose="server",
+            min_valid_days=self._min_valid_days,
+            now=None if self._clock is None else self._clock(),
+        )
+
+    def _refused(self, error: RunSecretsError) -> None:
+        self.refusals += 1
+        self.last_error = error
+        # A certificate whose key is not written yet is the normal middle of a rotation.
+        transient = isinstance(error, InvalidTLSMaterialError) and error.reason == "key_mismatch"
+        logger.log(
+            logging.INFO if transient else logging.WARNING,
+            "new TLS material not used, still serving serial %s: %s",
+            self._material.serial_hex,
+            error,
+        )
+
+    def _log_expiry(self, material: TLSMaterial) -> None:
+        if material.expiring:
+            logger.warning(
+                "TLS certificate %s expires in %d days (%s)",
+                material.subject,
+                material.days_left,
+                material.not_after.strftime("%Y-%m-%d"),
+            )
