@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from ._servers import EXAMPLES
+from ._servers import load_example
 
 pytest.importorskip("cryptography")
 
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, Path(EXAMPLES) / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load("demo_sidecar")
+demo = load_example("demo_sidecar")
 
 
 def test_renewed_certificate_is_served_without_restart(tmp_path: Path) -> None:

@@ -121,6 +121,12 @@ class Hooks:
         """In the master: watch ``restart_workers_on`` and reload the workers on a change."""
         if not self.restart_workers_on:
             return
+        if getattr(server.cfg, "preload_app", False):
+            # The reload keeps the app the master imported: the workers would not see it.
+            server.log.warning(
+                "runsecrets: restart_workers_on has no effect with preload_app = True "
+                "(a reload does not re-import the app); read those secrets from a SecretStore"
+            )
         from .._store import SecretStore
 
         # rearm_after_fork=False: this watcher belongs to the master, not to its workers.
