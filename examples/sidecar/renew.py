@@ -18,7 +18,7 @@ from runsecrets.testing import write_rename
 
 
 def issue(directory: Path, common_name: str = "localhost") -> int:
-    """Write ``tls.key`` then ``tls.crt`` (valid 30 days for localhost/127.0.0.1); the serial."""
+    """Write ``tls.key`` then ``tls.crt`` (valid 90 days for localhost/127.0.0.1); the serial."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -30,7 +30,7 @@ def issue(directory: Path, common_name: str = "localhost") -> int:
         .public_key(key.public_key())
         .serial_number(serial)
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=30))
+        .not_valid_after(now + datetime.timedelta(days=90))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(

@@ -32,8 +32,7 @@ from ._tls_per_process import PerProcessContext
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import ssl
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
     from typing import Any
 
     from .._snapshot import Changes
@@ -60,19 +59,14 @@ def secret_path(name: str, *, dirs: DirsArg | None = None, prefix: str = "") -> 
 
 def rotating_ssl_context(
     cert: str, key: str | None = None, ca: str | None = None, **options: Any
-) -> Callable[[Any, Callable[[], ssl.SSLContext]], ssl.SSLContext]:
+) -> PerProcessContext:
     """A gunicorn ``ssl_context`` hook serving a certificate that follows rotation.
 
     Each worker builds one :class:`~runsecrets.tls.RotatingServerContext` on its first
     connection (the arguments are passed on) and keeps it; new handshakes get the newest valid
     certificate, and a mismatched pair is never served.
     """
-    per_process = PerProcessContext(cert, key, ca, **options)
-
-    def ssl_context(config: Any, default_ssl_context_factory: Callable[[], ssl.SSLContext]) -> Any:
-        return per_process.get()
-
-    return ssl_context
+    return PerProcessContext(cert, key, ca, **options)
 
 
 class Hooks:

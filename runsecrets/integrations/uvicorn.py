@@ -20,18 +20,14 @@ from ._tls_per_process import PerProcessContext
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import ssl
-    from collections.abc import Callable
     from typing import Any
-
-    from uvicorn import Config
 
 __all__ = ["ssl_context_factory"]
 
 
 def ssl_context_factory(
     cert: str, key: str | None = None, ca: str | None = None, **options: Any
-) -> Callable[[Config, Callable[[], ssl.SSLContext]], ssl.SSLContext]:
+) -> PerProcessContext:
     """A value for uvicorn's ``ssl_context_factory`` that follows certificate rotation.
 
     Args:
@@ -41,9 +37,5 @@ def ssl_context_factory(
         **options: More arguments for :class:`~runsecrets.tls.RotatingServerContext`
             (``host``, ``require_client_cert``, ``secrets``, ...).
     """
-    per_process = PerProcessContext(cert, key, ca, **options)
-
-    def factory(config: Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-        return per_process.get()
-
-    return factory
+    # A picklable object, not a closure: uvicorn pickles its config for spawned workers.
+    return PerProcessContext(cert, key, ca, **options)
