@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -109,8 +110,18 @@ def running_postgres() -> Iterator[PostgresServer]:
     port = free_port()
     log = os.path.join(base, "server.log")
     started = False
+
+    def run(command: list[str], timeout: float) -> None:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            server_log = Path(log).read_text() if os.path.exists(log) else ""
+            raise RuntimeError(
+                f"{os.path.basename(command[len(runner)])} failed ({result.returncode}):\n"
+                f"{result.stderr}\n{server_log}"
+            )
+
     try:
-        subprocess.run(
+        run(
             [
                 *runner,
                 os.path.join(bindir, "initdb"),
@@ -122,8 +133,6 @@ def running_postgres() -> Iterator[PostgresServer]:
                 f"--pwfile={pwfile}",
                 "--no-sync",
             ],
-            check=True,
-            capture_output=True,
             timeout=120,
         )
         options = f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off"

@@ -164,6 +164,8 @@ class ExecAction:
             raise ActionError(f"command not found: {self.command[0]}") from None
         except subprocess.TimeoutExpired:
             raise ActionError(f"{self.command[0]} ran longer than {self.timeout:g}s") from None
+        except OSError as e:
+            raise ActionError(f"cannot run {self.command[0]}: {e.strerror}") from None
         if completed.returncode != 0:
             raise ActionError(f"{self.command[0]} exited with {completed.returncode}")
         return f"ran {self.command[0]}"
