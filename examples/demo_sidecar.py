@@ -131,21 +131,21 @@ def run_demo() -> None:
         first = renew(work / "secrets")
         pod = Pod(work)
         try:
-            print(f"app pid {pod.app.pid} serves certificate serial {served_serial(pod.port):x}")
+            print(f"  app pid {pod.app.pid} serves certificate serial {served_serial(pod.port):x}")
             assert served_serial(pod.port) == first
             for round_ in (1, 2):
                 serial = renew(work / "secrets")
                 seconds = pod.wait_for_serial(serial)
                 print(
-                    f"renewal {round_}: new serial {serial:x} served {seconds * 1000:.0f} ms "
+                    f"  renewal {round_}: new serial {serial:x} served {seconds * 1000:.0f} ms "
                     f"after the renewer finished; app pid still {pod.app.pid}"
                 )
         finally:
             codes = pod.stop()
-        print("sidecar log:")
+        print("  sidecar log:")
         for line in pod.watch_log.read_text().splitlines():
-            print(f"  {line}")
-        print(f"stopped cleanly: sidecar exit {codes[0]}, app exit {codes[1]}")
+            print(f"    {line}")
+        print(f"  stopped cleanly: sidecar exit {codes[0]}, app exit {codes[1]}")
 
 
 if __name__ == "__main__":
