@@ -19,8 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import psycopg
 
 #: CI sets this: a missing PostgreSQL then fails the test instead of skipping it.
 REQUIRE_ENV = "RUNSECRETS_REQUIRE_POSTGRES"
@@ -66,6 +69,8 @@ class PostgresServer:
         self, user: str = "postgres", password: str | None = None, dbname: str = "postgres"
     ) -> psycopg.Connection[tuple[object, ...]]:
         """A psycopg connection (autocommit) as ``user``."""
+        import psycopg  # imported here: a suite without it skips the PostgreSQL tests
+
         return psycopg.connect(
             host=self.host,
             port=self.port,

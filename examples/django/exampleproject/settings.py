@@ -36,5 +36,8 @@ DATABASES = {
 LOGGING = {
     "version": 1,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"runsecrets": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "runsecrets": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
 }
