@@ -1,0 +1,29 @@
+"""Django: secrets in ``settings.py`` and database credentials that follow rotation.
+
+In ``settings.py``::
+
+    from runsecrets.integrations.django import secret
+
+    SECRET_KEY = secret("django_secret_key")
+    DATABASES = {
+        "default": {
+            "ENGINE": "runsecrets.integrations.django.postgresql",  # or ...django.mysql
+            "NAME": "app",
+            "USER": "app",
+            "HOST": "db",
+            # Read at every new connection, so a rotated password needs no restart.
+            "RUNSECRETS": {"password": "db_password"},
+        }
+    }
+
+:func:`secret` raises Django's ``ImproperlyConfigured`` naming the secret and every place
+searched (never a value). The database engines are the stock PostgreSQL and MySQL/MariaDB
+backends plus :class:`RotatingCredentialsMixin`; mix it into any other backend the same way.
+"""
+
+from __future__ import annotations
+
+from ._credentials import CredentialSettings, RotatingCredentialsMixin
+from ._settings import secret, secret_bytes
+
+__all__ = ["CredentialSettings", "RotatingCredentialsMixin", "secret", "secret_bytes"]

@@ -1,0 +1,170 @@
+"""Database credentials read at every new connection, so a rotated password needs no restart.
+
+Django opens a connection with ``get_connection_params()`` then ``get_new_connection()``. The
+mixin re-reads the password (and the user, when it is a secret too) in the first, which costs
+one small file read (tens of microseconds) against a connection's milliseconds. Connections
+already open keep working: servers do not re-authenticate a live session.
+
+A rotation has two steps that never happen at the same instant: the server learns the new
+password, and the file is rewritten. A connection attempted between them is refused, so on an
+authentication failure the mixin re-reads the credentials and retries for a bounded time
+(``retry_seconds``) before giving up with the driver's error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.core.exceptions import ImproperlyConfigured
+
+from ..._secrets import Secrets
+from ...exceptions import RunSecretsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+logger = logging.getLogger("runsecrets.django")
+
+#: The key of a ``DATABASES`` entry that configures the mixin.
+SETTINGS_KEY = "RUNSECRETS"
+_KNOWN_KEYS = frozenset(("password", "user", "dirs", "prefix", "retry_seconds"))
+_DEFAULT_RETRY_SECONDS = 5.0
+_FIRST_PAUSE = 0.05
+_MAX_PAUSE = 0.5
+
+
+class CredentialSettings:
+    """The ``"RUNSECRETS"`` entry of one ``DATABASES`` alias, checked.
+
+    Keys: ``password`` (secret name, required), ``user`` (secret name, optional), ``dirs``
+    (secrets directories), ``prefix`` (environment variable prefix), ``retry_seconds`` (how
+    long to retry a refused login while a rotation completes; default 5, 0 disables).
+    """
+
+    __slots__ = ("dirs", "password", "prefix", "retry_seconds", "user")
+
+    def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
+        where = f"settings.DATABASES[{alias!r}][{SETTINGS_KEY!r}]"
+        unknown = set(options) - _KNOWN_KEYS
+        if unknown:
+            raise ImproperlyConfigured(
+                f"{where} has unknown keys {sorted(unknown)}; known: {sorted(_KNOWN_KEYS)}"
+            )
+        password = options.get("password")
+        if not isinstance(password, str) or not password:
+            raise ImproperlyConfigured(
+                f"{where} needs 'password': the name of the secret holding the password"
+            )
+        user = options.get("user")
+        if user is not None and not isinstance(user, str):
+            raise ImproperlyConfigured(f"{where}['user'] must be a secret name")
+        retry = options.get("retry_seconds", _DEFAULT_RETRY_SECONDS)
+        if not isinstance(retry, (int, float)) or retry < 0:
+            raise ImproperlyConfigured(f"{where}['retry_seconds'] must be a number >= 0")
+        self.password: str = password
+        self.user: str | None = user
+        self.dirs = options.get("dirs")
+        self.prefix: str = options.get("prefix", "")
+        self.retry_seconds = float(retry)
+
+    def read(self) -> tuple[str | None, str]:
+        """The current ``(user, password)``; user is ``None`` when it is not a secret.
+
+        Raises:
+            ImproperlyConfigured: A secret is missing or unreadable (names and places only).
+        """
+        secrets = Secrets(self.dirs, prefix=self.prefix)
+        try:
+            user = None if self.user is None else secrets.get(self.user)
+            return user, secrets.get(self.password)
+        except RunSecretsError as e:
+            raise ImproperlyConfigured(f"database credentials: {e.message}") from e
+
+
+class RotatingCredentialsMixin:
+    """Mix into a Django ``DatabaseWrapper`` to read credentials from secrets per connection.
+
+    Works with every backend whose ``get_connection_params()`` returns the driver's keyword
+    arguments with ``user`` and ``password`` keys (PostgreSQL, MySQL/MariaDB)::
+
+        class DatabaseWrapper(RotatingCredentialsMixin, postgresql.base.DatabaseWrapper):
+            pass
+
+    Override :meth:`is_authentication_failure` for a driver whose errors it does not know.
+    """
+
+    settings_dict: dict[str, Any]
+    alias: str
+
+    @property
+    def runsecrets_credentials(self) -> CredentialSettings:
+        """The parsed ``"RUNSECRETS"`` settings of this alias."""
+        options = self.settings_dict.get(SETTINGS_KEY)
+        if not isinstance(options, dict):
+            raise ImproperlyConfigured(
+                f"settings.DATABASES[{self.alias!r}] uses a runsecrets engine but has no "
+                f"{SETTINGS_KEY!r} entry such as {{'password': 'db_password'}}"
+            )
+        return CredentialSettings(self.alias, options)
+
+    def get_connection_params(self) -> dict[str, Any]:
+        """The stock parameters with the current user and password from the secrets."""
+        options = self.settings_dict.get("OPTIONS") or {}
+        if options.get("pool"):
+            # A pool fixes its connect arguments once, which would freeze the password.
+            raise ImproperlyConfigured(
+                f"settings.DATABASES[{self.alias!r}]: OPTIONS['pool'] cannot follow a rotated "
+                "password; use persistent connections (CONN_MAX_AGE) instead"
+            )
+        params: dict[str, Any] = super().get_connection_params()  # type: ignore[misc]
+        _apply(params, self.runsecrets_credentials.read())
+        return params
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        """Connect; on a refused login, re-read the credentials and retry for a bounded time."""
+        credentials = self.runsecrets_credentials
+        deadline = time.monotonic() + credentials.retry_seconds
+        pause = _FIRST_PAUSE
+        attempts = 1
+        while True:
+            try:
+                return super().get_new_connection(conn_params)  # type: ignore[misc]
+            except Exception as e:
+                if not self.is_authentication_failure(e) or time.monotonic() >= deadline:
+                    raise
+                if attempts == 1:
+                    logger.warning(
+                        "database %r refused the login with secret %r; retrying for up to "
+                        "%.1fs while a rotation completes",
+                        self.alias,
+                        credentials.password,
+                        credentials.retry_seconds,
+                    )
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, _MAX_PAUSE)
+            attempts += 1
+            _apply(conn_params, credentials.read())
+
+    def is_authentication_failure(self, error: BaseException) -> bool:
+        """Whether ``error`` is the server refusing the user name or password."""
+        # PostgreSQL: SQLSTATE 28P01 (invalid_password) or 28000; libpq often has no SQLSTATE
+        # for a failed connection, so its message is the fallback.
+        state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if state in ("28P01", "28000"):
+            return True
+        text = str(error)
+        if "password authentication failed" in text or "no password supplied" in text:
+            return True
+        # MySQL/MariaDB: ER_ACCESS_DENIED_ERROR (1045).
+        args: tuple[object, ...] = getattr(error, "args", ())
+        return bool(args) and args[0] == 1045
+
+
+def _apply(params: dict[str, Any], credentials: tuple[str | None, str]) -> None:
+    user, password = credentials
+    if user is not None:
+        params["user"] = user
+    params["password"] = password

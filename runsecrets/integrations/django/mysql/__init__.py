@@ -1,0 +1,1 @@
+"""MySQL/MariaDB engine that follows a rotated password (``...django.mysql``)."""

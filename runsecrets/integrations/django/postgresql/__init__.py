@@ -1,0 +1,1 @@
+"""PostgreSQL engine that follows a rotated password (``...django.postgresql``)."""

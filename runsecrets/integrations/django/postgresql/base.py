@@ -1,0 +1,11 @@
+"""Django's PostgreSQL backend with credentials re-read from secrets for each new connection."""
+
+from __future__ import annotations
+
+from django.db.backends.postgresql import base
+
+from .._credentials import RotatingCredentialsMixin
+
+
+class DatabaseWrapper(RotatingCredentialsMixin, base.DatabaseWrapper):  # type: ignore[misc]
+    """The stock PostgreSQL wrapper plus :class:`RotatingCredentialsMixin`."""
