@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 log = logging.getLogger("runsecrets.e2e")
 
@@ -121,8 +122,12 @@ class Docker:
     def answers(self) -> bool:
         """Whether the engine responds."""
         try:
-            return self.run("info", "--format", "{{.ServerVersion}}", check=False, timeout=20)\
-                .returncode == 0
+            return (
+                self.run(
+                    "info", "--format", "{{.ServerVersion}}", check=False, timeout=20
+                ).returncode
+                == 0
+            )
         except (OSError, subprocess.TimeoutExpired):
             return False
 
@@ -254,9 +259,7 @@ def build_images(docker: Docker) -> float:
         [str(script), APP_IMAGE], capture_output=True, env=env, timeout=900, check=False
     )
     if result.returncode != 0:
-        raise CommandError(
-            f"{script} failed:\n{result.stderr.decode(errors='replace')[-3000:]}"
-        )
+        raise CommandError(f"{script} failed:\n{result.stderr.decode(errors='replace')[-3000:]}")
     return time.monotonic() - started
 
 
@@ -277,30 +280,33 @@ def _ids(docker: Docker, *args: str) -> list[str]:
 
 
 def cleanup(engine: Engine) -> list[str]:
-    """Remove everything labelled with this session, then undo the session's engine changes.
+    """Remove everything this session made, then undo the session's engine changes.
+
+    Objects are found by the session label and by the session's name prefix (a stack deployed
+    from a file labels its objects with the stack's name only).
 
     Returns:
         Descriptions of what could not be removed (empty when all went).
     """
     docker = engine.docker
-    label = f"label={docker.label}"
     problems: list[str] = []
     swarm = docker.swarm_state() == "active"
     if swarm:
-        services = _ids(docker, "service", "ls", "-q", "--filter", label)
+        services = _session_ids(docker, "service")
         if services:
             docker.run("service", "rm", *services, check=False)
-    _remove_containers(docker, label)
-    if swarm:
-        _retry(problems, "secrets", lambda: _ids(docker, "secret", "ls", "-q", "--filter", label),
-               lambda ids: docker.run("secret", "rm", *ids, check=False))
-    _retry(problems, "networks", lambda: _ids(docker, "network", "ls", "-q", "--filter", label),
-           lambda ids: docker.run("network", "rm", *ids, check=False))
-    _retry(problems, "volumes", lambda: _ids(docker, "volume", "ls", "-q", "--filter", label),
-           lambda ids: docker.run("volume", "rm", *ids, check=False))
-    images = _ids(docker, "image", "ls", "-q", "--filter", label)
+    _remove_containers(docker)
+    kinds = ["secret", "network", "volume"] if swarm else ["network", "volume"]
+    for kind in kinds:
+        _retry(
+            problems,
+            kind,
+            lambda kind=kind: _session_ids(docker, kind),  # type: ignore[misc]
+            lambda ids, kind=kind: docker.run(kind, "rm", *ids, check=False),  # type: ignore[misc]
+        )
+    images = _session_ids(docker, "image")
     if images:
-        docker.run("image", "rm", "-f", *set(images), check=False)
+        docker.run("image", "rm", "-f", *images, check=False)
     if engine.created_swarm:
         docker.run("swarm", "leave", "--force", check=False)
         if not engine.had_gwbridge:
@@ -310,10 +316,24 @@ def cleanup(engine: Engine) -> list[str]:
     return problems
 
 
-def _remove_containers(docker: Docker, label: str) -> None:
-    # Swarm tasks' containers carry the service's labels only through the task spec, so they
-    # are found by the service-name prefix as well as by the label.
-    ids = set(_ids(docker, "ps", "-aq", "--filter", label))
+def _session_ids(docker: Docker, kind: str) -> list[str]:
+    """Ids of the session's objects of one kind, by label and (except images) by name."""
+    listing = [kind, "ls", "-q"]
+    ids = dict.fromkeys(
+        docker.out(*listing, "--filter", f"label={docker.label}", check=False).split()
+    )
+    if kind != "image":
+        ids.update(
+            dict.fromkeys(
+                docker.out(*listing, "--filter", f"name={docker.session}-", check=False).split()
+            )
+        )
+    return list(ids)
+
+
+def _remove_containers(docker: Docker) -> None:
+    # A stack's task containers carry no session label: they are found by the name prefix.
+    ids = set(_ids(docker, "ps", "-aq", "--filter", f"label={docker.label}"))
     ids.update(_ids(docker, "ps", "-aq", "--filter", f"name={docker.session}-"))
     if ids:
         docker.run("rm", "-f", "-v", *ids, check=False)
@@ -346,29 +366,47 @@ def stop_engine(engine: Engine) -> None:
         process.wait(timeout=10)
 
 
-def iter_tar_payloads(data: bytes) -> Iterator[bytes]:
-    """Every file's content in a ``docker save`` tar, recursing into layer tars (and gzip)."""
+def stream_contains(stream: IO[bytes], needle: bytes, chunk: int = 1 << 20) -> bool:
+    """Whether ``needle`` occurs in ``stream``, read in chunks that overlap by its length."""
+    tail = b""
+    while True:
+        block = stream.read(chunk)
+        if not block:
+            return False
+        window = tail + block
+        if needle in window:
+            return True
+        tail = window[-(len(needle) - 1) :] if len(needle) > 1 else b""
+
+
+def saved_image_contains(docker: Docker, image: str, needle: bytes, workdir: Path) -> bool:
+    """Whether ``needle`` occurs anywhere in ``docker save IMAGE``: configs, manifests, layers.
+
+    The engine writes layers as plain tars inside the saved tar, where each file's bytes are
+    contiguous: one streaming scan of the whole output sees every file of every layer. A layer
+    that is compressed is decompressed and scanned too.
+    """
     import gzip
-    import io
     import tarfile
 
-    stack = [data]
-    while stack:
-        blob = stack.pop()
-        yield blob
-        if blob[:2] == b"\x1f\x8b":
-            stack.append(gzip.decompress(blob))
-            continue
-        try:
-            archive = tarfile.open(fileobj=io.BytesIO(blob))
-        except tarfile.TarError:
-            continue
-        with archive:
-            for member in archive.getmembers():
-                if member.isfile():
-                    extracted = archive.extractfile(member)
-                    if extracted is not None:
-                        stack.append(extracted.read())
+    archive = workdir / "saved.tar"
+    docker.run("save", "--output", str(archive), image, timeout=300)
+    try:
+        with archive.open("rb") as raw:
+            if stream_contains(raw, needle):
+                return True
+        with tarfile.open(archive) as outer:
+            for member in outer.getmembers():
+                extracted = outer.extractfile(member) if member.isfile() else None
+                if extracted is None or extracted.read(2) != b"\x1f\x8b":
+                    continue
+                extracted.seek(0)
+                with gzip.open(extracted) as layer:
+                    if stream_contains(layer, needle):
+                        return True
+        return False
+    finally:
+        archive.unlink(missing_ok=True)
 
 
 #: Run inside a container as ``python3 -c PROBE ARG...``: prints a JSON object mapping each
@@ -422,15 +460,29 @@ class Swarm:
         )
         return name
 
-    def service(self, base: str, *args: str, image: str = APP_IMAGE, command: Sequence[str] = ())\
-            -> str:
+    def service(
+        self, base: str, *args: str, image: str = APP_IMAGE, command: Sequence[str] = ()
+    ) -> str:
         """Create a one-replica service on the internal network; return its name (not waited)."""
         name = self.docker.name(base)
         self.docker.run(
-            "service", "create", "--detach", "--quiet", "--name", name,
-            "--label", self.docker.label, "--container-label", self.docker.label,
-            "--network", self.network, "--stop-grace-period", "2s",
-            *args, image, *command,
+            "service",
+            "create",
+            "--detach",
+            "--quiet",
+            "--name",
+            name,
+            "--label",
+            self.docker.label,
+            "--container-label",
+            self.docker.label,
+            "--network",
+            self.network,
+            "--stop-grace-period",
+            "2s",
+            *args,
+            image,
+            *command,
         )
         return name
 

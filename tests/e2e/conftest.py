@@ -64,7 +64,13 @@ def swarm(engine: h.Engine, app_image: str) -> h.Swarm:
     docker = engine.docker
     network = docker.name("isolated")
     docker.run(
-        "network", "create", "--driver", "overlay", "--internal", "--label", docker.label,
+        "network",
+        "create",
+        "--driver",
+        "overlay",
+        "--internal",
+        "--label",
+        docker.label,
         network,
     )
     return h.Swarm(docker, network)

@@ -31,16 +31,23 @@ def test_swarm_secret_targets_ownership_tmpfs_and_explain(swarm: h.Swarm, sentin
     token = swarm.secret("admin_token", f"{sentinel}-admin".encode())
     service = swarm.service(
         "targets",
-        "--secret", f"source={password},target=db_password",
-        "--secret", f"source={api_key},target=/etc/app/api_key,uid=10001,gid=10001,mode=0400",
-        "--secret", f"source={token},target=admin_token,mode=0400",
-        "--env", "API_KEY_FILE=/etc/app/api_key",
+        "--secret",
+        f"source={password},target=db_password",
+        "--secret",
+        f"source={api_key},target=/etc/app/api_key,uid=10001,gid=10001,mode=0400",
+        "--secret",
+        f"source={token},target=admin_token,mode=0400",
+        "--env",
+        "API_KEY_FILE=/etc/app/api_key",
         command=["sleep", "infinity"],
     )
     (container,) = swarm.wait_containers(service)
 
     digests = swarm.exec_probe(
-        container, "/run/secrets/db_password", "/etc/app/api_key", "/run/secrets/admin_token",
+        container,
+        "/run/secrets/db_password",
+        "/etc/app/api_key",
+        "/run/secrets/admin_token",
         "env:API_KEY",
     )
     assert digests["/run/secrets/db_password"] == h.digest(sentinel)
@@ -50,8 +57,14 @@ def test_swarm_secret_targets_ownership_tmpfs_and_explain(swarm: h.Swarm, sentin
     assert digests["env:API_KEY"] == h.digest(f"{sentinel}-api")
 
     stat = docker.out(
-        "exec", container, "stat", "-c", "%n %u %g %a",
-        "/run/secrets/db_password", "/etc/app/api_key", "/run/secrets/admin_token",
+        "exec",
+        container,
+        "stat",
+        "-c",
+        "%n %u %g %a",
+        "/run/secrets/db_password",
+        "/etc/app/api_key",
+        "/run/secrets/admin_token",
     ).splitlines()
     assert stat == [
         "/run/secrets/db_password 0 0 444",
@@ -64,7 +77,13 @@ def test_swarm_secret_targets_ownership_tmpfs_and_explain(swarm: h.Swarm, sentin
         assert "ro" in options
     # Read-only even for root inside the container.
     write = docker.run(
-        "exec", "--user", "0", container, "sh", "-c", "echo x > /run/secrets/db_password",
+        "exec",
+        "--user",
+        "0",
+        container,
+        "sh",
+        "-c",
+        "echo x > /run/secrets/db_password",
         check=False,
     )
     assert write.returncode != 0
@@ -102,8 +121,14 @@ def test_swarm_rotation_by_hand_same_target(swarm: h.Swarm, sentinel: str) -> No
 
     new = swarm.secret("db_password_v2", f"{sentinel}-v2".encode())
     docker.run(
-        "service", "update", "--detach", "--quiet",
-        "--secret-rm", old, "--secret-add", f"source={new},target=db_password,uid=10001,gid=10001,mode=0440",
+        "service",
+        "update",
+        "--detach",
+        "--quiet",
+        "--secret-rm",
+        old,
+        "--secret-add",
+        f"source={new},target=db_password,uid=10001,gid=10001,mode=0440",
         service,
     )
     (after,) = swarm.wait_containers(service, secret=new)
@@ -122,3 +147,51 @@ def test_swarm_rotation_by_hand_same_target(swarm: h.Swarm, sentinel: str) -> No
     logs = docker.run("service", "logs", "--raw", service).stdout
     assert b"app: db_password from file /run/secrets/db_password: **********" in logs
     assert not h.leaked_any(sentinel, logs)
+
+
+def test_stack_file_custom_targets_uid_gid_mode(swarm: h.Swarm, sentinel: str) -> None:
+    """docker/stack.yaml deploys as written: external secrets at its targets, owners and modes.
+
+    YAML's ``0400`` and ``0440`` reach the API as the integers 256 and 288.
+    """
+    docker = swarm.docker
+    password = swarm.secret("db_password_v1", sentinel.encode())
+    api_key = swarm.secret("api_key_v1", f"{sentinel}-api".encode())
+    stack = docker.name("stack")
+    docker.run(
+        "stack",
+        "deploy",
+        "--resolve-image",
+        "never",
+        "-c",
+        str(h.DOCKER_DIR / "stack.yaml"),
+        stack,
+        env={"APP_IMAGE": h.APP_IMAGE, "DB_PASSWORD_SECRET": password, "API_KEY_SECRET": api_key},
+    )
+    service = f"{stack}_app"
+    try:
+        (container,) = swarm.wait_containers(service)
+        (spec,) = docker.inspect("service", "inspect", service)
+        refs = spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]  # type: ignore[index]
+        assert sorted((r["File"]["Name"], r["File"]["Mode"]) for r in refs) == [
+            ("/etc/app/api_key", 0o440),
+            ("db_password", 0o400),
+        ]
+        stat = docker.out(
+            "exec",
+            container,
+            "stat",
+            "-c",
+            "%n %u %g %a",
+            "/run/secrets/db_password",
+            "/etc/app/api_key",
+        ).splitlines()
+        assert stat == ["/run/secrets/db_password 10001 10001 400", "/etc/app/api_key 0 10001 440"]
+        assert swarm.exec_probe(container, "/run/secrets/db_password", "env:API_KEY") == {
+            "/run/secrets/db_password": h.digest(sentinel),
+            "env:API_KEY": h.digest(f"{sentinel}-api"),
+        }
+        logs = docker.run("service", "logs", "--raw", service).stdout
+        assert not h.leaked_any(sentinel, logs, docker.run("service", "inspect", service).stdout)
+    finally:
+        docker.run("stack", "rm", stack)
