@@ -208,7 +208,7 @@ def test_rotate_validates_before_any_call(client: FakeClient) -> None:
         ("x" * 60, b"x"),  # fits alone, but x*60 + "_v0002" does not
     ]:
         with pytest.raises(sw.InvalidSwarmSecretError):
-            sw.rotate(client, name, data)  # type: ignore[arg-type]
+            sw.rotate(client, name, data)
     assert client.api.calls == []
 
 
@@ -258,9 +258,11 @@ def test_rotate_moves_every_service_keeping_target_uid_gid_mode(
     api = client.api
     old, web, worker = _two_services(api)
     before = {sid: copy.deepcopy(api.service_store[sid]["Spec"]) for sid in (web, worker)}
-    report = sw.rotate(client, "db_password", sentinel, labels={"owner": "ops"}, poll_interval=0)  # type: ignore[arg-type]
+    report = sw.rotate(client, "db_password", sentinel, labels={"owner": "ops"}, poll_interval=0)
 
-    assert report.ok and report.created and not report.resumed
+    assert report.ok
+    assert report.created
+    assert not report.resumed
     assert (report.new_secret, report.new_version) == ("db_password_v0002", 2)
     (new_id,) = [k for k, v in api.secret_store.items() if v["Spec"]["Name"] == report.new_secret]
     assert api.data[new_id] == sentinel.encode()
@@ -289,7 +291,8 @@ def test_rotate_moves_every_service_keeping_target_uid_gid_mode(
         "web": "updated",
         "worker": "updated",
     }
-    assert sentinel not in repr(report) and sentinel not in "\n".join(report.lines())
+    assert sentinel not in repr(report)
+    assert sentinel not in "\n".join(report.lines())
 
 
 def test_rotation_continues_the_numbering(client: FakeClient) -> None:
@@ -297,24 +300,25 @@ def test_rotation_continues_the_numbering(client: FakeClient) -> None:
     api = client.api
     old = api.add_secret("token_v2")
     api.add_service("svc", (old, "token", "0", "0", 0o400))
-    assert sw.rotate(client, "token", b"a", poll_interval=0).new_secret == "token_v0003"  # type: ignore[arg-type]
-    assert sw.rotate(client, "token", b"b", poll_interval=0).new_secret == "token_v0004"  # type: ignore[arg-type]
-    assert [s.name for s in sw.inventory(client)] == ["token_v0004"]  # type: ignore[arg-type]
+    assert sw.rotate(client, "token", b"a", poll_interval=0).new_secret == "token_v0003"
+    assert sw.rotate(client, "token", b"b", poll_interval=0).new_secret == "token_v0004"
+    assert [s.name for s in sw.inventory(client)] == ["token_v0004"]
 
 
 def test_failed_update_rolls_back_and_rerun_finishes(client: FakeClient) -> None:
     """One service's update pauses: it is rolled back, the old version kept, RotationError;
     the re-run resumes with the same new version and removes the old one."""
     api = client.api
-    old, web, worker = _two_services(api)
+    old, _web, worker = _two_services(api)
     api.fail_updates.add("worker")
     with pytest.raises(sw.RotationError) as caught:
-        sw.rotate(client, "db_password", b"new", poll_interval=0)  # type: ignore[arg-type]
+        sw.rotate(client, "db_password", b"new", poll_interval=0)
     report = caught.value.report
     states = {s.service_name: s.state for s in report.services}
     assert states == {"web": "updated", "worker": "rolled_back"}
     assert "paused" in report.services[1].detail
-    assert report.kept == ["db_password"] and report.removed == []
+    assert report.kept == ["db_password"]
+    assert report.removed == []
     # Everything uses an existing secret: web the new one, worker the old one, File intact.
     assert api.refs(worker)[0]["SecretID"] == old
     assert api.refs(worker)[0]["File"]["Mode"] == 0o440
@@ -322,8 +326,9 @@ def test_failed_update_rolls_back_and_rerun_finishes(client: FakeClient) -> None
     assert "run the rotation again" in str(caught.value)
 
     creates = sum(call.startswith("create") for call in api.calls)
-    again = sw.rotate(client, "db_password", b"ignored", poll_interval=0)  # type: ignore[arg-type]
-    assert again.resumed and not again.created
+    again = sw.rotate(client, "db_password", b"ignored", poll_interval=0)
+    assert again.resumed
+    assert not again.created
     assert again.new_secret == report.new_secret
     assert sum(call.startswith("create") for call in api.calls) == creates
     assert {s.service_name: s.state for s in again.services} == {
@@ -337,27 +342,28 @@ def test_failed_update_rolls_back_and_rerun_finishes(client: FakeClient) -> None
 def test_interrupted_before_removal_is_resumed(client: FakeClient) -> None:
     """All services moved but the old version not yet removed: a re-run only removes it."""
     api = client.api
-    old, web, _ = _two_services(api)
-    sw.rotate(client, "db_password", b"v2", poll_interval=0, remove_old=False)  # type: ignore[arg-type]
+    old, _web, _ = _two_services(api)
+    sw.rotate(client, "db_password", b"v2", poll_interval=0, remove_old=False)
     assert old in api.secret_store
     # remove_old=False was asked for: the next rotation is a new one.
-    report = sw.rotate(client, "db_password", b"v3", poll_interval=0)  # type: ignore[arg-type]
-    assert report.created and report.new_version == 3
+    report = sw.rotate(client, "db_password", b"v3", poll_interval=0)
+    assert report.created
+    assert report.new_version == 3
     assert sorted(report.removed) == ["db_password", "db_password_v0002"]
 
 
 def test_refused_update_marks_failed_and_keeps_old(client: FakeClient) -> None:
     """An update the engine refuses twice leaves that service untouched and fails the rotation."""
     api = client.api
-    old, web, worker = _two_services(api)
+    old, web, _worker = _two_services(api)
     api.refuse_updates.add("web")
     with pytest.raises(sw.RotationError) as caught:
-        sw.rotate(client, "db_password", b"v2", poll_interval=0)  # type: ignore[arg-type]
+        sw.rotate(client, "db_password", b"v2", poll_interval=0)
     states = {s.service_name: s.state for s in caught.value.report.services}
     assert states == {"web": "failed", "worker": "updated"}
     assert api.refs(web)[0]["SecretID"] == old
     api.refuse_updates.clear()
-    assert sw.rotate(client, "db_password", b"x", poll_interval=0).resumed  # type: ignore[arg-type]
+    assert sw.rotate(client, "db_password", b"x", poll_interval=0).resumed
     assert old not in api.secret_store
 
 
@@ -365,9 +371,10 @@ def test_no_wait_keeps_old_versions(client: FakeClient) -> None:
     """Without waiting nothing is removed: tasks may still be rolling."""
     api = client.api
     old, _, _ = _two_services(api)
-    report = sw.rotate(client, "db_password", b"v2", wait=False)  # type: ignore[arg-type]
+    report = sw.rotate(client, "db_password", b"v2", wait=False)
     assert {s.state for s in report.services} == {"submitted"}
-    assert report.kept == ["db_password"] and old in api.secret_store
+    assert report.kept == ["db_password"]
+    assert old in api.secret_store
 
 
 def test_concurrent_creation_is_a_conflict(client: FakeClient) -> None:
@@ -376,7 +383,7 @@ def test_concurrent_creation_is_a_conflict(client: FakeClient) -> None:
     api.add_secret("db_password")
     api.add_secret("db_password_v0002", {sw.LABEL_LOGICAL_NAME: "other", sw.LABEL_VERSION: "1"})
     with pytest.raises(sw.SwarmError) as caught:
-        sw.rotate(client, "db_password", b"v2")  # type: ignore[arg-type]
+        sw.rotate(client, "db_password", b"v2")
     assert caught.value.reason == "conflict"
 
 
@@ -385,7 +392,7 @@ def test_audit_and_inventory(client: FakeClient) -> None:
     api = client.api
     _two_services(api)
     api.add_secret("unrelated")
-    (entry,) = sw.audit(client, "db_password")  # type: ignore[arg-type]
+    (entry,) = sw.audit(client, "db_password")
     assert entry.logical_name == "db_password"
     assert [v.name for v in entry.versions] == ["db_password"]
     modes = sorted((r.service_name, r.target, r.mode) for r in entry.references)
@@ -393,12 +400,12 @@ def test_audit_and_inventory(client: FakeClient) -> None:
     assert entry.references[1].as_dict()["mode_octal"] == "0440"
     assert sorted(t.service_name for t in entry.tasks) == ["web", "worker"]
     assert entry.unused == ()
-    everything = sw.audit(client)  # type: ignore[arg-type]
+    everything = sw.audit(client)
     assert [e.logical_name for e in everything] == ["db_password", "unrelated"]
     assert everything[1].unused == ("unrelated",)
-    names = [(s.logical_name, s.version) for s in sw.inventory(client)]  # type: ignore[arg-type]
+    names = [(s.logical_name, s.version) for s in sw.inventory(client)]
     assert names == [("db_password", 1), ("unrelated", 1)]
-    assert "data" not in sw.inventory(client)[0].as_dict()  # type: ignore[arg-type]
+    assert "data" not in sw.inventory(client)[0].as_dict()
 
 
 def test_importing_runsecrets_does_not_import_docker() -> None:
