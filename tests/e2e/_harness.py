@@ -105,7 +105,7 @@ class Docker:
         and any error text are safe to show.
         """
         command = [self.cli, *args]
-        log.debug("$ %s", " ".join(command))
+        log.debug("$ %s", " ".join(arg if len(arg) < 80 else "<script>" for arg in command))
         merged = {**os.environ, **(env or {})}
         result = subprocess.run(
             command, input=input, capture_output=True, timeout=timeout, env=merged, check=False
@@ -480,6 +480,10 @@ class Swarm:
             self.network,
             "--stop-grace-period",
             "2s",
+            # Swarm watches a new task for 5s by default before calling an update done; 1s
+            # keeps the suite fast (a test that needs longer passes its own value after this).
+            "--update-monitor",
+            "1s",
             *args,
             image,
             *command,
