@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import secrets as _random
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -190,8 +191,13 @@ def _start_dockerd() -> tuple[subprocess.Popen[bytes], Path]:
     dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
     handle, name = tempfile.mkstemp(prefix="runsecrets-dockerd-", suffix=".log")
     log.info("starting %s (log: %s)", dockerd, name)
+    extra = shlex.split(os.environ.get("RUNSECRETS_DOCKERD_ARGS", ""))
     process = subprocess.Popen(
-        [dockerd], stdout=handle, stderr=handle, stdin=subprocess.DEVNULL, start_new_session=True
+        [dockerd, *extra],
+        stdout=handle,
+        stderr=handle,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     os.close(handle)
     return process, Path(name)
