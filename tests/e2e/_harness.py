@@ -319,6 +319,8 @@ def cleanup(engine: Engine) -> list[str]:
             docker.run("network", "rm", "docker_gwbridge", check=False)
     if engine.dockerd is not None:
         stop_engine(engine)
+        if engine.dockerd_log is not None:
+            engine.dockerd_log.unlink(missing_ok=True)
     return problems
 
 
