@@ -120,6 +120,13 @@ class Docker:
         """Run a docker command and return its standard output as stripped text."""
         return self.run(*args, **kwargs).stdout.decode().strip()  # type: ignore[arg-type]
 
+    def probe(self, container: str, *args: str) -> dict[str, str | None]:
+        """Run :data:`PROBE` in a running container and return its digests."""
+        parsed: dict[str, str | None] = json.loads(
+            self.out("exec", container, "python3", "-c", PROBE, *args)
+        )
+        return parsed
+
     def answers(self) -> bool:
         """Whether the engine responds."""
         try:
@@ -535,10 +542,7 @@ class Swarm:
 
     def exec_probe(self, container: str, *args: str) -> dict[str, str | None]:
         """Run :data:`PROBE` in ``container`` and return its digests."""
-        parsed: dict[str, str | None] = json.loads(
-            self.docker.out("exec", container, "python3", "-c", PROBE, *args)
-        )
-        return parsed
+        return self.docker.probe(container, *args)
 
 
 def task_secret_names(task: dict[str, object]) -> list[str]:
