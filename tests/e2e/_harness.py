@@ -246,6 +246,11 @@ def start_engine() -> Engine:
 
 def ensure_debootstrap() -> None:
     """Make debootstrap available when the base image must be built (install where allowed)."""
+    if os.geteuid() != 0:
+        raise EngineUnavailable(
+            f"the base image {BASE_IMAGE} is missing and building it (debootstrap) needs root; "
+            "run docker/build-base-image.sh as root once"
+        )
     if shutil.which("debootstrap") or Path("/usr/sbin/debootstrap").exists():
         return
     if not install_allowed():
@@ -281,6 +286,15 @@ def init_swarm(engine: Engine) -> None:
     docker = engine.docker
     state = docker.swarm_state()
     if state == "active":
+        # Services of the suite use local images only: on a multi-node Swarm (someone's real
+        # cluster) tasks would land on other nodes. Never run there.
+        nodes = docker.out("info", "--format", "{{.Swarm.Nodes}} {{.Swarm.ControlAvailable}}")
+        count, manager = nodes.split()
+        if count != "1" or manager != "true":
+            raise EngineUnavailable(
+                f"this engine is part of a Swarm with {count} nodes (manager: {manager}); the "
+                "suite only runs on a single-node Swarm it may use"
+            )
         return
     networks = docker.out("network", "ls", "--format", "{{.Name}}").split()
     engine.had_gwbridge = "docker_gwbridge" in networks

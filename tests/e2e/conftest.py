@@ -60,7 +60,10 @@ def app_image(docker: h.Docker) -> str:
 @pytest.fixture(scope="session")
 def swarm(engine: h.Engine, app_image: str) -> h.Swarm:
     """A single-node Swarm (initialised here unless it already ran) and an internal network."""
-    h.init_swarm(engine)
+    try:
+        h.init_swarm(engine)
+    except h.EngineUnavailable as e:
+        _unavailable(str(e))
     docker = engine.docker
     network = docker.name("isolated")
     docker.run(
