@@ -80,7 +80,7 @@ LABEL_REMOVE_OLD = "org.runsecrets.remove-old"
 
 # Service update states (Engine API ``UpdateStatus.State``).
 _FAILED_STATES = frozenset({"paused", "rollback_paused"})
-_ROLLED_BACK_STATES = frozenset({"rollback_started", "rollback_completed"})
+_ROLLED_BACK_STATES = frozenset({"rollback_started", "rollback_completed"})  # by the service
 
 
 class SwarmError(RunSecretsError):
@@ -779,8 +779,8 @@ def _wait_all(
             # A service found already on the target only has a rotation's rollback spec when
             # its previous spec used an older version; without one, an old failure state in
             # its UpdateStatus belongs to some other change and is not ours to judge.
-            trust_status = plan.update.state != "current" or bool(plan.original)
-            verdict = _converged(engine, plan.update.service_id, target.id, trust_status)
+            judge = plan.update.state != "current" or bool(plan.original)
+            verdict = _converged(engine, plan.update.service_id, target.id, judge_status=judge)
             if verdict is None:
                 continue
             waiting.remove(plan)
@@ -798,20 +798,28 @@ def _wait_all(
 
 
 def _converged(
-    engine: _Engine, service_id: str, secret_id: str, trust_status: bool = True
+    engine: _Engine,
+    service_id: str,
+    secret_id: str,
+    *,
+    judge_status: bool = True,
+    rollback_ok: bool = False,
 ) -> str | None:
     """``""`` when converged on ``secret_id``, a failure description, or None (still rolling).
 
     Converged means: no update in progress, and every task meant to run is running with a spec
-    that mounts ``secret_id`` (as many as the service's replicas).
+    that mounts ``secret_id`` (as many as the service's replicas). With ``judge_status`` a
+    paused update, or one the service rolled back itself (unless ``rollback_ok``), is a failure.
     """
     service = engine.service(service_id)
     status = service.get("UpdateStatus") or {}
     state = status.get("State", "")
-    if trust_status and (state in _FAILED_STATES or state in _ROLLED_BACK_STATES):
-        return f"update {state}: {status.get('Message', '')}".rstrip(": ")
-    if state == "updating":
+    if state in ("updating", "rollback_started"):
         return None
+    if judge_status and (
+        state in _FAILED_STATES or (state == "rollback_completed" and not rollback_ok)
+    ):
+        return f"update {state}: {status.get('Message', '')}".rstrip(": ")
     tasks = engine.running_tasks(service_id)
     if not tasks:
         return None
@@ -832,7 +840,8 @@ def _roll_back(engine: _Engine, plan: _Plan, why: str, poll_interval: float) -> 
 
     The spec re-applied is the one read before the update (not the engine's ``PreviousSpec``,
     which another client may have moved on), unless the service's own failure action already
-    rolled it back.
+    rolled it back. A rollback that does not converge within a minute leaves the service
+    ``failed``.
     """
     plan.update.detail = why
     if not plan.original:
@@ -842,14 +851,26 @@ def _roll_back(engine: _Engine, plan: _Plan, why: str, poll_interval: float) -> 
     status = (service.get("UpdateStatus") or {}).get("State", "")
     if status not in _ROLLED_BACK_STATES:
         engine.update_service(plan.update.service_id, service["Version"]["Index"], plan.original)
-    plan.update.state = "rolled_back"
-    old_ids = [r["SecretID"] for r in _secret_refs(plan.original)]
+    # The old version the service goes back to: a secret of the original spec not in the new.
+    new_ids = {r.get("SecretID") for r in _secret_refs(plan.wanted)}
+    old_id = next(
+        (r["SecretID"] for r in _secret_refs(plan.original) if r.get("SecretID") not in new_ids),
+        None,
+    )
     deadline = time.monotonic() + 60
-    while old_ids and time.monotonic() < deadline:
-        if _converged(engine, plan.update.service_id, old_ids[0], trust_status=False) == "":
+    while old_id is not None and time.monotonic() < deadline:
+        verdict = _converged(engine, plan.update.service_id, old_id, rollback_ok=True)
+        if verdict == "":
+            plan.update.state = "rolled_back"
+            return
+        if verdict is not None:
+            plan.update.state = "failed"
+            plan.update.detail += f"; the rollback failed too ({verdict})"
             return
         time.sleep(poll_interval)
-    plan.update.detail += "; the rollback was submitted but had not converged after 60s"
+    plan.update.state = "failed" if old_id is not None else "rolled_back"
+    if old_id is not None:
+        plan.update.detail += "; the rollback was submitted but had not converged after 60s"
 
 
 def _remove_old(

@@ -47,6 +47,7 @@ class FakeAPI:
         self.calls: list[str] = []
         self.fail_updates: set[str] = set()
         self.refuse_updates: set[str] = set()
+        self.self_rollback: set[str] = set()
 
     # setup helpers
     def add_secret(self, name: str, labels: dict[str, str] | None = None) -> str:
@@ -142,9 +143,15 @@ class FakeAPI:
         service["PreviousSpec"] = service["Spec"]
         service["Spec"] = copy.deepcopy(new_spec)
         service["Version"]["Index"] += 1
-        failing = service["Spec"]["Name"] in self.fail_updates
+        name = service["Spec"]["Name"]
+        failing = name in self.fail_updates
         service["UpdateStatus"] = {"State": "paused" if failing else "completed"}
-        self.fail_updates.discard(service["Spec"]["Name"])
+        self.fail_updates.discard(name)
+        if name in self.self_rollback:  # FailureAction=rollback: the service undid it itself
+            self.self_rollback.discard(name)
+            service["Spec"], service["PreviousSpec"] = service["PreviousSpec"], service["Spec"]
+            service["Version"]["Index"] += 1
+            service["UpdateStatus"] = {"State": "rollback_completed", "Message": "rolled back"}
         return {}
 
 
@@ -350,6 +357,22 @@ def test_interrupted_before_removal_is_resumed(client: FakeClient) -> None:
     assert report.created
     assert report.new_version == 3
     assert sorted(report.removed) == ["db_password", "db_password_v0002"]
+
+
+def test_service_that_rolls_itself_back(client: FakeClient) -> None:
+    """A service with FailureAction=rollback undoes the update itself: reported rolled_back,
+    not re-applied, old version kept."""
+    api = client.api
+    old, web, _worker = _two_services(api)
+    api.self_rollback.add("web")
+    with pytest.raises(sw.RotationError) as caught:
+        sw.rotate(client, "db_password", b"v2", poll_interval=0)
+    (web_update,) = [s for s in caught.value.report.services if s.service_name == "web"]
+    assert web_update.state == "rolled_back"
+    assert "rollback_completed" in web_update.detail
+    assert api.refs(web)[0]["SecretID"] == old
+    assert api.calls.count("update web") == 1
+    assert caught.value.report.kept == ["db_password"]
 
 
 def test_refused_update_marks_failed_and_keeps_old(client: FakeClient) -> None:
