@@ -1,0 +1,199 @@
+"""``runsecrets swarm rotate|audit|ls``: the operator's side of Swarm secrets.
+
+Registered like the other command modules (``register(subparsers)``). Nothing here imports
+``docker`` at parser-building time: the handlers import :mod:`runsecrets.swarm`, which imports
+the SDK when it first talks to the engine. No command prints a secret value; ``--generate``
+makes one with :mod:`secrets` and never shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..exceptions import RunSecretsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from ..swarm import RotationReport
+
+#: Characters of generated values: letters and digits are safe in every shell, URL and config.
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``swarm`` and its ``rotate``, ``audit`` and ``ls`` sub-commands."""
+    swarm = subparsers.add_parser(
+        "swarm",
+        help="rotate, audit and list Docker Swarm secrets (needs runsecrets[swarm])",
+        description="Operate on Swarm secrets through the Docker engine named by DOCKER_HOST "
+        "(default: the local socket). Never prints a secret value.",
+    )
+    commands = swarm.add_subparsers(dest="swarm_command", metavar="COMMAND", required=True)
+    _add_rotate(commands)
+
+    audit = commands.add_parser(
+        "audit",
+        help="which services and running tasks use which secret, across versions",
+    )
+    audit.add_argument("name", nargs="?", help="a logical name (default: every secret)")
+    audit.add_argument("--json", action="store_true", help="print JSON")
+    audit.set_defaults(handler=run_audit)
+
+    listing = commands.add_parser("ls", help="every secret's metadata (never its data)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=run_ls)
+
+
+def _add_rotate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rotate = commands.add_parser(
+        "rotate",
+        help="create the next version of a secret and move every service to it",
+        description="Create NAME's next version (NAME_v0002, ...), update every service that "
+        "uses an older version at the same target, uid, gid and mode, wait for each update, "
+        "then remove the versions nothing uses. Re-running after a failure finishes the "
+        "interrupted rotation instead of starting another.",
+    )
+    rotate.add_argument("name", help="the logical name, e.g. db_password")
+    source = rotate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-file", metavar="FILE", help="read the new value from FILE")
+    source.add_argument(
+        "--from-stdin", action="store_true", help="read the new value from standard input"
+    )
+    source.add_argument(
+        "--generate",
+        type=int,
+        metavar="N",
+        help="a random value of N letters and digits (never printed)",
+    )
+    rotate.add_argument(
+        "--label", action="append", default=[], metavar="KEY=VALUE", help="label the new secret"
+    )
+    rotate.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for the updates (300)"
+    )
+    rotate.add_argument(
+        "--no-wait", action="store_true", help="do not wait for the updates (keeps old versions)"
+    )
+    rotate.add_argument("--keep-old", action="store_true", help="do not remove older versions")
+    rotate.add_argument("--json", action="store_true", help="print the report as JSON")
+    rotate.set_defaults(handler=run_rotate)
+
+
+def _new_value(args: argparse.Namespace) -> bytes:
+    """The value to rotate to, from the chosen source (never echoed)."""
+    if args.generate is not None:
+        if args.generate < 1:
+            raise RunSecretsError("--generate needs a length of at least 1")
+        import secrets
+
+        return "".join(secrets.choice(_ALPHABET) for _ in range(args.generate)).encode()
+    if args.from_stdin:
+        return sys.stdin.buffer.read()
+    try:
+        with open(args.from_file, "rb") as handle:
+            return handle.read()
+    except OSError as e:
+        raise RunSecretsError(
+            f"cannot read {args.from_file}: {e.strerror}", path=args.from_file
+        ) from e
+
+
+def _labels(pairs: list[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise RunSecretsError(f"--label wants KEY=VALUE, not {pair!r}")
+        labels[key] = value
+    return labels
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    """Rotate one secret and print what changed (the report, also on failure)."""
+    from .. import swarm
+
+    swarm.validate_name(args.name)
+    data = _new_value(args)
+    swarm.validate_data(data)
+    client = swarm.client_from_env()
+    try:
+        report = swarm.rotate(
+            client,
+            args.name,
+            data,
+            labels=_labels(args.label),
+            wait=not args.no_wait,
+            timeout=args.timeout,
+            remove_old=not args.keep_old,
+        )
+    except swarm.RotationError as e:
+        _print_report(e.report, args.json)
+        raise
+    finally:
+        client.close()
+    _print_report(report, args.json)
+    return 0
+
+
+def _print_report(report: RotationReport, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """Print who uses which version of which secret."""
+    from .. import swarm
+
+    client = swarm.client_from_env()
+    try:
+        entries = swarm.audit(client, args.name)
+    finally:
+        client.close()
+    if args.json:
+        print(json.dumps([entry.as_dict() for entry in entries], indent=2))
+        return 0
+    for entry in entries:
+        versions = ", ".join(f"{v.name} (v{v.version})" for v in entry.versions)
+        print(f"{entry.logical_name}: {versions}")
+        for ref in entry.references:
+            print(
+                f"  service {ref.service_name}: {ref.secret_name} at {ref.target} "
+                f"(uid {ref.uid}, gid {ref.gid}, mode {ref.mode:04o})"
+            )
+        for task in entry.tasks:
+            print(
+                f"  task {task.task_id[:12]} of {task.service_name}: {task.secret_name} "
+                f"at {task.target} ({task.state})"
+            )
+        for name in entry.unused:
+            print(f"  unused: {name}")
+    return 0
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    """Print every secret's metadata."""
+    from .. import swarm
+
+    client = swarm.client_from_env()
+    try:
+        secrets = swarm.inventory(client)
+    finally:
+        client.close()
+    if args.json:
+        print(json.dumps([s.as_dict() for s in secrets], indent=2))
+        return 0
+    rows = [("NAME", "LOGICAL NAME", "VERSION", "CREATED", "UPDATED")]
+    rows += [
+        (s.name, s.logical_name, str(s.version), s.created_at[:19], s.updated_at[:19])
+        for s in secrets
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0
