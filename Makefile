@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install lint typecheck test demo e2e bench clean
+.PHONY: install lint typecheck test demo e2e images bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,13 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The end-to-end suite alone, with each scenario's time in the summary.
 e2e: $(STAMP)
-	$(BIN)/python -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m e2e tests/e2e --durations=0 $(PYTEST_ARGS)
+
+# The container images alone (the base image is cached by its recipe's hash).
+images:
+	docker/build-images.sh
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 #: Modules under ``runsecrets.cli`` that each add one command with ``register(subparsers)``.
-COMMAND_MODULES = ("_core", "_exec", "_tls", "_watch")
+COMMAND_MODULES = ("_core", "_exec", "_tls", "_watch", "_swarm")
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1

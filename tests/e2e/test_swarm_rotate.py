@@ -180,12 +180,9 @@ def test_cli_rotate_generate_audit_ls(
     swarm: h.Swarm,
     docker_sdk: Any,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``runsecrets swarm rotate --generate``, ``audit --json`` and ``ls`` on the real Swarm;
     the generated value reaches the task and is never printed."""
-    if "_swarm" not in cli.COMMAND_MODULES:  # until the lead wires the command in
-        monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "_swarm"))
     docker = swarm.docker
     old = swarm.secret("api_token", b"initial-token")
     service = swarm.service(
