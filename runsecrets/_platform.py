@@ -21,19 +21,24 @@ WINDOWS_INTERNAL_SECRETS_DIR = r"C:\ProgramData\Docker\internal\secrets"
 DIRS_VARIABLE = "RUNSECRETS_DIR"
 
 
-def default_dirs(platform: str = sys.platform) -> tuple[str, ...]:
+def current_platform(platform: str | None = None) -> str:
+    """The given platform name, else ``sys.platform`` read now (tests may simulate Windows)."""
+    return sys.platform if platform is None else platform
+
+
+def default_dirs(platform: str | None = None) -> tuple[str, ...]:
     """The secrets directory a container runtime mounts on this platform."""
-    if platform == "win32":
+    if current_platform(platform) == "win32":
         return (WINDOWS_SECRETS_DIR,)
     return (POSIX_SECRETS_DIR,)
 
 
-def trusted_link_roots(platform: str = sys.platform) -> tuple[str, ...]:
+def trusted_link_roots(platform: str | None = None) -> tuple[str, ...]:
     """Directories outside a secrets directory that its symlinks may point into.
 
     The platform itself links there, so following such a link is not an escape.
     """
-    if platform == "win32":
+    if current_platform(platform) == "win32":
         return (WINDOWS_INTERNAL_SECRETS_DIR,)
     return ()
 
@@ -46,14 +51,14 @@ def split_dirs(value: str, pathsep: str = os.pathsep) -> tuple[str, ...]:
 def resolve_dirs(
     dirs: DirsArg | None,
     environ: Mapping[str, str],
-    platform: str = sys.platform,
+    platform: str | None = None,
 ) -> tuple[str, ...]:
     """Choose the secrets directories: the argument, else ``RUNSECRETS_DIR``, else the default.
 
     Args:
         dirs: One directory (a string or path) or an iterable of them, first match wins.
         environ: The environment to read ``RUNSECRETS_DIR`` from.
-        platform: ``sys.platform`` value used to pick the default.
+        platform: ``sys.platform`` value used to pick the default (read at call time if None).
 
     Returns:
         The directories as strings, in lookup order.
@@ -64,5 +69,5 @@ def resolve_dirs(
         return tuple(os.fspath(d) for d in dirs)
     configured = environ.get(DIRS_VARIABLE)
     if configured:
-        return split_dirs(configured, ";" if platform == "win32" else ":")
+        return split_dirs(configured, ";" if current_platform(platform) == "win32" else ":")
     return default_dirs(platform)

@@ -23,11 +23,11 @@ import errno
 import logging
 import os
 import select
-import sys
 import threading
 import time
 import weakref
 
+from ._platform import current_platform
 from .exceptions import WatchFallbackWarning
 
 TYPE_CHECKING = False
@@ -73,7 +73,7 @@ STOP = "stop"
 
 
 def resolve_watcher_mode(
-    mode: str, environ: Mapping[str, str], platform: str = sys.platform
+    mode: str, environ: Mapping[str, str], platform: str | None = None
 ) -> str:
     """Choose the backend: the argument, else ``RUNSECRETS_POLL``, else the platform's best.
 
@@ -86,7 +86,7 @@ def resolve_watcher_mode(
         return mode
     if environ.get(POLL_VARIABLE, "") not in ("", "0"):
         return "poll"
-    return "inotify" if platform.startswith("linux") else "watchfiles"
+    return "inotify" if current_platform(platform).startswith("linux") else "watchfiles"
 
 
 def watch_paths(dirs: Iterable[str], file_targets: Iterable[str]) -> list[str]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -151,9 +150,8 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
 
     def _directories(self, environ: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
         """The directories by priority, and whether the user named them (not the default)."""
-        platform = sys.platform  # read now, not at import: tests simulate Windows
         if self._dirs_arg is not None:
-            return resolve_dirs(self._dirs_arg, environ, platform), True
+            return resolve_dirs(self._dirs_arg, environ), True
         if self._secrets_dir is not None:
             configured = self._secrets_dir
             if isinstance(configured, (str, os.PathLike)):
@@ -162,8 +160,8 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
             expanded = [os.path.expanduser(os.fspath(d)) for d in configured]
             return tuple(reversed(expanded)), True
         if environ.get(DIRS_VARIABLE):
-            return resolve_dirs(None, environ, platform), True
-        return default_dirs(platform), False
+            return resolve_dirs(None, environ), True
+        return default_dirs(), False
 
     def _existing_directories(self, environ: Mapping[str, str]) -> tuple[str, ...]:
         dirs, named = self._directories(environ)
@@ -219,7 +217,7 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
             sources=self.sources,
             max_size=self.max_size,
             case_sensitive=self.case_sensitive,
-            link_roots=trusted_link_roots(sys.platform),
+            link_roots=trusted_link_roots(),
             allow_external_links=self.allow_external_links,
         )
         load = Load(

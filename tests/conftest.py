@@ -1,7 +1,7 @@
 """Fixtures shared by the whole suite.
 
 The ``sentinel`` fixture plants a unique secret value; any test that asks for it fails when that
-value shows up in its captured output, its log records or its failure text.
+value shows up in its captured output, its log records or the text of an exception the test let through.
 """
 
 from __future__ import annotations
@@ -28,11 +28,29 @@ def leaked(value: str, *texts: object) -> bool:
     return any(raw in t if isinstance(t, bytes) else value in str(t) for t in texts)
 
 
+def _raised_texts(call: pytest.CallInfo[None]) -> list[str]:
+    """The messages of the exceptions a test raised, the chain included.
+
+    A failing assertion of the test itself is left out: it quotes what the test compared, and the
+    test's arguments printed in a long traceback are not a leak by the code under test either.
+    """
+    texts: list[str] = []
+    error = call.excinfo.value if call.excinfo is not None else None
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if not isinstance(error, AssertionError):
+            texts.append(f"{type(error).__name__}: {error!s} {error!r}")
+            texts.extend(str(note) for note in getattr(error, "__notes__", ()))
+        error = error.__cause__ or error.__context__
+    return texts
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Fail a test whose captured stdout, stderr, logs or failure text contain its sentinel."""
+    """Fail a test whose captured stdout, stderr, logs or raised exceptions contain its sentinel."""
     report = yield
     values = item.stash.get(_SENTINELS, [])
     if values and report.when in ("call", "teardown"):
@@ -43,9 +61,9 @@ def pytest_runtest_makereport(
             for title, content in report.sections
             if report.when == "call" or title.endswith("teardown")
         ]
-        places.append(("failure text", report.longreprtext))
+        places.extend(("an exception's text", text) for text in _raised_texts(call))
         for value in values:
-            where = [title for title, content in places if value in content]
+            where = sorted({title for title, content in places if value in content})
             if where:
                 report.outcome = "failed"
                 report.longrepr = (

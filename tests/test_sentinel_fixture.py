@@ -28,3 +28,27 @@ def test_sentinel_fixture_fails_a_test_that_prints_the_value(pytester: pytest.Py
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*sentinel secret value leaked into: Captured stdout call*"])
     result.stdout.fnmatch_lines(["*sentinel secret value leaked into: Captured log call*"])
+
+
+def test_sentinel_fixture_blames_exceptions_not_the_tests_own_failures(
+    pytester: pytest.Pytester,
+) -> None:
+    """An exception quoting the value is a leak; a failing assertion of the test, whose long
+    traceback prints the sentinel argument, is reported as the plain failure it is."""
+    pytester.makeconftest((__import__("pathlib").Path(__file__).parent / "conftest.py").read_text())
+    pytester.makepyfile(
+        """
+        def test_raises_with_value(sentinel):
+            try:
+                raise KeyError(sentinel)
+            except KeyError as error:
+                raise RuntimeError("wrapped") from error
+
+        def test_fails_for_another_reason(sentinel):
+            assert sentinel == "something else"
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--tb=long")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*sentinel secret value leaked into: an exception's text*"])
+    assert result.stdout.str().count("sentinel secret value leaked") == 1
