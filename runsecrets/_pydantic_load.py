@@ -138,10 +138,7 @@ class Load:
             nested = fields.model_class(field.annotation) if self._delimiter else None
             for key, env_name, value_is_complex in extract(field, field_name):
                 value = self._value((key,), (env_name,), field_name, field, value_is_complex)
-                if nested is not None:
-                    leaves = self._model(nested, (key,), (env_name,))
-                    if leaves:
-                        value = _merge(value if isinstance(value, dict) else {}, leaves)
+                value = self._with_leaves(value, nested, (key,), (env_name,))
                 if value is not None:
                     data[key] = value
                     break
@@ -159,14 +156,23 @@ class Load:
                 sub_loc = (*loc, key)
                 sub_parts = (*parts, key if self._case_sensitive else key.lower())
                 value = self._value(sub_loc, sub_parts, field_name, field, is_path)
-                if nested is not None:
-                    leaves = self._model(nested, sub_loc, sub_parts)
-                    if leaves:
-                        value = _merge(value if isinstance(value, dict) else {}, leaves)
+                value = self._with_leaves(value, nested, sub_loc, sub_parts)
                 if value is not None:
                     data[key] = value
                     break
         return data
+
+    def _with_leaves(
+        self, value: Any, nested: type[Any] | None, loc: tuple[str, ...], parts: tuple[str, ...]
+    ) -> Any:
+        """``value`` (a JSON object or nothing) with the nested model's own leaf files merged
+        over it: a file per leaf wins over the same key in a whole-model JSON file."""
+        if nested is None:
+            return value
+        leaves = self._model(nested, loc, parts)
+        if not leaves:
+            return value
+        return _merge(value if isinstance(value, dict) else {}, leaves)
 
     def _value(
         self,

@@ -31,7 +31,19 @@ __all__ = [
     "get_json",
     "load_example",
     "running",
+    "server_env",
 ]
+
+
+def server_env(secrets_dir: str | os.PathLike[str], **extra: str) -> dict[str, str]:
+    """A minimal environment for an example server: its secrets directory, unbuffered output
+    (the test reads the log) and nothing of the test runner's own environment but ``PATH``."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "RUNSECRETS_DIR": os.fspath(secrets_dir),
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
 
 
 def load_example(name: str) -> ModuleType:

@@ -14,7 +14,7 @@ import pytest
 from runsecrets.testing import write_rename
 
 from ._postgres import PostgresServer, running_postgres
-from ._servers import BIN, EXAMPLES, Server, free_port, running
+from ._servers import BIN, EXAMPLES, Server, free_port, running, server_env
 
 pytest.importorskip("django")
 psycopg = pytest.importorskip("psycopg")
@@ -51,14 +51,7 @@ def django_running(
     write_rename(secrets_dir / "db_password", password + "\n")
     write_rename(secrets_dir / "django_secret_key", "k" * 50)
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "RUNSECRETS_DIR": str(secrets_dir),
-        "DB_HOST": postgres.host,
-        "DB_PORT": str(postgres.port),
-        "DB_NAME": "app",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = server_env(secrets_dir, DB_HOST=postgres.host, DB_PORT=str(postgres.port), DB_NAME="app")
     command = [os.path.join(BIN, "gunicorn"), "--bind", f"127.0.0.1:{port}", *gunicorn_args]
     with running(
         [*command, "exampleproject.wsgi"],

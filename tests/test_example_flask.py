@@ -15,7 +15,7 @@ import pytest
 
 from runsecrets.testing import write_rename
 
-from ._servers import EXAMPLES, Server, free_port, running
+from ._servers import EXAMPLES, Server, free_port, running, server_env
 
 pytest.importorskip("flask")
 
@@ -28,12 +28,7 @@ def flask_server(tmp_path: Path, sentinel: str) -> Iterator[tuple[Server, Path]]
     write_rename(secrets_dir / "flask_secret_key", "key-one-" + "x" * 32)
     write_rename(secrets_dir / "app_api_token", sentinel + "\n")
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "RUNSECRETS_DIR": str(secrets_dir),
-        "PORT": str(port),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = server_env(secrets_dir, PORT=str(port))
     with running(
         [sys.executable, "app.py"],
         port=port,

@@ -11,7 +11,7 @@ import pytest
 
 from runsecrets.testing import write_rename
 
-from ._servers import BIN, EXAMPLES, Server, free_port, load_example, running
+from ._servers import BIN, EXAMPLES, Server, free_port, load_example, running, server_env
 
 pytest.importorskip("gunicorn")
 pytest.importorskip("cryptography")
@@ -38,12 +38,7 @@ def _gunicorn(
     tmp_path: Path, secrets: Path, config: str, scheme: str, token: str
 ) -> Iterator[Server]:
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "RUNSECRETS_DIR": str(secrets),
-        "PORT": str(port),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = server_env(secrets, PORT=str(port))
     command = [os.path.join(BIN, "gunicorn"), "-c", config, "app:application"]
     with running(
         command,

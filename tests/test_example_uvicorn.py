@@ -12,7 +12,7 @@ import pytest
 
 from runsecrets.integrations.uvicorn import ssl_context_factory
 
-from ._servers import EXAMPLES, free_port, load_example, running
+from ._servers import EXAMPLES, free_port, load_example, running, server_env
 
 pytest.importorskip("uvicorn")
 pytest.importorskip("cryptography")
@@ -25,12 +25,7 @@ def test_renewed_certificate_reaches_every_worker(tmp_path: Path) -> None:
     secrets = tmp_path / "secrets"
     first = demo.renew(secrets)
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "RUNSECRETS_DIR": str(secrets),
-        "PORT": str(port),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = server_env(secrets, PORT=str(port))
     with running(
         [sys.executable, "serve.py"],
         port=port,
