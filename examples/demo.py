@@ -1,7 +1,7 @@
 """``make demo``: runsecrets loading, explaining, refusing and handing over secrets for real.
 
-Each part works on a fresh temporary secrets directory and real processes. Later parts (rotation,
-TLS, the sidecar) live in their own modules beside this one and run after the core part.
+Each part works on a fresh temporary secrets directory and real processes. The later parts (rotation,
+pydantic settings, TLS, the sidecar) live in their own modules beside this one and run after it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 # The parts after the core one, in order: module name in examples/, and its title.
 LATER_PARTS = (
     ("demo_rotation", "Hot reload: one secret rotated three ways"),
+    ("demo_settings", "pydantic-settings: live settings re-validated on rotation"),
     ("demo_tls", "TLS: validate, refuse a mismatched key, rotate a live server"),
     ("demo_sidecar", "Sidecar: a watcher signals the app when a secret changes"),
 )
@@ -95,14 +96,12 @@ def core_part(root: Path) -> None:
 
 
 def main() -> int:
-    """Run every part of the demo that is installed."""
+    """Run every part of the demo."""
     print(f"runsecrets {runsecrets.__version__} demo")
     with tempfile.TemporaryDirectory(prefix="runsecrets-demo-") as tmp:
         core_part(Path(tmp))
     sys.path.insert(0, str(HERE))
     for module_name, title in LATER_PARTS:
-        if not (HERE / f"{module_name}.py").exists():
-            continue
         heading(title)
         importlib.import_module(module_name).run_demo()
     print("\ndemo finished")
