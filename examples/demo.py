@@ -1,7 +1,7 @@
 """``make demo``: runsecrets loading, explaining, refusing and handing over secrets for real.
 
-Each part works on a fresh temporary secrets directory and real processes. The later parts (rotation,
-pydantic settings, TLS, the sidecar) live in their own modules beside this one and run after it.
+Each part works on a fresh temporary secrets directory and real processes. The later parts
+(rotation, pydantic settings, TLS, the sidecar) live in their own modules beside this one.
 """
 
 from __future__ import annotations
