@@ -72,9 +72,7 @@ TIMEOUT = "timeout"
 STOP = "stop"
 
 
-def resolve_watcher_mode(
-    mode: str, environ: Mapping[str, str], platform: str | None = None
-) -> str:
+def resolve_watcher_mode(mode: str, environ: Mapping[str, str], platform: str | None = None) -> str:
     """Choose the backend: the argument, else ``RUNSECRETS_POLL``, else the platform's best.
 
     Raises:
