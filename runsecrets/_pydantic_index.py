@@ -7,14 +7,23 @@ name, and each field is then one dictionary look-up: the load is linear in the f
 
 No pydantic here: this module only knows directories, names and the reading rules' listing
 part (:func:`runsecrets._listing.is_debris`, :func:`runsecrets._names.name_problem`).
+
+Sub-directories (``db/password`` for a nested ``db.password``) are followed only while they
+resolve inside their secrets directory: the reader checks a file's *own* symlink against the
+directory, so a sub-directory that is itself a link out of it (``db -> /etc``) would otherwise
+smuggle in any file. Links that stay inside (Kubernetes' ``db -> ..data/db``) are fine.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 from ._listing import is_debris
 from ._names import name_problem
+from ._read import resolves_inside
+
+logger = logging.getLogger("runsecrets.pydantic")
 
 
 class Found:
@@ -39,14 +48,30 @@ class DirectoryListing:
     ``..data``), writer debris and names that are not valid secret names. Unlike that function,
     entries that are not regular files are kept as files, so that reading one (a FIFO, a socket)
     gives the reading rules' clear error rather than a silent "not found".
+
+    Args:
+        path: The directory to list.
+        root: The top secrets directory ``path`` lies under.
+        case_sensitive: Whether names keep their case.
+        contain_in: The directories a sub-directory must resolve into (all links followed) to
+            be listed: the root and the platform's trusted link roots. Empty: no check
+            (``allow_external_links``).
     """
 
-    __slots__ = ("_case_sensitive", "_dirs", "_files", "_subdirs", "path", "root")
+    __slots__ = ("_case_sensitive", "_contain_in", "_dirs", "_files", "_subdirs", "path", "root")
 
-    def __init__(self, path: str, root: str, *, case_sensitive: bool) -> None:
+    def __init__(
+        self,
+        path: str,
+        root: str,
+        *,
+        case_sensitive: bool,
+        contain_in: tuple[str, ...] = (),
+    ) -> None:
         self.path = path
         self.root = root
         self._case_sensitive = case_sensitive
+        self._contain_in = contain_in
         self._files: dict[str, list[str]] = {}
         self._dirs: dict[str, list[str]] = {}
         self._subdirs: dict[str, DirectoryListing | None] = {}
@@ -77,17 +102,30 @@ class DirectoryListing:
         return self._pick(self._dirs.get(key), key) is not None
 
     def subdirectory(self, key: str) -> DirectoryListing | None:
-        """The listing of the sub-directory named ``key``, listed on first use."""
+        """The listing of the sub-directory named ``key``, listed on first use.
+
+        ``None`` when there is none, or when it resolves outside the secrets directory (a
+        symlinked sub-directory leading out of it is skipped, with a debug log, never read).
+        """
         if key in self._subdirs:
             return self._subdirs[key]
         name = self._pick(self._dirs.get(key), key)
-        listing = (
-            None
-            if name is None
-            else DirectoryListing(
-                os.path.join(self.path, name), self.root, case_sensitive=self._case_sensitive
-            )
-        )
+        listing = None
+        if name is not None:
+            path = os.path.join(self.path, name)
+            if self._contain_in and not resolves_inside(path, self._contain_in):
+                logger.debug(
+                    "skipping sub-directory %s: it resolves outside the secrets directory %s",
+                    path,
+                    self.root,
+                )
+            else:
+                listing = DirectoryListing(
+                    path,
+                    self.root,
+                    case_sensitive=self._case_sensitive,
+                    contain_in=self._contain_in,
+                )
         self._subdirs[key] = listing
         return listing
 
@@ -112,14 +150,32 @@ class SecretsIndex:
             entries match whatever their case.
         nested_delimiter: Joins the parts of a nested name in a flat file name (``db__password``);
             ``None`` disables nested look-ups.
+        link_roots: Directories outside a secrets directory its links may lead into (the
+            platform's own, see :func:`runsecrets._platform.trusted_link_roots`).
+        allow_external_links: Follow sub-directories that resolve outside their secrets
+            directory too (the same switch as for files).
     """
 
     __slots__ = ("_listings", "_nested_delimiter")
 
     def __init__(
-        self, dirs: tuple[str, ...], *, case_sensitive: bool, nested_delimiter: str | None
+        self,
+        dirs: tuple[str, ...],
+        *,
+        case_sensitive: bool,
+        nested_delimiter: str | None,
+        link_roots: tuple[str, ...] = (),
+        allow_external_links: bool = False,
     ) -> None:
-        self._listings = tuple(DirectoryListing(d, d, case_sensitive=case_sensitive) for d in dirs)
+        self._listings = tuple(
+            DirectoryListing(
+                d,
+                d,
+                case_sensitive=case_sensitive,
+                contain_in=() if allow_external_links else (d, *link_roots),
+            )
+            for d in dirs
+        )
         self._nested_delimiter = nested_delimiter
 
     def find(self, parts: tuple[str, ...]) -> Found | None:

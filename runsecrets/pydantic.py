@@ -199,11 +199,14 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
         """Load every field found; raise one ``ValidationError`` for the fields that failed."""
         environ = os.environ if self._environ is None else self._environ
         index = None
+        link_roots = trusted_link_roots()
         if DIRECTORY in self.sources:
             index = SecretsIndex(
                 self._existing_directories(environ),
                 case_sensitive=self.case_sensitive,
                 nested_delimiter=self.env_nested_delimiter,
+                link_roots=link_roots,
+                allow_external_links=self.allow_external_links,
             )
         variables = (
             Variables(environ, case_sensitive=self.case_sensitive)
@@ -217,7 +220,7 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
             sources=self.sources,
             max_size=self.max_size,
             case_sensitive=self.case_sensitive,
-            link_roots=trusted_link_roots(),
+            link_roots=link_roots,
             allow_external_links=self.allow_external_links,
         )
         load = Load(

@@ -466,6 +466,84 @@ def test_nested_error_is_reported_at_the_nested_location(tmp_path: Path) -> None
     assert only_error(excinfo)["loc"] == ("db", "password")
 
 
+def test_nested_sub_directory_linked_outside_is_skipped(
+    tmp_path: Path, sentinel: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sub-directory that is a symlink out of the secrets directory is not followed.
+
+    The reader checks a file's own link against the directory; ``db -> /elsewhere`` with a
+    plain ``password`` file in it passed that check. The index skips such a sub-directory,
+    with a debug log naming it, so ``db.password`` keeps its default.
+    """
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "password").write_text(sentinel)
+    directory = tmp_path / "secrets"
+    directory.mkdir()
+    (directory / "db").symlink_to(outside, target_is_directory=True)
+    with caplog.at_level(logging.DEBUG, logger="runsecrets.pydantic"):
+        settings: Any = nested_class(directory)()
+    assert settings.db.password.get_secret_value() == ""
+    assert any(
+        "skipping sub-directory" in r.getMessage() and str(directory / "db") in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_nested_sub_directory_linked_outside_deeper_is_skipped(
+    tmp_path: Path, sentinel: str
+) -> None:
+    """The check holds at every level: ``db/tls -> /elsewhere`` is skipped too."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "key").write_text(sentinel)
+    directory = tmp_path / "secrets"
+    (directory / "db").mkdir(parents=True)
+    (directory / "db" / "user").write_text("inside")
+    (directory / "db" / "tls").symlink_to(outside, target_is_directory=True)
+    settings: Any = nested_class(directory)()
+    assert (settings.db.user, settings.db.tls.key) == ("inside", "")
+
+
+def test_nested_sub_directory_linked_outside_with_external_links_allowed(
+    tmp_path: Path,
+) -> None:
+    """``allow_external_links=True`` follows such a sub-directory, as it does a file link."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "password").write_text("followed")
+    directory = tmp_path / "secrets"
+    directory.mkdir()
+    (directory / "db").symlink_to(outside, target_is_directory=True)
+    settings_cls = nested_class(directory)
+    source = RunSecretsSettingsSource(settings_cls, allow_external_links=True)
+    assert source() == {"db": {"password": "followed"}}
+
+
+def test_nested_sub_directory_kubernetes_links_inside_the_root(tmp_path: Path) -> None:
+    """Kubernetes' ``db -> ..data/db`` and ``..data -> ..<stamp>`` stay inside: still read."""
+    stamped = tmp_path / "..2026_01_01_00_00_00.000000001"
+    (stamped / "db" / "tls").mkdir(parents=True)
+    (stamped / "db" / "password").write_text("k8s-pw")
+    (stamped / "db" / "tls" / "key").write_text("k8s-key")
+    (tmp_path / "..data").symlink_to(stamped.name, target_is_directory=True)
+    (tmp_path / "db").symlink_to("..data/db", target_is_directory=True)
+    settings: Any = nested_class(tmp_path)()
+    assert settings.db.password.get_secret_value() == "k8s-pw"
+    assert settings.db.tls.key == "k8s-key"
+
+
+def test_nested_sub_directory_of_a_linked_root(tmp_path: Path) -> None:
+    """A secrets directory that is itself a link (``/run/secrets -> /elsewhere``) still works:
+    containment is judged against the root's real path."""
+    real = tmp_path / "real"
+    (real / "db").mkdir(parents=True)
+    (real / "db" / "password").write_text("via-link")
+    (tmp_path / "secrets").symlink_to(real, target_is_directory=True)
+    settings: Any = nested_class(tmp_path / "secrets")()
+    assert settings.db.password.get_secret_value() == "via-link"
+
+
 def test_nested_needs_the_delimiter(tmp_path: Path) -> None:
     """Without ``env_nested_delimiter``, ``db__password`` is not a nested name (as theirs)."""
     (tmp_path / "db__password").write_text("flat")
