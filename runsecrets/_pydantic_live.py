@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 from pydantic_settings import SettingsError
 
 from .exceptions import RunSecretsError
@@ -80,6 +82,56 @@ class ReloadFailure:
         return self.message
 
 
+#: Error types whose message is written by the model's own validators and may quote the value.
+_VALIDATOR_ERROR_TYPES = frozenset({"value_error", "assertion_error"})
+#: Error types raised by runsecrets' source: their messages name places, never values.
+_OWN_ERROR_PREFIX = "runsecrets_"
+#: What a cleaned error holds where pydantic would keep the refused input.
+HIDDEN_INPUT = "[hidden]"
+
+
+def clean_validation_error(error: ValidationError) -> ValidationError:
+    """``error`` rebuilt without anything that could be a secret value.
+
+    For every line: the location and the error type are kept; the input is dropped (shown as
+    ``[hidden]``, and the new error's ``hide_input`` is set); pydantic's own
+    message is kept unless it contains the input's text; the message of a model's validator
+    (``value_error``, ``assertion_error``, a custom error type) is replaced, since it may quote
+    the value; runsecrets' own ``runsecrets_*`` messages (places, never values) are kept. Works
+    whatever the model's ``hide_input_in_errors`` says.
+    """
+    lines: list[InitErrorDetails] = []
+    for item in error.errors(include_url=False, include_context=False):
+        kind = item["type"]
+        message = item["msg"]
+        raw = item.get("input")
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        if kind.startswith(_OWN_ERROR_PREFIX):
+            pass
+        elif kind in _VALIDATOR_ERROR_TYPES or not _is_core_type(kind):
+            message = (
+                "refused by a validator of the model (its message is hidden: it may quote a value)"
+            )
+        elif isinstance(text, str) and text and text in message:
+            message = "invalid value (the message is hidden: it quotes the value)"
+        lines.append(
+            InitErrorDetails(
+                type=PydanticCustomError(kind, "{message}", {"message": message}),
+                loc=item["loc"],
+                input=HIDDEN_INPUT,
+            )
+        )
+    return ValidationError.from_exception_data(error.title, lines, hide_input=True)
+
+
+def _is_core_type(kind: str) -> bool:
+    """Whether ``kind`` is one of pydantic-core's own error types (its message is pydantic's)."""
+    return kind in _CORE_ERROR_TYPES
+
+
+_CORE_ERROR_TYPES = frozenset(typing.get_args(core_schema.ErrorType))
+
+
 class LiveSettings(Generic[_S]):
     """The latest valid instance of a settings model, swapped atomically on change.
 
@@ -120,7 +172,12 @@ class LiveSettings(Generic[_S]):
         self._factory = factory
         self._lock = threading.RLock()  # a subscriber may call reload() itself
         self._subscribers: list[Subscriber[_S]] = []
-        self.current: _S = factory()  # no valid instance yet: let the error reach the caller
+        try:
+            # No valid instance yet: the error reaches the caller, cleaned of the values a
+            # model without ``hide_input_in_errors`` (or a validator's message) would show.
+            self.current: _S = factory()
+        except ValidationError as e:
+            raise clean_validation_error(e) from None
         self.last_error: ReloadFailure | None = None
         self.reloads = 0
         self.failures = 0

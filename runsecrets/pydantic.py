@@ -39,7 +39,7 @@ from ._pydantic_live import LiveSettings, ReloadFailure, StoreWatcher
 from ._pydantic_load import Load, Variables, validation_error
 from ._read import DEFAULT_MAX_SIZE, describe_mode
 from ._resolve import Lookup
-from .exceptions import SecretsDirWarning
+from .exceptions import RunSecretsWarning, SecretsDirWarning
 
 if TYPE_CHECKING:
     from ._provenance import Provenance
@@ -83,6 +83,10 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
     FIFO, invalid UTF-8 or JSON, a symlink out of its directory) is reported by pydantic as a
     ``ValidationError`` for that field, typed ``runsecrets_<reason>``, and never shows a value.
 
+    The model it is installed on gets ``hide_input_in_errors=True`` (see
+    :func:`hide_input_in_errors`): pydantic's own errors about a value read here (a port that is
+    not a number) would otherwise quote it.
+
     Args:
         settings_cls: The settings model.
         dirs: Secrets directories, first match wins (like ``PATH``). When not given: the
@@ -117,6 +121,7 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
         allow_external_links: bool = False,
         environ: Mapping[str, str] | None = None,
     ) -> None:
+        hide_input_in_errors(settings_cls)
         super().__init__(settings_cls, case_sensitive=case_sensitive, env_prefix=env_prefix)
         kinds = tuple(sources)
         if ENVIRONMENT in kinds:
@@ -245,6 +250,31 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
         )
 
 
+def hide_input_in_errors(settings_cls: type[BaseSettings]) -> None:
+    """Turn on ``hide_input_in_errors`` for a model that reads secrets through this source.
+
+    Without it pydantic's ``ValidationError`` quotes the refused input (``input_value='...'``),
+    which here is a secret. A plain ``BaseSettings`` that installs
+    :class:`RunSecretsSettingsSource` gets it set on its own config and its validator rebuilt
+    (once: the setting then stays), before the source reads anything, so the first error is
+    already clean. It changes only how errors print, never what validates. A model that set it
+    to ``False`` on purpose is overridden too, with a :class:`RunSecretsWarning` saying so.
+    """
+    config = settings_cls.model_config
+    if config.get("hide_input_in_errors") is True:
+        return
+    if "hide_input_in_errors" in config:
+        warnings.warn(
+            f"{settings_cls.__name__} sets hide_input_in_errors=False; RunSecretsSettingsSource "
+            "turns it on, as its errors would quote secret values",
+            RunSecretsWarning,
+            stacklevel=3,
+        )
+    # Each model class has its own config dictionary: its bases are left as they are.
+    config["hide_input_in_errors"] = True
+    settings_cls.model_rebuild(force=True)
+
+
 class SecretsSettings(BaseSettings):
     """A ``BaseSettings`` whose secrets come from runsecrets.
 
@@ -312,6 +342,9 @@ def live(
 
     Raises:
         pydantic.ValidationError: The first load fails: there is no valid instance to serve.
+            The error is a cleaned copy (raised ``from None``): locations and error types,
+            pydantic's own messages, never the input nor a validator's own message, whatever
+            the model's ``hide_input_in_errors``.
     """
     watcher = None
     if watch:

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, SecretStr, ValidationError
-from pydantic_settings import SettingsConfigDict
+from pydantic import BaseModel, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from runsecrets import SecretStore
-from runsecrets.pydantic import LiveSettings, SecretsSettings, live
+from runsecrets._pydantic_live import clean_validation_error
+from runsecrets.pydantic import LiveSettings, RunSecretsSettingsSource, SecretsSettings, live
 from runsecrets.testing import SecretsDir, write_rename
 
 from .conftest import leaked
@@ -307,3 +308,90 @@ def test_shared_store(tmp_path: Path) -> None:
         write_rename(tmp_path / "token", "two")
         assert changes.wait() == {"token"}
     assert not store.running
+
+
+# --- plain BaseSettings models (no hide_input_in_errors of their own) --------------------------
+
+
+def plain_class(directory: Path, *, with_source: bool) -> type[BaseSettings]:
+    """A plain ``BaseSettings`` (not ``SecretsSettings``) with an int ``port`` read from files:
+    through :class:`RunSecretsSettingsSource` or through pydantic-settings' own source."""
+
+    class Plain(BaseSettings):
+        model_config = SettingsConfigDict(secrets_dir=directory)
+        port: int = 8000
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            """Init arguments, then the secrets directory (ours or theirs)."""
+            if with_source:
+                return (init_settings, RunSecretsSettingsSource(settings_cls))
+            return (init_settings, file_secret_settings)
+
+    return Plain
+
+
+@pytest.mark.parametrize("with_source", [True, False], ids=["our-source", "their-source"])
+def test_plain_model_first_load_error_does_not_quote_the_value(
+    tmp_path: Path, sentinel: str, with_source: bool
+) -> None:
+    """``live()`` of a plain model: the first load's error keeps field and type, not the value,
+    whether or not the model hides input in its errors."""
+    (tmp_path / "port").write_text(sentinel)
+    with pytest.raises(ValidationError) as excinfo:
+        live(plain_class(tmp_path, with_source=with_source), watch=False)
+    error = excinfo.value
+    assert [(e["loc"], e["type"]) for e in error.errors()] == [(("port",), "int_parsing")]
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    assert not leaked(sentinel, str(error), repr(error), error.errors(), error.json())
+
+
+@pytest.mark.parametrize("with_source", [True, False], ids=["our-source", "their-source"])
+def test_plain_model_reload_error_does_not_quote_the_value(
+    tmp_path: Path, sentinel: str, with_source: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused live reload of a plain model: ``.last_error`` and the log name the field only."""
+    (tmp_path / "port").write_text("8001")
+    settings = live(plain_class(tmp_path, with_source=with_source), watch=False)
+    caplog.set_level(logging.DEBUG)
+    write_rename(tmp_path / "port", sentinel)
+    assert settings.reload() == frozenset()
+    failure = settings.last_error
+    assert failure is not None
+    assert failure.errors == (("port", "int_parsing"),)
+    assert settings.current.port == 8001  # type: ignore[attr-defined]
+    assert not leaked(sentinel, str(failure), repr(failure), repr(settings), caplog.text)
+
+
+def test_cleaned_error_hides_validator_messages(sentinel: str) -> None:
+    """A validator's own message (which may quote the value) is replaced; pydantic's kept."""
+
+    class Model(BaseModel):
+        name: str
+        port: int
+
+        @field_validator("name")
+        @classmethod
+        def check(cls, value: str) -> str:
+            """Refuse every name, quoting it (as careless validators do)."""
+            raise ValueError(f"bad name {value}")
+
+    with pytest.raises(ValidationError) as excinfo:
+        Model(name=sentinel, port=sentinel)  # type: ignore[arg-type]
+    cleaned = clean_validation_error(excinfo.value)
+    lines = {e["loc"]: (e["type"], e["msg"], e["input"]) for e in cleaned.errors()}
+    assert lines[("name",)][0] == "value_error"
+    assert "hidden" in lines[("name",)][1]
+    assert lines[("port",)][:2] == (
+        "int_parsing",
+        "Input should be a valid integer, unable to parse string as an integer",
+    )
+    assert not leaked(sentinel, str(cleaned), repr(cleaned), cleaned.errors(), cleaned.json())
