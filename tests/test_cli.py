@@ -12,7 +12,12 @@ import pytest
 
 from runsecrets.cli import build_parser, main
 from runsecrets.cli._exec import ExecRequest, parse_exec_fast, prepare_environment
-from runsecrets.exceptions import SecretConflictError, SecretNotFoundError, SecretReadError
+from runsecrets.exceptions import (
+    InvalidSecretNameError,
+    SecretConflictError,
+    SecretNotFoundError,
+    SecretReadError,
+)
 
 from .conftest import leaked
 
@@ -294,6 +299,94 @@ def test_prepare_environment_refuses_nul_bytes(tmp_path: Path) -> None:
     (tmp_path / "pw").write_bytes(b"a\x00b")
     with pytest.raises(SecretReadError, match="NUL"):
         prepare_environment(ExecRequest(["true"], None, None), {"X_FILE": str(tmp_path / "pw")})
+
+
+def test_prepare_environment_refuses_nul_bytes_from_a_directory(
+    tmp_path: Path, sentinel: str
+) -> None:
+    """An ``--only`` value read from a secrets directory is checked for NUL too: the error names
+    the secret, its file and the variable, never the value."""
+    (tmp_path / "db_password").write_bytes(sentinel.encode() + b"\x00" + sentinel.encode())
+    request = ExecRequest(["true"], [str(tmp_path)], ["DB_PASSWORD"])
+    with pytest.raises(SecretReadError, match="NUL") as excinfo:
+        prepare_environment(request, {})
+    error = excinfo.value
+    assert error.reason == "not_env_safe"
+    assert (error.name, error.variable) == ("db_password", "DB_PASSWORD")
+    assert error.path == str(tmp_path / "db_password")
+    assert str(tmp_path / "db_password") in str(error)
+    assert not leaked(sentinel, str(error), repr(error))
+
+
+def test_prepare_environment_nul_from_a_file_variable_is_not_env_safe(
+    tmp_path: Path, sentinel: str
+) -> None:
+    """The ``X_FILE`` NUL error has the same reason and names the variable, not the value."""
+    (tmp_path / "pw").write_bytes(sentinel.encode() + b"\x00")
+    request = ExecRequest(["true"], None, ["DB_PASSWORD"])
+    with pytest.raises(SecretReadError) as excinfo:
+        prepare_environment(request, {"DB_PASSWORD_FILE": str(tmp_path / "pw")})
+    assert excinfo.value.reason == "not_env_safe"
+    assert excinfo.value.variable == "DB_PASSWORD_FILE"
+    assert not leaked(sentinel, str(excinfo.value), repr(excinfo.value))
+
+
+@pytest.mark.parametrize(
+    ("variable", "problem"),
+    [("A=B", "holds '='"), ("A\x00B", "holds a NUL byte"), ("", "is empty")],
+    ids=["equals", "nul", "empty"],
+)
+def test_prepare_environment_refuses_impossible_variable_names(
+    tmp_path: Path, variable: str, problem: str
+) -> None:
+    """An ``--only`` name no environment can carry is refused before anything is read."""
+    (tmp_path / "pw").write_text("v")
+    env = {"DB_PASSWORD_FILE": str(tmp_path / "pw")}
+    request = ExecRequest(["true"], [str(tmp_path)], ["DB_PASSWORD", variable])
+    with pytest.raises(InvalidSecretNameError, match=problem) as excinfo:
+        prepare_environment(request, env)
+    assert excinfo.value.variable == variable
+    assert repr(variable) in str(excinfo.value)
+
+
+def test_exec_main_refuses_a_name_with_equals(
+    secrets_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the command line: one error line naming the variable, exit 3, nothing run."""
+    assert main(["exec", "--dir", str(secrets_dir), "--only", "A=B", "--", "true"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("runsecrets: error: --only 'A=B'")
+    assert "'='" in err
+
+
+def test_exec_subprocess_nul_from_directory_exits_3(tmp_path: Path, sentinel: str) -> None:
+    """A real ``runsecrets exec --only`` with a NUL in a directory file: exit 3, one line, the
+    command never runs, no value shown."""
+    (tmp_path / "db_password").write_bytes(sentinel.encode() + b"\x00")
+    result = subprocess.run(
+        [
+            *_runsecrets(),
+            "exec",
+            "--dir",
+            str(tmp_path),
+            "--only",
+            "DB_PASSWORD",
+            "--",
+            "sh",
+            "-c",
+            "echo RAN",
+        ],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "RAN" not in result.stdout
+    assert "NUL byte" in result.stderr
+    assert "DB_PASSWORD" in result.stderr
+    assert not leaked(sentinel, result.stdout, result.stderr)
 
 
 def _runsecrets() -> list[str]:

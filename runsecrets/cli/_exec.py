@@ -118,15 +118,19 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
     """The environment the command gets: ``X`` from ``X_FILE``, ``X_FILE`` removed.
 
     Raises:
+        InvalidSecretNameError: An ``--only`` name is empty or holds ``=`` or a NUL byte: no
+            environment variable can be called that (checked before anything is read).
         SecretConflictError: ``X`` and ``X_FILE`` are both set.
-        SecretReadError: An ``X_FILE`` target cannot be read, is not UTF-8, or holds a NUL byte.
+        SecretReadError: An ``X_FILE`` target or an ``--only`` file from a secrets directory
+            cannot be read, is not UTF-8, or holds a NUL byte (``reason="not_env_safe"``).
         SecretNotFoundError: An ``--only`` variable is set nowhere.
     """
     from .._names import FILE_SUFFIX
     from .._read import decode_text, read_file
     from .._resolve import check_conflict, file_variables
-    from ..exceptions import SecretReadError
 
+    for variable in request.only or ():
+        check_variable_name(variable)
     env = dict(environ)
     variables = request.only or [variable for variable, _ in file_variables(env)]
     for variable in variables:
@@ -137,25 +141,67 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
             result = read_file(path, name=variable.lower(), variable=file_variable)
             assert result is not None  # missing_ok is off: a missing file raised
             value = decode_text(result[0], strip=True, name=variable.lower(), path=path)
-            if "\0" in value:
-                raise SecretReadError(
-                    f"{path} (named by {file_variable}) holds a NUL byte, which no environment "
-                    "variable can carry",
-                    reason="not_env_safe",
-                    name=variable.lower(),
-                    path=path,
-                    variable=file_variable,
-                )
+            check_env_safe(
+                value, variable.lower(), path, file_variable, f"named by {file_variable}"
+            )
             env[variable] = value
         elif request.only and not env.get(variable):
             from .._provenance import DIRECTORY
             from .._secrets import Secrets
 
-            env[variable] = Secrets(request.dirs, environ=env, sources=(DIRECTORY,)).get(
+            secret = Secrets(request.dirs, environ=env, sources=(DIRECTORY,)).secret(
                 variable.lower()
             )
+            found = secret.provenance.path if secret.provenance is not None else None
+            value = secret.reveal()
+            check_env_safe(value, variable.lower(), found, variable, f"for {variable}")
+            env[variable] = value
         env.pop(file_variable, None)
     return env
+
+
+def check_variable_name(variable: str) -> None:
+    """Refuse a name no environment variable can have: empty, or holding ``=`` or a NUL.
+
+    Raises:
+        InvalidSecretNameError: Naming the variable (shown escaped) and what is wrong with it.
+    """
+    from ..exceptions import InvalidSecretNameError
+
+    if not variable:
+        problem = "is empty"
+    elif "\0" in variable:
+        problem = "holds a NUL byte"
+    elif "=" in variable:
+        problem = "holds '='"
+    else:
+        return
+    raise InvalidSecretNameError(
+        f"--only {variable!r}: an environment variable name {problem}, which no environment "
+        "can carry",
+        variable=variable,
+    )
+
+
+def check_env_safe(value: str, name: str, path: str | None, variable: str, context: str) -> None:
+    """Refuse a value holding a NUL byte: no environment variable can carry one.
+
+    Raises:
+        SecretReadError: ``reason="not_env_safe"``, naming the secret, its file and the
+            variable, never the value.
+    """
+    from ..exceptions import SecretReadError
+
+    if "\0" not in value:
+        return
+    where = path if path is not None else f"secret {name!r}"
+    raise SecretReadError(
+        f"{where} ({context}) holds a NUL byte, which no environment variable can carry",
+        reason="not_env_safe",
+        name=name,
+        path=path,
+        variable=variable,
+    )
 
 
 def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> int:
