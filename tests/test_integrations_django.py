@@ -15,6 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 from runsecrets import SecretNotFoundError
 from runsecrets.integrations.django import secret, secret_bytes
 
+from .conftest import leaked
+
 if not settings.configured:
     settings.configure(USE_TZ=True)
 
@@ -166,3 +168,97 @@ def test_mysql_engine_reads_the_password_for_each_connection(
     (tmp_path / "db_password").write_text(sentinel + "-2")
     params = wrapper.get_connection_params()
     assert (params["user"], params["password"]) == ("app", sentinel + "-2")
+
+
+_CREDENTIAL_METHODS = (
+    "connect",
+    "get_connection_params",
+    "get_new_connection",
+    "_apply_credentials",
+)
+
+
+@pytest.mark.parametrize("name", _CREDENTIAL_METHODS)
+def test_credential_methods_are_django_sensitive_variables(tmp_path: Path, name: str) -> None:
+    """Each method that handles credentials is Django's own ``sensitive_variables()`` wrapper,
+    marking all of its locals (and those of the frames it calls) as sensitive."""
+    from runsecrets.integrations.django import RotatingCredentialsMixin
+
+    method = getattr(RotatingCredentialsMixin, name)
+    assert method.__code__.co_name == "sensitive_variables_wrapper"
+    assert method.__wrapped__.__qualname__ == f"RotatingCredentialsMixin.{name}"
+    (tmp_path / "db_password").write_text("x")
+    _wrapper(tmp_path).get_connection_params()  # Django sets the attribute at each call
+    if name != "connect":
+        assert RotatingCredentialsMixin.get_connection_params.sensitive_variables == "__ALL__"
+
+
+def test_credential_settings_read_is_sensitive(tmp_path: Path) -> None:
+    """``CredentialSettings.read`` (the user and password in its locals) is wrapped too."""
+    from runsecrets.integrations.django import CredentialSettings
+
+    (tmp_path / "db_password").write_text("x")
+    settings_ = CredentialSettings("default", {"password": "db_password", "dirs": [str(tmp_path)]})
+    assert settings_.read() == (None, "x")
+    assert CredentialSettings.read.__code__.co_name == "sensitive_variables_wrapper"
+    assert CredentialSettings.read.sensitive_variables == "__ALL__"
+
+
+def _failed_connect_frames(wrapper: object) -> list[dict[str, object]]:
+    """The frames Django's error reporter shows for a failed ``connect()``."""
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    try:
+        wrapper.connect()  # type: ignore[attr-defined]
+    except ConnectionError:
+        frames: list[dict[str, object]] = ExceptionReporter(
+            None, *sys.exc_info()
+        ).get_traceback_frames()
+        return frames
+    raise AssertionError("connect() did not fail")
+
+
+def test_error_report_hides_the_password_in_every_connection_frame(
+    tmp_path: Path, sentinel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed connection reported by Django (``DEBUG`` off): no frame shows the password,
+    neither ours nor Django's ``connect()`` nor the driver's, which hold the parameters."""
+    from django.db.backends.postgresql import base
+
+    def refuse(self: object, conn_params: dict[str, object]) -> None:
+        """Stand-in for the driver: the parameters in a local, then a failure."""
+        password = conn_params["password"]
+        raise ConnectionError(f"server down ({len(str(password))} chars)")
+
+    monkeypatch.setattr(base.DatabaseWrapper, "get_new_connection", refuse)
+    (tmp_path / "db_password").write_text(sentinel)
+    frames = _failed_connect_frames(_wrapper(tmp_path, retry_seconds=0))
+    functions = [frame["function"] for frame in frames]
+    assert "refuse" in functions
+    assert "get_new_connection" in functions
+    shown = [(frame["function"], frame["vars"]) for frame in frames]
+    assert not leaked(sentinel, shown)
+
+
+def test_importing_the_integration_does_not_load_django_debug() -> None:
+    """The decorator is imported on first use: ``settings.py`` does not load ``django.http``;
+    without Django, the import fails as it always did."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import runsecrets.integrations.django; "
+        "print('django.views.decorators.debug' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.stdout.strip() == "False", result.stderr
+    code = "import sys; sys.modules['django'] = None; import runsecrets.integrations.django"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode != 0
+    assert "ModuleNotFoundError" in result.stderr or "ImportError" in result.stderr

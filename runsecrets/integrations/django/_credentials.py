@@ -9,6 +9,16 @@ A rotation has two steps that never happen at the same instant: the server learn
 password, and the file is rewritten. A connection attempted between them is refused, so on an
 authentication failure the mixin re-reads the credentials and retries for a bounded time
 (``retry_seconds``) before giving up with the driver's error.
+
+The methods that handle credentials (``connect``, ``get_connection_params``,
+``get_new_connection``, and the reading and applying of the secrets) are wrapped in Django's
+``sensitive_variables()``: Django's ``SafeExceptionReporterFilter`` then shows every local of
+those frames, and of every frame they call (Django's own ``connect()``, the driver's
+``connect(**params)``), as stars in error reports. Django applies that filter when ``DEBUG`` is
+off (the 500 report e-mailed or logged by ``django.request``); with ``DEBUG = True`` its
+technical 500 page shows every local by design. The decorator is imported on first use of a
+method (``django.views.decorators.debug`` pulls in ``django.http``, which ``settings.py``
+should not have to load); see :func:`sensitive`.
 """
 
 from __future__ import annotations
@@ -23,8 +33,10 @@ from ...exceptions import RunSecretsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
+    from collections.abc import Callable, Mapping
+    from typing import Any, TypeVar
+
+    _F = TypeVar("_F", bound=Callable[..., Any])
 
 logger = logging.getLogger("runsecrets.django")
 
@@ -34,6 +46,49 @@ _KNOWN_KEYS = frozenset(("password", "user", "dirs", "prefix", "retry_seconds"))
 _DEFAULT_RETRY_SECONDS = 5.0
 _FIRST_PAUSE = 0.05
 _MAX_PAUSE = 0.5
+
+
+class _SensitiveMethod:
+    """A method wrapped in Django's ``sensitive_variables(*variables)`` on first access.
+
+    What a class attribute lookup returns is Django's own ``sensitive_variables_wrapper``
+    (bound), so the frames Django's reporter inspects are exactly those of the eager decorator:
+    the wrapper, then the method, with nothing of ours in between.
+    """
+
+    __slots__ = ("_func", "_variables", "_wrapped")
+
+    def __init__(self, func: Callable[..., Any], variables: tuple[str, ...]) -> None:
+        self._func = func
+        self._variables = variables
+        self._wrapped: Callable[..., Any] | None = None
+
+    def wrapped(self) -> Callable[..., Any]:
+        """The function wrapped by Django's decorator (imported and applied once)."""
+        wrapped = self._wrapped
+        if wrapped is None:
+            from django.views.decorators.debug import sensitive_variables
+
+            wrapped = self._wrapped = sensitive_variables(*self._variables)(self._func)
+        return wrapped
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        return self.wrapped().__get__(instance, owner)
+
+
+def sensitive(*variables: str) -> Callable[[_F], _F]:
+    """Mark a method's ``variables`` (all of its locals when none are named) as sensitive.
+
+    Django's ``sensitive_variables()``, applied lazily: see :class:`_SensitiveMethod`. Django's
+    reporter applies the names to the method's frame and to every frame below it, up to the
+    next decorated one.
+    """
+
+    def decorate(func: _F) -> _F:
+        method: Any = _SensitiveMethod(func, variables)
+        return method  # type: ignore[no-any-return]
+
+    return decorate
 
 
 class CredentialSettings:
@@ -70,6 +125,7 @@ class CredentialSettings:
         self.prefix: str = options.get("prefix", "")
         self.retry_seconds = float(retry)
 
+    @sensitive()
     def read(self) -> tuple[str | None, str]:
         """The current ``(user, password)``; user is ``None`` when it is not a secret.
 
@@ -110,6 +166,16 @@ class RotatingCredentialsMixin:
             )
         return CredentialSettings(self.alias, options)
 
+    @sensitive()
+    def connect(self) -> None:
+        """Django's ``connect()``, under ``sensitive_variables()``.
+
+        Django's own ``connect()`` keeps the parameters (password included) in a local, and so
+        do the driver's frames below it; an error report hides all of them.
+        """
+        super().connect()  # type: ignore[misc]
+
+    @sensitive()
     def get_connection_params(self) -> dict[str, Any]:
         """The stock parameters with the current user and password from the secrets."""
         options = self.settings_dict.get("OPTIONS") or {}
@@ -120,9 +186,10 @@ class RotatingCredentialsMixin:
                 "password; use persistent connections (CONN_MAX_AGE) instead"
             )
         params: dict[str, Any] = super().get_connection_params()  # type: ignore[misc]
-        _apply(params, self.runsecrets_credentials.read())
+        self._apply_credentials(params, self.runsecrets_credentials.read())
         return params
 
+    @sensitive()
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         """Connect; on a refused login, re-read the credentials and retry for a bounded time."""
         credentials = self.runsecrets_credentials
@@ -146,7 +213,17 @@ class RotatingCredentialsMixin:
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
             pause = min(pause * 2, _MAX_PAUSE)
             attempts += 1
-            _apply(conn_params, credentials.read())
+            self._apply_credentials(conn_params, credentials.read())
+
+    @sensitive()
+    def _apply_credentials(
+        self, params: dict[str, Any], credentials: tuple[str | None, str]
+    ) -> None:
+        """Put the ``(user, password)`` read from the secrets into the driver's parameters."""
+        user, password = credentials
+        if user is not None:
+            params["user"] = user
+        params["password"] = password
 
     def is_authentication_failure(self, error: BaseException) -> bool:
         """Whether ``error`` is the server refusing the user name or password."""
@@ -161,10 +238,3 @@ class RotatingCredentialsMixin:
         # MySQL/MariaDB: ER_ACCESS_DENIED_ERROR (1045).
         args: tuple[object, ...] = getattr(error, "args", ())
         return bool(args) and args[0] == 1045
-
-
-def _apply(params: dict[str, Any], credentials: tuple[str | None, str]) -> None:
-    user, password = credentials
-    if user is not None:
-        params["user"] = user
-    params["password"] = password
