@@ -19,6 +19,9 @@ WINDOWS_SECRETS_DIR = r"C:\ProgramData\Docker\secrets"
 # Docker for Windows keeps the data here and links each entry of WINDOWS_SECRETS_DIR to it.
 WINDOWS_INTERNAL_SECRETS_DIR = r"C:\ProgramData\Docker\internal\secrets"
 DIRS_VARIABLE = "RUNSECRETS_DIR"
+DEBUG_VARIABLE = "RUNSECRETS_DEBUG"
+#: Values of a flag variable that mean "off" (compared stripped and lower-cased).
+FALSE_VALUES = frozenset(("", "0", "false", "no", "off"))
 
 
 def current_platform(platform: str | None = None) -> str:
@@ -71,3 +74,20 @@ def resolve_dirs(
     if configured:
         return split_dirs(configured, ";" if current_platform(platform) == "win32" else ":")
     return default_dirs(platform)
+
+
+def flag_value(value: str | None) -> bool:
+    """Whether a flag variable's value means "on".
+
+    Unset, empty, ``0``, ``false``, ``no`` and ``off`` (any case, surrounding spaces ignored)
+    are off; any other value (``1``, ``true``, ``yes``, ``on``...) is on.
+    """
+    return value is not None and value.strip().lower() not in FALSE_VALUES
+
+
+def debug_enabled(environ: Mapping[str, str]) -> bool:
+    """Whether ``RUNSECRETS_DEBUG`` asks for tracebacks, by :func:`flag_value`'s rules.
+
+    The one reader of that variable: every place that shows more when debugging asks here.
+    """
+    return flag_value(environ.get(DEBUG_VARIABLE))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from runsecrets._platform import debug_enabled, flag_value
 from runsecrets.cli import build_parser, main
 from runsecrets.cli._exec import ExecRequest, parse_exec_fast, prepare_environment
 from runsecrets.exceptions import (
@@ -214,6 +215,50 @@ def test_unexpected_error_is_one_line_without_traceback(
         err
         == "runsecrets: error: unexpected RuntimeError; set RUNSECRETS_DEBUG=1 to see the traceback\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [
+        (None, False),
+        ("", False),
+        ("0", False),
+        ("false", False),
+        (" No ", False),
+        ("OFF", False),
+        ("1", True),
+        ("true", True),
+        ("yes", True),
+        ("on", True),
+        ("2", True),
+    ],
+)
+def test_debug_flag_truth_rules(value: str | None, on: bool) -> None:
+    """``RUNSECRETS_DEBUG``: unset, empty, 0, false, no, off (any case) are off; else on."""
+    environ = {} if value is None else {"RUNSECRETS_DEBUG": value}
+    assert flag_value(value) is on
+    assert debug_enabled(environ) is on
+
+
+@pytest.mark.parametrize(("value", "traceback"), [("true", True), ("1", True), ("false", False)])
+def test_unexpected_error_traceback_follows_the_debug_flag(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+    traceback: bool,
+) -> None:
+    """The CLI reads ``RUNSECRETS_DEBUG`` through the shared rules: ``true`` shows the
+    traceback as ``1`` does, ``false`` keeps the one line."""
+
+    def explode(_: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("runsecrets.cli._core.run_check", explode)
+    monkeypatch.setenv("RUNSECRETS_DEBUG", value)
+    assert main(["check", "x"]) == 3
+    err = capsys.readouterr().err
+    assert ("Traceback (most recent call last)" in err) is traceback
+    assert ("set RUNSECRETS_DEBUG=1" in err) is not traceback
 
 
 EXEC_ARGVS = [

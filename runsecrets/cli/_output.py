@@ -28,12 +28,15 @@ def report_error(error: Exception) -> int:
 
     Our own errors never carry a value, so their message is shown. Any other exception could
     (a third-party error may quote its input), so only its type is shown, unless
-    ``RUNSECRETS_DEBUG=1`` asks for the traceback.
+    ``RUNSECRETS_DEBUG`` is on (see :func:`runsecrets._platform.debug_enabled`) and asks for
+    the traceback.
     """
     if isinstance(error, RunSecretsError):
         error_line(error.message)
         return exit_code_for(error)
-    if os.environ.get("RUNSECRETS_DEBUG") == "1":
+    from .._platform import debug_enabled
+
+    if debug_enabled(os.environ):
         import traceback
 
         traceback.print_exception(error)
