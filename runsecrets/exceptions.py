@@ -82,7 +82,8 @@ class SecretReadError(RunSecretsError):
 
     Attributes:
         reason: A stable code: ``not_found``, ``permission_denied``, ``not_regular_file``,
-            ``outside_directory``, ``too_large``, ``not_utf8``, ``os_error``.
+            ``outside_directory``, ``too_large``, ``not_utf8``, ``os_error``, ``not_env_safe``
+            (``runsecrets exec``: a NUL byte, which no environment variable can carry).
         errno: The operating system's error number, when the failure came from a system call.
     """
 
