@@ -31,6 +31,7 @@ def material(tmp_path: Path, root: Issued) -> tuple[Path, Path, Path]:
 def test_valid_material_prints_facts_and_exits_0(
     material: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Valid material: the facts and a verdict per check are printed, exit 0."""
     cert, key, ca = material
     code = main(["tls", "check", "--cert", str(cert), "--key", str(key), "--ca", str(ca),
                  "--host", "localhost"])  # fmt: skip
@@ -46,6 +47,7 @@ def test_valid_material_prints_facts_and_exits_0(
 def test_mismatched_key_exits_3_with_reason_in_json(
     tmp_path: Path, material: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A key of another certificate exits 3, with the reason in the JSON report."""
     cert, _, ca = material
     other = tmp_path / "other.key"
     other.write_bytes(key_bytes(KEYS.get("ec256-cli-other")))
@@ -63,6 +65,7 @@ def test_mismatched_key_exits_3_with_reason_in_json(
 def test_expiring_certificate_is_valid_with_a_warning_verdict(
     tmp_path: Path, root: Issued, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A certificate expiring within --min-days is valid (exit 0) with a warning verdict."""
     soon = make_leaf(root, KEYS.get("ec256-cli-leaf"), not_after=NOW + 5 * DAY)
     cert, key, _ = write_material(tmp_path, soon)
     code = main(["tls", "check", "--cert", str(cert), "--key", str(key), "--min-days", "10"])
@@ -91,6 +94,7 @@ def test_secret_names_and_encrypted_key(
 
 
 def test_unparseable_material_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Material that does not parse exits 3: one error line, or parse_error in the JSON."""
     junk = tmp_path / "junk.pem"
     junk.write_text("junk")
     assert main(["tls", "check", "--cert", str(junk), "--key", str(junk)]) == 3
@@ -100,6 +104,7 @@ def test_unparseable_material_exits_3(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_missing_secret_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --cert-secret that no source holds exits 1, as a missing secret does."""
     code = main(["tls", "check", "--cert-secret", "nope", "--dir", str(tmp_path)])
     assert code == 1
     assert "not found" in capsys.readouterr().err

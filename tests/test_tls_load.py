@@ -60,6 +60,7 @@ def _reason(tmp_path: Path, leaf: Issued, ca: Issued | None, **load_args: object
 
 
 def test_good_material_passes_every_check(tmp_path: Path, root: Issued, leaf: Issued) -> None:
+    """A matching leaf, key and CA pass every check."""
     files = _files(tmp_path, leaf, root)
     material = load(files["cert"], files["key"], files["ca"], host="localhost", now=NOW)
     assert material.valid
@@ -76,18 +77,21 @@ def test_good_material_passes_every_check(tmp_path: Path, root: Issued, leaf: Is
 def test_ip_address_host_is_matched_against_ip_entries(
     tmp_path: Path, root: Issued, leaf: Issued
 ) -> None:
+    """An IP address host is matched against the IP entries of subjectAltName."""
     files = _files(tmp_path, leaf, root)
     assert load(files["cert"], files["key"], files["ca"], host="127.0.0.1", now=NOW).valid
     assert _reason(tmp_path, leaf, root, host="127.0.0.2") == "hostname_mismatch"
 
 
 def test_key_of_another_certificate_is_key_mismatch(tmp_path: Path, root: Issued) -> None:
+    """A key that belongs to another certificate is key_mismatch."""
     other = make_leaf(root, KEYS.get("rsa2048-leaf"))
     mismatched = Issued(other.cert, KEYS.get("rsa2048-other"))
     assert _reason(tmp_path, mismatched, root) == "key_mismatch"
 
 
 def test_expired_and_future_certificates(tmp_path: Path, root: Issued) -> None:
+    """Certificates past their notAfter or before their notBefore are refused."""
     key = KEYS.get("rsa2048-leaf")
     expired = make_leaf(root, key, not_before=NOW - 100 * DAY, not_after=NOW - DAY)
     future = make_leaf(root, key, not_before=NOW + DAY, not_after=NOW + 100 * DAY)
@@ -109,6 +113,7 @@ def test_clock_is_injectable(tmp_path: Path, root: Issued, leaf: Issued) -> None
 def test_expiring_soon_is_a_warning_and_days_left(
     tmp_path: Path, root: Issued, leaf: Issued
 ) -> None:
+    """A certificate close to expiry is valid with a warning; days_left is reported."""
     files = _files(tmp_path, leaf, root)
     with pytest.warns(CertificateExpiryWarning, match="expires in 10 days"):
         material = load(files["cert"], files["key"], now=NOW + 80 * DAY)
@@ -120,10 +125,12 @@ def test_expiring_soon_is_a_warning_and_days_left(
 
 
 def test_wrong_host(tmp_path: Path, root: Issued, leaf: Issued) -> None:
+    """A host the certificate does not name is refused."""
     assert _reason(tmp_path, leaf, root, host="example.com") == "hostname_mismatch"
 
 
 def test_wildcard_matches_one_label_only(tmp_path: Path, root: Issued) -> None:
+    """A wildcard name matches exactly one label."""
     wildcard = make_leaf(root, KEYS.get("rsa2048-leaf"), names=("*.example.com",))
     files = _files(tmp_path, wildcard, root)
     assert load(files["cert"], files["key"], host="api.example.com", now=NOW).valid
@@ -134,6 +141,7 @@ def test_wildcard_matches_one_label_only(tmp_path: Path, root: Issued) -> None:
 
 
 def test_extended_key_usage_must_fit_the_purpose(tmp_path: Path, root: Issued) -> None:
+    """The extended key usage must allow the requested purpose (server or client)."""
     client_only = make_leaf(root, KEYS.get("rsa2048-leaf"), eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
     assert _reason(tmp_path / "a", client_only, root) == "bad_key_usage"
     files = _files(tmp_path / "b", client_only, root)
@@ -143,34 +151,40 @@ def test_extended_key_usage_must_fit_the_purpose(tmp_path: Path, root: Issued) -
 
 
 def test_certificate_without_eku_fits_any_purpose(tmp_path: Path, root: Issued) -> None:
+    """A certificate without extended key usage fits any purpose."""
     any_use = make_leaf(root, KEYS.get("rsa2048-leaf"), eku=None)
     files = _files(tmp_path, any_use, root)
     assert load(files["cert"], files["key"], files["ca"], purpose="client", now=NOW).valid
 
 
 def test_ca_certificate_used_as_leaf_is_bad_key_usage(tmp_path: Path, root: Issued) -> None:
+    """A CA certificate used as the leaf is bad_key_usage."""
     assert _reason(tmp_path / "a", root, None) == "bad_key_usage"
     ca_leaf = make_leaf(root, KEYS.get("rsa2048-leaf"), is_ca=True)
     assert _reason(tmp_path / "b", ca_leaf, root) == "bad_key_usage"
 
 
 def test_rsa_1024_is_weak_key(tmp_path: Path, root: Issued) -> None:
+    """A 1024-bit RSA key is weak_key."""
     weak = make_leaf(root, KEYS.get("rsa1024"))
     assert _reason(tmp_path, weak, root) == "weak_key"
 
 
 def test_small_ec_curve_is_weak_key(tmp_path: Path, root: Issued) -> None:
+    """An elliptic curve below the minimum size is weak_key."""
     weak = make_leaf(root, KEYS.get("ec192"))
     assert _reason(tmp_path, weak, root) == "weak_key"
 
 
 def test_sha1_signature_is_weak_signature(tmp_path: Path, root: Issued) -> None:
+    """A SHA-1 signature is weak_signature."""
     sha1 = openssl_sign_sha1(root, KEYS.get("rsa2048-leaf"), tmp_path / "openssl")
     # openssl dates it from the real clock, later than NOW: check at the real time.
     assert _reason(tmp_path, sha1, root, min_valid_days=0, now=None) == "weak_signature"
 
 
 def test_chain_to_another_ca_is_untrusted(tmp_path: Path, leaf: Issued) -> None:
+    """A leaf that does not chain to the given CA is untrusted_chain."""
     stranger = make_ca(KEYS.get("rsa2048-other-root"), "Other CA")
     assert _reason(tmp_path, leaf, stranger) == "untrusted_chain"
 
@@ -204,6 +218,7 @@ def test_path_length_is_enforced(tmp_path: Path) -> None:
 
 
 def test_without_ca_only_links_inside_the_file_are_checked(tmp_path: Path, root: Issued) -> None:
+    """Without a CA bundle, only the links between the certificates of the file are checked."""
     intermediate = make_ca(KEYS.get("ec256-intermediate"), "Intermediate", issuer=root)
     site = make_leaf(intermediate, KEYS.get("ec256-site"))
     files = _files(tmp_path, site, None, intermediates=(intermediate.cert,))
@@ -246,6 +261,7 @@ def test_key_types_and_encodings(
 def test_encrypted_key_with_password_from_a_secret(
     tmp_path: Path, root: Issued, leaf: Issued, sentinel: str
 ) -> None:
+    """An encrypted key is opened with a password read from a secret."""
     secrets_dir = tmp_path / "secrets"
     secrets_dir.mkdir()
     (secrets_dir / "tls_password").write_text(sentinel + "\n")
@@ -282,6 +298,7 @@ def test_secret_names_are_resolved_by_the_core(tmp_path: Path, root: Issued, lea
 
 
 def test_key_in_the_certificate_file(tmp_path: Path, root: Issued, leaf: Issued) -> None:
+    """A key in the certificate's file is found there; a certificate alone is parse_error."""
     combined = tmp_path / "combined.pem"
     combined.write_bytes(cert_pem(leaf.cert) + key_bytes(leaf.key))
     assert load(combined, now=NOW).valid
@@ -293,6 +310,7 @@ def test_key_in_the_certificate_file(tmp_path: Path, root: Issued, leaf: Issued)
 
 
 def test_garbage_is_parse_error(tmp_path: Path, leaf: Issued) -> None:
+    """A certificate file holding bytes that are not a certificate is parse_error."""
     garbage = tmp_path / "garbage.pem"
     garbage.write_bytes(b"not a certificate")
     key = tmp_path / "key.pem"
@@ -310,6 +328,7 @@ def test_garbage_is_parse_error(tmp_path: Path, leaf: Issued) -> None:
 def test_key_material_never_appears_in_errors_or_repr(
     tmp_path: Path, root: Issued, leaf: Issued
 ) -> None:
+    """Key bytes never appear in an error message or a repr."""
     other = Issued(leaf.cert, KEYS.get("rsa2048-other"))
     files = _files(tmp_path, other, root)
     key_text = files["key"].read_text()
@@ -323,6 +342,7 @@ def test_key_material_never_appears_in_errors_or_repr(
 
 
 def test_import_runsecrets_does_not_import_cryptography() -> None:
+    """import runsecrets does not load cryptography."""
     code = "import sys, runsecrets; print('cryptography' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -77,6 +77,7 @@ def _serial(path: Path) -> str:
 
 
 def test_classic_recipe_material_is_valid(classic: Path) -> None:
+    """Material made with the classic openssl recipe is valid."""
     for host in ("localhost", "127.0.0.1"):
         material = load(classic / "site.crt", classic / "site.key", classic / "ca.crt", host=host)
         assert material.valid
@@ -85,6 +86,7 @@ def test_classic_recipe_material_is_valid(classic: Path) -> None:
 
 
 def test_classic_site_cert_is_refused_for_another_host_and_for_clients(classic: Path) -> None:
+    """The classic site certificate is refused for another host and for client use."""
     from runsecrets.tls import examine
 
     wrong_host = examine(
@@ -100,6 +102,7 @@ def test_classic_site_cert_is_refused_for_another_host_and_for_clients(classic: 
 
 
 def test_mixing_two_openssl_pairs_is_key_mismatch(classic: Path) -> None:
+    """A certificate with the key of another openssl pair is key_mismatch."""
     from runsecrets import InvalidTLSMaterialError
 
     with pytest.raises(InvalidTLSMaterialError) as caught:
@@ -108,6 +111,7 @@ def test_mixing_two_openssl_pairs_is_key_mismatch(classic: Path) -> None:
 
 
 def test_server_context_serves_python_and_openssl_clients(classic: Path) -> None:
+    """The server context serves both Python's ssl and openssl s_client."""
     material = load(classic / "site.crt", classic / "site.key", classic / "ca.crt")
     expected = _serial(classic / "site.crt")
     with running(material.server_context()) as server:
