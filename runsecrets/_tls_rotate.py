@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import ssl
 import threading
 from typing import cast
@@ -245,7 +246,9 @@ class RotatingServerContext(ssl.SSLContext):
             ``True`` when new material was put in service by this call.
 
         Raises:
-            InvalidTLSMaterialError: The new material is invalid (the last good one is kept).
+            InvalidTLSMaterialError: The new material is invalid, or OpenSSL would not load it
+                (``reason="openssl_refused"``); the last good one is kept and the same files
+                are tried again at the next reload or change.
             RunSecretsError: It cannot be read (the last good one is kept).
         """
         before = self.rotations
@@ -310,20 +313,23 @@ class RotatingServerContext(ssl.SSLContext):
                 raw = self._source.read()
                 if raw == self._last_raw and not (force and self.last_error is not None):
                     return
-                self._last_raw = raw
                 material = self._examine(raw)
                 error = material.error()
                 if error is not None:
                     raise error
                 if material.same_material(self._material):
+                    self._last_raw = raw
                     self.last_error = None
                     return
-                context = self._new_context(material)
+                context = self._load_context(material)
             except RunSecretsError as e:
+                # _last_raw still holds the last accepted parts: the same candidate is examined
+                # again at the next refresh (a load that failed for a passing reason is retried).
                 self._refused(e)
                 if raise_errors:
                     raise
                 return
+            self._last_raw = raw
             self._serving = context  # one reference store: new handshakes switch to it
             self._material = material
             self.rotations += 1
@@ -339,8 +345,30 @@ class RotatingServerContext(ssl.SSLContext):
         for listener in listeners:
             try:
                 listener(material)
-            except Exception:  # one bad listener must not stop the others
-                logger.exception("TLS rotation listener %r failed", listener)
+            except Exception as e:  # noqa: BLE001  (one bad listener must not stop the others)
+                _log_listener_error(listener, e)
+
+    def _load_context(self, material: TLSMaterial) -> ssl.SSLContext:
+        """A new context holding ``material``.
+
+        Raises:
+            InvalidTLSMaterialError: ``reason="openssl_refused"``: OpenSSL would not load the
+                validated pair (``ssl.SSLError``), or the context settings do not fit it
+                (``ValueError``). The message names the error type and OpenSSL's reason code.
+        """
+        try:
+            return self._new_context(material)
+        except (ssl.SSLError, ValueError) as e:
+            # OpenSSL's reason code (KEY_VALUES_MISMATCH...) is a fixed word; its message and a
+            # ValueError's text are left out.
+            code = getattr(e, "reason", None) if isinstance(e, ssl.SSLError) else None
+            detail = f"{type(e).__name__} {code}" if isinstance(code, str) else type(e).__name__
+            raise InvalidTLSMaterialError(
+                f"invalid TLS material ({', '.join(material.files)}): openssl_refused: "
+                f"loading the certificate and key failed with {detail}",
+                reason="openssl_refused",
+                files=material.files,
+            ) from e
 
     def _new_context(self, material: TLSMaterial) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -383,3 +411,27 @@ class RotatingServerContext(ssl.SSLContext):
                 material.days_left,
                 material.not_after.strftime("%Y-%m-%d"),
             )
+
+
+def _log_listener_error(listener: Callable[[TLSMaterial], object], error: Exception) -> None:
+    """Log a rotation listener's failure by its type and where it was raised, never its message
+    or a traceback (either may quote a value), unless ``RUNSECRETS_DEBUG`` asks for it.
+
+    Not :func:`runsecrets._store._log_subscriber_error`: that one logs on the store's logger
+    and speaks of store subscribers.
+    """
+    label = getattr(listener, "__qualname__", type(listener).__name__)
+    where = "?"
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+    debug = os.environ.get("RUNSECRETS_DEBUG", "") not in ("", "0")
+    logger.error(
+        "TLS rotation listener %s raised %s at %s; the other listeners were still called",
+        label,
+        type(error).__name__,
+        where,
+        exc_info=error if debug else None,
+    )
