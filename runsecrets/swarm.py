@@ -103,8 +103,10 @@ class InvalidSwarmSecretError(SwarmError, ValueError):
 class RotationError(SwarmError):
     """A rotation did not complete; :attr:`report` says what changed and what did not.
 
-    Every service still uses an existing secret (failed updates are rolled back), and running
-    :func:`rotate` again finishes the rotation.
+    Raised when a service could not be moved, and when the engine or the connection to it
+    failed midway (after the new version was chosen): the report then holds what was done
+    until then. Every service still uses an existing secret (failed updates are rolled back,
+    versions are removed last), and running :func:`rotate` again finishes the rotation.
     """
 
     def __init__(self, message: str, *, report: RotationReport, **kwargs: Any) -> None:
@@ -385,10 +387,29 @@ def client_from_env() -> DockerClient:
     return client
 
 
-def _engine_error(action: str, error: Exception) -> SwarmError:
+def _engine_error(action: str, error: BaseException) -> SwarmError:
     """A SwarmError for an Engine API failure (its explanation names objects, never data)."""
-    explanation = getattr(error, "explanation", None) or type(error).__name__
-    return SwarmError(f"{action}: {explanation}", reason="engine_error")
+    return SwarmError(f"{action}: {_error_detail(error)}", reason="engine_error")
+
+
+def _error_detail(error: BaseException) -> str:
+    """The engine's explanation of an API error (it names objects, never data), else the
+    error's type only (a transport error's text holds request URLs and more)."""
+    explanation = getattr(error, "explanation", None)
+    return str(explanation) if explanation else type(error).__name__
+
+
+def _sdk_errors(docker: Any) -> tuple[type[BaseException], ...]:
+    """What the SDK raises when the engine or the connection fails: ``DockerException`` (its
+    ``APIError`` included) and ``requests``' ``RequestException`` (connection reset, timeout)."""
+    kinds: list[type[BaseException]] = [docker.errors.DockerException]
+    try:
+        import requests  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError:
+        pass
+    else:
+        kinds.append(requests.exceptions.RequestException)
+    return tuple(kinds)
 
 
 def inventory(client: DockerClient) -> list[SecretInfo]:
@@ -479,7 +500,8 @@ class ServiceUpdate:
         targets: The target paths that were switched (kept as they were).
         state: ``updated`` (converged on the new version), ``submitted`` (not waited for),
             ``current`` (already on it), ``rolled_back`` (failed, back on its old version),
-            ``failed`` (failed and could not be rolled back).
+            ``failed`` (failed and could not be rolled back), ``pending`` (not finished: the
+            rotation was interrupted; the update may or may not have been applied).
         detail: Why it failed, when it did.
     """
 
@@ -600,19 +622,24 @@ def rotate(
 
     Raises:
         InvalidSwarmSecretError: a name or size Swarm would refuse (nothing was done).
-        RotationError: some service could not be moved; ``.report`` says which. Every service
-            still uses an existing version; run again to finish.
-        SwarmError: the engine refused a call (``reason="engine_error"`` or ``"conflict"``).
+        RotationError: some service could not be moved, or the engine or the connection to it
+            failed midway; ``.report`` says what was done (version created, services moved).
+            Every service still uses an existing version; run again to finish.
+        SwarmError: the engine failed before anything was changed (``reason="engine_error"``),
+            or another rotation created the next version (``"conflict"``).
     """
     validate_name(name)
     raw = _as_bytes(data)
     validate_data(raw)
     versioned_name(name, 10**_VERSION_DIGITS - 1)  # the longest name this scheme makes must fit
     engine = _Engine(client)
-    errors = _docker().errors
+    sdk_errors = _sdk_errors(_docker())
     deadline = time.monotonic() + timeout
     try:
         report, target = _choose_target(engine, name, raw, labels or {}, remove_old)
+    except sdk_errors as e:
+        raise _engine_error(f"rotating {name!r}", e) from e  # nothing was created
+    try:
         plans = _plan_updates(engine, name, target, report)
         _submit(engine, plans, target)
         if wait:
@@ -622,8 +649,8 @@ def rotate(
                 if plan.update.state == "pending":
                     plan.update.state = "submitted"
         _remove_old(engine, name, target, report, remove=remove_old and wait)
-    except errors.APIError as e:
-        raise _engine_error(f"rotating {name!r}", e) from e
+    except sdk_errors as e:
+        raise _interrupted(name, report, e) from e
     if not report.ok:
         failed = [s.service_name for s in report.services if s.state not in ("updated", "current")]
         raise RotationError(
@@ -634,6 +661,21 @@ def rotate(
             name=name,
         )
     return report
+
+
+def _interrupted(name: str, report: RotationReport, error: BaseException) -> RotationError:
+    """The RotationError for an engine or connection failure midway, with what was done."""
+    for update in report.services:
+        if update.state == "pending":
+            update.detail = "not finished: the rotation was interrupted"
+    done = "created" if report.created else "resumed with"
+    return RotationError(
+        f"rotation of {name!r} was interrupted by {_error_detail(error)} ({done} "
+        f"{report.new_secret}); every service still uses an existing version; run the rotation "
+        "again to finish it",
+        report=report,
+        name=name,
+    )
 
 
 def _versions(engine: _Engine, name: str) -> list[SecretInfo]:
