@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import datetime
     from collections.abc import Callable, Iterable, Mapping, MutableMapping
 
-    from ._snapshot import Changes
+    from ._snapshot import Changes, Snapshot
     from ._store import SecretStore
     from ._tls_material import RawParts
     from ._tls_source import Spec
@@ -82,7 +82,10 @@ class StoreSource(MaterialSource):
         self._owned = owned
 
     def read(self) -> RawParts:
-        snapshot = self.store.snapshot
+        return self.read_from(self.store.snapshot)
+
+    def read_from(self, snapshot: Snapshot) -> RawParts:
+        """The parts as ``snapshot`` (published or a candidate) holds them."""
         parts: dict[str, tuple[bytes, str] | None] = {}
         for part, name in self.names.items():
             if name is None:
@@ -148,6 +151,11 @@ class RotatingServerContext(ssl.SSLContext):
             given; paths are then not allowed). You start and close it.
         watch: Without ``store``: follow the files with an internal store started now (stop it
             with :meth:`close`). ``False``: change only on :meth:`reload`.
+        gate_store: With ``store``: add the checks of this context to the store's validators,
+            so that the store itself never publishes a certificate without its key (nor other
+            invalid material) to any of its readers; a held-back candidate holds back the
+            store's other secrets too until it is completed. ``False``: only this context
+            refuses it. An internal store is always gated.
         clock: Returns the time to check validity at (timezone-aware); default: now.
 
     Raises:
@@ -177,6 +185,7 @@ class RotatingServerContext(ssl.SSLContext):
         secrets: Secrets | None = None,
         store: SecretStore | None = None,
         watch: bool = True,
+        gate_store: bool = True,
         clock: Callable[[], datetime.datetime] | None = None,
     ) -> None:
         super().__init__()
@@ -220,10 +229,14 @@ class RotatingServerContext(ssl.SSLContext):
         self._log_expiry(material)
         self._material = material
         self._last_raw: RawParts = raw
+        self._vetted: tuple[RawParts, TLSMaterial] = (raw, material)
         self._serving: ssl.SSLContext = self
         self.sni_callback = self._choose_context
         self._unsubscribe: Callable[[], None] | None = None
+        self._remove_gate: Callable[[], None] | None = None
         if isinstance(source, StoreSource):
+            if gate_store or source._owned:
+                self._remove_gate = source.store.add_validator(self._gate)
             self._unsubscribe = source.store.subscribe(self._on_store_change)
             if source._owned:
                 source.store.start()
@@ -277,9 +290,10 @@ class RotatingServerContext(ssl.SSLContext):
 
     def close(self) -> None:
         """Stop following rotation (the current material keeps being served)."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for undo in (self._unsubscribe, self._remove_gate):
+            if undo is not None:
+                undo()
+        self._unsubscribe = self._remove_gate = None
         self._source.close()
 
     def __enter__(self) -> RotatingServerContext:
@@ -302,6 +316,26 @@ class RotatingServerContext(ssl.SSLContext):
         if serving is not self:
             connection.context = serving
 
+    def _gate(self, candidate: Snapshot) -> None:
+        """The store's validator: refuse a candidate snapshot whose material would be refused.
+
+        Raises:
+            RunSecretsError: A part is missing or unreadable, or the material is invalid (the
+                store logs and reports it; the message names files and a reason, no bytes).
+        """
+        assert isinstance(self._source, StoreSource)
+        raw = self._source.read_from(candidate)
+        if raw == self._last_raw:
+            return  # unchanged parts were checked when they went into service
+        material = self._examine(raw)
+        error = material.error()
+        if error is not None:
+            with self._lock:  # the store logs the refusal; here it is counted and kept
+                self.refusals += 1
+                self.last_error = error
+            raise error
+        self._vetted = (raw, material)  # the publish that follows need not examine it again
+
     def _on_store_change(self, changes: Changes) -> None:
         assert isinstance(self._source, StoreSource)
         if any(name in changes for name in self._source.names.values() if name is not None):
@@ -313,7 +347,8 @@ class RotatingServerContext(ssl.SSLContext):
                 raw = self._source.read()
                 if raw == self._last_raw and not (force and self.last_error is not None):
                     return
-                material = self._examine(raw)
+                vetted_raw, vetted = self._vetted
+                material = vetted if raw == vetted_raw else self._examine(raw)
                 error = material.error()
                 if error is not None:
                     raise error

@@ -416,8 +416,15 @@ def inventory(client: DockerClient) -> list[SecretInfo]:
     """Metadata of every secret in the Swarm, sorted by logical name then version.
 
     Never data: the Engine API does not return it and this function does not ask.
+
+    Raises:
+        SwarmError: the engine or the connection to it failed (``reason="engine_error"``).
     """
-    return sorted(_Engine(client).secrets(), key=lambda s: (s.logical_name, s.version, s.name))
+    try:
+        secrets = _Engine(client).secrets()
+    except _sdk_errors(_docker()) as e:
+        raise _engine_error("listing secrets", e) from e
+    return sorted(secrets, key=lambda s: (s.logical_name, s.version, s.name))
 
 
 def audit(client: DockerClient, name: str | None = None) -> list[AuditEntry]:
@@ -430,10 +437,20 @@ def audit(client: DockerClient, name: str | None = None) -> list[AuditEntry]:
     Returns:
         One entry per logical name, sorted, with versions, references (target, uid, gid,
         mode) and the running tasks that mount each version.
+
+    Raises:
+        InvalidSwarmSecretError: ``name`` is not a name Swarm accepts.
+        SwarmError: the engine or the connection to it failed (``reason="engine_error"``).
     """
     if name is not None:
         validate_name(name)
-    engine = _Engine(client)
+    try:
+        return _audit(_Engine(client), name)
+    except _sdk_errors(_docker()) as e:
+        raise _engine_error("auditing secrets", e) from e
+
+
+def _audit(engine: _Engine, name: str | None) -> list[AuditEntry]:
     secrets = engine.secrets()
     if name is not None:
         secrets = [s for s in secrets if _belongs_to(s.name, s.labels, name)]

@@ -8,6 +8,7 @@ import itertools
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -525,3 +526,20 @@ def test_sdk_error_before_anything_changed_is_engine_error(client: FakeClient) -
     assert caught.value.reason == "engine_error"
     assert "ReadTimeout" in str(caught.value)
     assert not any(call.startswith("create") for call in api.calls)
+
+
+@pytest.mark.parametrize("call", [sw.inventory, sw.audit])
+def test_listing_with_a_failing_engine_is_engine_error(
+    client: FakeClient, call: Callable[[FakeClient], object]
+) -> None:
+    """A fake client whose listing fails (the real engine cannot be made to fail on cue):
+    ``inventory`` and ``audit`` raise SwarmError(engine_error) naming the error type, so the
+    CLI prints one line instead of an unexpected ConnectionError."""
+    import requests
+
+    _two_services(client.api)
+    client.api.broken_calls["secrets"] = requests.exceptions.ConnectionError("refused")
+    with pytest.raises(sw.SwarmError) as caught:
+        call(client)
+    assert caught.value.reason == "engine_error"
+    assert "ConnectionError" in str(caught.value)
