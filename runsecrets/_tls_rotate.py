@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import ssl
 import threading
 from typing import cast
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     import datetime
     from collections.abc import Callable, Iterable, Mapping, MutableMapping
 
-    from ._snapshot import Changes
+    from ._snapshot import Changes, Snapshot
     from ._store import SecretStore
     from ._tls_material import RawParts
     from ._tls_source import Spec
@@ -81,7 +82,10 @@ class StoreSource(MaterialSource):
         self._owned = owned
 
     def read(self) -> RawParts:
-        snapshot = self.store.snapshot
+        return self.read_from(self.store.snapshot)
+
+    def read_from(self, snapshot: Snapshot) -> RawParts:
+        """The parts as ``snapshot`` (published or a candidate) holds them."""
         parts: dict[str, tuple[bytes, str] | None] = {}
         for part, name in self.names.items():
             if name is None:
@@ -147,6 +151,11 @@ class RotatingServerContext(ssl.SSLContext):
             given; paths are then not allowed). You start and close it.
         watch: Without ``store``: follow the files with an internal store started now (stop it
             with :meth:`close`). ``False``: change only on :meth:`reload`.
+        gate_store: With ``store``: add the checks of this context to the store's validators,
+            so that the store itself never publishes a certificate without its key (nor other
+            invalid material) to any of its readers; a held-back candidate holds back the
+            store's other secrets too until it is completed. ``False``: only this context
+            refuses it. An internal store is always gated.
         clock: Returns the time to check validity at (timezone-aware); default: now.
 
     Raises:
@@ -176,6 +185,7 @@ class RotatingServerContext(ssl.SSLContext):
         secrets: Secrets | None = None,
         store: SecretStore | None = None,
         watch: bool = True,
+        gate_store: bool = True,
         clock: Callable[[], datetime.datetime] | None = None,
     ) -> None:
         super().__init__()
@@ -219,10 +229,14 @@ class RotatingServerContext(ssl.SSLContext):
         self._log_expiry(material)
         self._material = material
         self._last_raw: RawParts = raw
+        self._vetted: tuple[RawParts, TLSMaterial] = (raw, material)
         self._serving: ssl.SSLContext = self
         self.sni_callback = self._choose_context
         self._unsubscribe: Callable[[], None] | None = None
+        self._remove_gate: Callable[[], None] | None = None
         if isinstance(source, StoreSource):
+            if gate_store or source._owned:
+                self._remove_gate = source.store.add_validator(self._gate)
             self._unsubscribe = source.store.subscribe(self._on_store_change)
             if source._owned:
                 source.store.start()
@@ -245,7 +259,9 @@ class RotatingServerContext(ssl.SSLContext):
             ``True`` when new material was put in service by this call.
 
         Raises:
-            InvalidTLSMaterialError: The new material is invalid (the last good one is kept).
+            InvalidTLSMaterialError: The new material is invalid, or OpenSSL would not load it
+                (``reason="openssl_refused"``); the last good one is kept and the same files
+                are tried again at the next reload or change.
             RunSecretsError: It cannot be read (the last good one is kept).
         """
         before = self.rotations
@@ -274,9 +290,10 @@ class RotatingServerContext(ssl.SSLContext):
 
     def close(self) -> None:
         """Stop following rotation (the current material keeps being served)."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for undo in (self._unsubscribe, self._remove_gate):
+            if undo is not None:
+                undo()
+        self._unsubscribe = self._remove_gate = None
         self._source.close()
 
     def __enter__(self) -> RotatingServerContext:
@@ -299,6 +316,26 @@ class RotatingServerContext(ssl.SSLContext):
         if serving is not self:
             connection.context = serving
 
+    def _gate(self, candidate: Snapshot) -> None:
+        """The store's validator: refuse a candidate snapshot whose material would be refused.
+
+        Raises:
+            RunSecretsError: A part is missing or unreadable, or the material is invalid (the
+                store logs and reports it; the message names files and a reason, no bytes).
+        """
+        assert isinstance(self._source, StoreSource)
+        raw = self._source.read_from(candidate)
+        if raw == self._last_raw:
+            return  # unchanged parts were checked when they went into service
+        material = self._examine(raw)
+        error = material.error()
+        if error is not None:
+            with self._lock:  # the store logs the refusal; here it is counted and kept
+                self.refusals += 1
+                self.last_error = error
+            raise error
+        self._vetted = (raw, material)  # the publish that follows need not examine it again
+
     def _on_store_change(self, changes: Changes) -> None:
         assert isinstance(self._source, StoreSource)
         if any(name in changes for name in self._source.names.values() if name is not None):
@@ -310,20 +347,24 @@ class RotatingServerContext(ssl.SSLContext):
                 raw = self._source.read()
                 if raw == self._last_raw and not (force and self.last_error is not None):
                     return
-                self._last_raw = raw
-                material = self._examine(raw)
+                vetted_raw, vetted = self._vetted
+                material = vetted if raw == vetted_raw else self._examine(raw)
                 error = material.error()
                 if error is not None:
                     raise error
                 if material.same_material(self._material):
+                    self._last_raw = raw
                     self.last_error = None
                     return
-                context = self._new_context(material)
+                context = self._load_context(material)
             except RunSecretsError as e:
+                # _last_raw still holds the last accepted parts: the same candidate is examined
+                # again at the next refresh (a load that failed for a passing reason is retried).
                 self._refused(e)
                 if raise_errors:
                     raise
                 return
+            self._last_raw = raw
             self._serving = context  # one reference store: new handshakes switch to it
             self._material = material
             self.rotations += 1
@@ -339,8 +380,30 @@ class RotatingServerContext(ssl.SSLContext):
         for listener in listeners:
             try:
                 listener(material)
-            except Exception:  # one bad listener must not stop the others
-                logger.exception("TLS rotation listener %r failed", listener)
+            except Exception as e:  # noqa: BLE001  (one bad listener must not stop the others)
+                _log_listener_error(listener, e)
+
+    def _load_context(self, material: TLSMaterial) -> ssl.SSLContext:
+        """A new context holding ``material``.
+
+        Raises:
+            InvalidTLSMaterialError: ``reason="openssl_refused"``: OpenSSL would not load the
+                validated pair (``ssl.SSLError``), or the context settings do not fit it
+                (``ValueError``). The message names the error type and OpenSSL's reason code.
+        """
+        try:
+            return self._new_context(material)
+        except (ssl.SSLError, ValueError) as e:
+            # OpenSSL's reason code (KEY_VALUES_MISMATCH...) is a fixed word; its message and a
+            # ValueError's text are left out.
+            code = getattr(e, "reason", None) if isinstance(e, ssl.SSLError) else None
+            detail = f"{type(e).__name__} {code}" if isinstance(code, str) else type(e).__name__
+            raise InvalidTLSMaterialError(
+                f"invalid TLS material ({', '.join(material.files)}): openssl_refused: "
+                f"loading the certificate and key failed with {detail}",
+                reason="openssl_refused",
+                files=material.files,
+            ) from e
 
     def _new_context(self, material: TLSMaterial) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -383,3 +446,27 @@ class RotatingServerContext(ssl.SSLContext):
                 material.days_left,
                 material.not_after.strftime("%Y-%m-%d"),
             )
+
+
+def _log_listener_error(listener: Callable[[TLSMaterial], object], error: Exception) -> None:
+    """Log a rotation listener's failure by its type and where it was raised, never its message
+    or a traceback (either may quote a value), unless ``RUNSECRETS_DEBUG`` asks for it.
+
+    Not :func:`runsecrets._store._log_subscriber_error`: that one logs on the store's logger
+    and speaks of store subscribers.
+    """
+    label = getattr(listener, "__qualname__", type(listener).__name__)
+    where = "?"
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+    debug = os.environ.get("RUNSECRETS_DEBUG", "") not in ("", "0")
+    logger.error(
+        "TLS rotation listener %s raised %s at %s; the other listeners were still called",
+        label,
+        type(error).__name__,
+        where,
+        exc_info=error if debug else None,
+    )

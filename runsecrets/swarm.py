@@ -103,8 +103,10 @@ class InvalidSwarmSecretError(SwarmError, ValueError):
 class RotationError(SwarmError):
     """A rotation did not complete; :attr:`report` says what changed and what did not.
 
-    Every service still uses an existing secret (failed updates are rolled back), and running
-    :func:`rotate` again finishes the rotation.
+    Raised when a service could not be moved, and when the engine or the connection to it
+    failed midway (after the new version was chosen): the report then holds what was done
+    until then. Every service still uses an existing secret (failed updates are rolled back,
+    versions are removed last), and running :func:`rotate` again finishes the rotation.
     """
 
     def __init__(self, message: str, *, report: RotationReport, **kwargs: Any) -> None:
@@ -385,18 +387,44 @@ def client_from_env() -> DockerClient:
     return client
 
 
-def _engine_error(action: str, error: Exception) -> SwarmError:
+def _engine_error(action: str, error: BaseException) -> SwarmError:
     """A SwarmError for an Engine API failure (its explanation names objects, never data)."""
-    explanation = getattr(error, "explanation", None) or type(error).__name__
-    return SwarmError(f"{action}: {explanation}", reason="engine_error")
+    return SwarmError(f"{action}: {_error_detail(error)}", reason="engine_error")
+
+
+def _error_detail(error: BaseException) -> str:
+    """The engine's explanation of an API error (it names objects, never data), else the
+    error's type only (a transport error's text holds request URLs and more)."""
+    explanation = getattr(error, "explanation", None)
+    return str(explanation) if explanation else type(error).__name__
+
+
+def _sdk_errors(docker: Any) -> tuple[type[BaseException], ...]:
+    """What the SDK raises when the engine or the connection fails: ``DockerException`` (its
+    ``APIError`` included) and ``requests``' ``RequestException`` (connection reset, timeout)."""
+    kinds: list[type[BaseException]] = [docker.errors.DockerException]
+    try:
+        import requests  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError:
+        pass
+    else:
+        kinds.append(requests.exceptions.RequestException)
+    return tuple(kinds)
 
 
 def inventory(client: DockerClient) -> list[SecretInfo]:
     """Metadata of every secret in the Swarm, sorted by logical name then version.
 
     Never data: the Engine API does not return it and this function does not ask.
+
+    Raises:
+        SwarmError: the engine or the connection to it failed (``reason="engine_error"``).
     """
-    return sorted(_Engine(client).secrets(), key=lambda s: (s.logical_name, s.version, s.name))
+    try:
+        secrets = _Engine(client).secrets()
+    except _sdk_errors(_docker()) as e:
+        raise _engine_error("listing secrets", e) from e
+    return sorted(secrets, key=lambda s: (s.logical_name, s.version, s.name))
 
 
 def audit(client: DockerClient, name: str | None = None) -> list[AuditEntry]:
@@ -409,10 +437,20 @@ def audit(client: DockerClient, name: str | None = None) -> list[AuditEntry]:
     Returns:
         One entry per logical name, sorted, with versions, references (target, uid, gid,
         mode) and the running tasks that mount each version.
+
+    Raises:
+        InvalidSwarmSecretError: ``name`` is not a name Swarm accepts.
+        SwarmError: the engine or the connection to it failed (``reason="engine_error"``).
     """
     if name is not None:
         validate_name(name)
-    engine = _Engine(client)
+    try:
+        return _audit(_Engine(client), name)
+    except _sdk_errors(_docker()) as e:
+        raise _engine_error("auditing secrets", e) from e
+
+
+def _audit(engine: _Engine, name: str | None) -> list[AuditEntry]:
     secrets = engine.secrets()
     if name is not None:
         secrets = [s for s in secrets if _belongs_to(s.name, s.labels, name)]
@@ -479,7 +517,8 @@ class ServiceUpdate:
         targets: The target paths that were switched (kept as they were).
         state: ``updated`` (converged on the new version), ``submitted`` (not waited for),
             ``current`` (already on it), ``rolled_back`` (failed, back on its old version),
-            ``failed`` (failed and could not be rolled back).
+            ``failed`` (failed and could not be rolled back), ``pending`` (not finished: the
+            rotation was interrupted; the update may or may not have been applied).
         detail: Why it failed, when it did.
     """
 
@@ -600,19 +639,24 @@ def rotate(
 
     Raises:
         InvalidSwarmSecretError: a name or size Swarm would refuse (nothing was done).
-        RotationError: some service could not be moved; ``.report`` says which. Every service
-            still uses an existing version; run again to finish.
-        SwarmError: the engine refused a call (``reason="engine_error"`` or ``"conflict"``).
+        RotationError: some service could not be moved, or the engine or the connection to it
+            failed midway; ``.report`` says what was done (version created, services moved).
+            Every service still uses an existing version; run again to finish.
+        SwarmError: the engine failed before anything was changed (``reason="engine_error"``),
+            or another rotation created the next version (``"conflict"``).
     """
     validate_name(name)
     raw = _as_bytes(data)
     validate_data(raw)
     versioned_name(name, 10**_VERSION_DIGITS - 1)  # the longest name this scheme makes must fit
     engine = _Engine(client)
-    errors = _docker().errors
+    sdk_errors = _sdk_errors(_docker())
     deadline = time.monotonic() + timeout
     try:
         report, target = _choose_target(engine, name, raw, labels or {}, remove_old)
+    except sdk_errors as e:
+        raise _engine_error(f"rotating {name!r}", e) from e  # nothing was created
+    try:
         plans = _plan_updates(engine, name, target, report)
         _submit(engine, plans, target)
         if wait:
@@ -622,8 +666,8 @@ def rotate(
                 if plan.update.state == "pending":
                     plan.update.state = "submitted"
         _remove_old(engine, name, target, report, remove=remove_old and wait)
-    except errors.APIError as e:
-        raise _engine_error(f"rotating {name!r}", e) from e
+    except sdk_errors as e:
+        raise _interrupted(name, report, e) from e
     if not report.ok:
         failed = [s.service_name for s in report.services if s.state not in ("updated", "current")]
         raise RotationError(
@@ -634,6 +678,21 @@ def rotate(
             name=name,
         )
     return report
+
+
+def _interrupted(name: str, report: RotationReport, error: BaseException) -> RotationError:
+    """The RotationError for an engine or connection failure midway, with what was done."""
+    for update in report.services:
+        if update.state == "pending":
+            update.detail = "not finished: the rotation was interrupted"
+    done = "created" if report.created else "resumed with"
+    return RotationError(
+        f"rotation of {name!r} was interrupted by {_error_detail(error)} ({done} "
+        f"{report.new_secret}); every service still uses an existing version; run the rotation "
+        "again to finish it",
+        report=report,
+        name=name,
+    )
 
 
 def _versions(engine: _Engine, name: str) -> list[SecretInfo]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ pytest.importorskip("flask")
 
 from flask import Flask
 
-from runsecrets import SecretNotFoundError, SecretStore
+from runsecrets import SecretDecodeError, SecretNotFoundError, SecretStore
 from runsecrets.integrations.flask import RunSecrets, config_key_for
 from runsecrets.testing import write_rename
 
@@ -126,3 +127,69 @@ def test_needs_a_mapping_or_a_prefix() -> None:
     """Nothing to map is a usage error."""
     with pytest.raises(ValueError, match="prefix"):
         RunSecrets()
+
+
+BINARY = b"\xff\xfe\x00\x01keystore\x80"
+
+
+def test_binary_prefixed_secret_is_skipped_with_a_log_line(
+    secrets_dir: Path, sentinel: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A prefix-derived secret that is not text fills no key and is logged by name; the app
+    starts with every other key, and status lists it as skipped."""
+    write_rename(secrets_dir / "app_keystore", BINARY)
+    app = Flask(__name__)
+    with caplog.at_level(logging.WARNING, "runsecrets.flask"):
+        ext = RunSecrets(
+            app, config={"SECRET_KEY": "flask_secret_key"}, prefix="app_", dirs=[secrets_dir]
+        )
+    try:
+        assert "KEYSTORE" not in app.config
+        assert app.config["API_TOKEN"] == sentinel
+        assert app.config["SECRET_KEY"] == "k1"
+        (line,) = [r.getMessage() for r in caplog.records if r.name == "runsecrets.flask"]
+        assert "app_keystore" in line
+        assert "not valid UTF-8" in line
+        status = ext.status(app)
+        assert status["skipped_not_text"] == ["app_keystore"]
+        assert status["healthy"] is True
+    finally:
+        ext.close(app)
+
+
+def test_binary_secret_mapped_explicitly_fails_init(secrets_dir: Path) -> None:
+    """A secret named in config= must be text: a binary one fails init_app."""
+    write_rename(secrets_dir / "app_keystore", BINARY)
+    app = Flask(__name__)
+    with pytest.raises(SecretDecodeError) as caught:
+        RunSecrets(app, config={"KEYSTORE": "app_keystore"}, prefix="app_", dirs=[secrets_dir])
+    assert caught.value.name == "app_keystore"
+    assert "runsecrets" not in app.extensions
+
+
+def test_prefixed_secret_turning_binary_on_rotation_is_skipped(
+    secrets_dir: Path, sentinel: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At a rotation, a prefixed secret that becomes binary is skipped and logged (its key keeps
+    its last value) while the other keys of that rotation are applied."""
+    app = Flask(__name__)
+    store = SecretStore([secrets_dir])
+    ext = RunSecrets(app, prefix="app_", store=store)
+    try:
+        write_rename(secrets_dir / "app_api_token", BINARY)
+        write_rename(secrets_dir / "app_db-url", "postgres://db2")
+        write_rename(secrets_dir / "app_blob", BINARY)
+        with caplog.at_level(logging.WARNING, "runsecrets"):
+            assert store.reload()
+        assert app.config["DB_URL"] == "postgres://db2"
+        assert app.config["API_TOKEN"] == sentinel
+        assert "BLOB" not in app.config
+        lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert any("app_api_token, app_blob" in line for line in lines), lines
+        assert not any("disappeared" in line for line in lines)
+        assert not any(
+            r.name == "runsecrets.store" and "subscriber" in r.getMessage() for r in caplog.records
+        )
+    finally:
+        ext.close(app)
+        store.close()

@@ -8,6 +8,7 @@ import itertools
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +17,11 @@ from runsecrets import RunSecretsError
 from runsecrets import swarm as sw
 
 
-class FakeAPIError(Exception):
+class FakeDockerException(Exception):
+    """Stands in for docker.errors.DockerException, the root of the SDK's errors."""
+
+
+class FakeAPIError(FakeDockerException):
     """Stands in for docker.errors.APIError."""
 
     def __init__(self, message: str, status_code: int = 500) -> None:
@@ -28,7 +33,8 @@ class FakeAPIError(Exception):
 @pytest.fixture(autouse=True)
 def fake_docker(monkeypatch: pytest.MonkeyPatch) -> None:
     """The module's lazy ``docker`` import, replaced: these tests need no SDK."""
-    module = types.SimpleNamespace(errors=types.SimpleNamespace(APIError=FakeAPIError))
+    errors = types.SimpleNamespace(APIError=FakeAPIError, DockerException=FakeDockerException)
+    module = types.SimpleNamespace(errors=errors)
     monkeypatch.setattr(sw, "_docker", lambda: module)
 
 
@@ -36,7 +42,9 @@ class FakeAPI:
     """An in-memory Engine API: secrets, services, and tasks that follow each spec at once.
 
     ``fail_updates`` holds service names whose next update pauses (as a failing task would
-    make it), ``refuse_updates`` names whose update call is refused.
+    make it), ``refuse_updates`` names whose update call is refused, ``broken_updates`` maps
+    names to the error their next update call raises (an SDK or connection error), and
+    ``broken_calls`` does the same for other calls (``secrets``).
     """
 
     def __init__(self) -> None:
@@ -48,6 +56,8 @@ class FakeAPI:
         self.fail_updates: set[str] = set()
         self.refuse_updates: set[str] = set()
         self.self_rollback: set[str] = set()
+        self.broken_updates: dict[str, BaseException] = {}
+        self.broken_calls: dict[str, BaseException] = {}
 
     # setup helpers
     def add_secret(self, name: str, labels: dict[str, str] | None = None) -> str:
@@ -91,6 +101,8 @@ class FakeAPI:
     # the Engine API surface used by runsecrets.swarm
     def secrets(self) -> list[dict[str, Any]]:
         self.calls.append("secrets")
+        if "secrets" in self.broken_calls:
+            raise self.broken_calls.pop("secrets")
         return copy.deepcopy(list(self.secret_store.values()))
 
     def services(self) -> list[dict[str, Any]]:
@@ -129,6 +141,8 @@ class FakeAPI:
     def update_service(self, service_id: str, version: int, **spec: Any) -> dict[str, Any]:
         service = self.service_store[service_id]
         self.calls.append(f"update {service['Spec']['Name']}")
+        if service["Spec"]["Name"] in self.broken_updates:  # the connection fails, nothing done
+            raise self.broken_updates.pop(service["Spec"]["Name"])
         if service["Spec"]["Name"] in self.refuse_updates:
             raise FakeAPIError("update refused")
         if version != service["Version"]["Index"]:
@@ -440,3 +454,92 @@ def test_importing_runsecrets_does_not_import_docker() -> None:
         "assert 'docker' not in sys.modules, 'docker imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _connection_errors() -> list[BaseException]:
+    """A requests connection error (the SDK's transport) and a bare DockerException."""
+    import requests
+
+    return [
+        requests.exceptions.ConnectionError("('Connection aborted.', http+docker://x/update)"),
+        FakeDockerException("engine went away"),
+    ]
+
+
+@pytest.mark.parametrize("error", _connection_errors(), ids=["requests", "docker"])
+def test_sdk_error_midway_is_rotation_error_with_the_partial_report(
+    client: FakeClient, error: BaseException, sentinel: str
+) -> None:
+    """A fake client (no engine: the real one is busy and tests/e2e covers it) whose update of
+    the second service raises a transport error: RotationError carrying what was done (the
+    new version created; both services pending, the first one's update already sent), no old
+    version removed; the re-run resumes with the same version and completes."""
+    api = client.api
+    old, web, worker = _two_services(api)
+    api.broken_updates["worker"] = error
+    with pytest.raises(sw.RotationError) as caught:
+        sw.rotate(client, "db_password", sentinel, poll_interval=0)
+    report = caught.value.report
+    assert caught.value.reason == "rotation_incomplete"
+    assert caught.value.__cause__ is error
+    assert type(error).__name__ in str(caught.value)
+    assert "run the rotation again" in str(caught.value)
+    assert "http+docker" not in str(caught.value)
+    assert report.created
+    assert report.new_secret == "db_password_v0002"
+    assert {s.service_name: s.state for s in report.services} == {
+        "web": "pending",
+        "worker": "pending",
+    }
+    assert all("interrupted" in s.detail for s in report.services)
+    assert report.removed == []
+    assert not report.ok
+    (new_id,) = [k for k, v in api.secret_store.items() if v["Spec"]["Name"] == "db_password_v0002"]
+    assert api.refs(web)[0]["SecretID"] == new_id  # moved before the failure
+    assert api.refs(worker)[0]["SecretID"] == old
+    assert old in api.secret_store
+    assert sentinel not in "\n".join(report.lines())
+
+    again = sw.rotate(client, "db_password", b"ignored", poll_interval=0)
+    assert again.resumed
+    assert again.new_secret == "db_password_v0002"
+    assert {s.service_name: s.state for s in again.services} == {
+        "web": "current",
+        "worker": "updated",
+    }
+    assert api.refs(worker)[0]["SecretID"] == new_id
+    assert again.removed == ["db_password"]
+    assert sum(call.startswith("create") for call in api.calls) == 1
+
+
+def test_sdk_error_before_anything_changed_is_engine_error(client: FakeClient) -> None:
+    """A fake client whose first listing fails (no engine needed): nothing was created, so a
+    plain SwarmError(engine_error) naming the error type, not a RotationError."""
+    import requests
+
+    api = client.api
+    _two_services(api)
+    api.broken_calls["secrets"] = requests.exceptions.ReadTimeout("read timed out")
+    with pytest.raises(sw.SwarmError) as caught:
+        sw.rotate(client, "db_password", b"v2", poll_interval=0)
+    assert not isinstance(caught.value, sw.RotationError)
+    assert caught.value.reason == "engine_error"
+    assert "ReadTimeout" in str(caught.value)
+    assert not any(call.startswith("create") for call in api.calls)
+
+
+@pytest.mark.parametrize("call", [sw.inventory, sw.audit])
+def test_listing_with_a_failing_engine_is_engine_error(
+    client: FakeClient, call: Callable[[FakeClient], object]
+) -> None:
+    """A fake client whose listing fails (the real engine cannot be made to fail on cue):
+    ``inventory`` and ``audit`` raise SwarmError(engine_error) naming the error type, so the
+    CLI prints one line instead of an unexpected ConnectionError."""
+    import requests
+
+    _two_services(client.api)
+    client.api.broken_calls["secrets"] = requests.exceptions.ConnectionError("refused")
+    with pytest.raises(sw.SwarmError) as caught:
+        call(client)
+    assert caught.value.reason == "engine_error"
+    assert "ConnectionError" in str(caught.value)

@@ -265,3 +265,52 @@ def test_mutual_tls_requires_a_client_certificate_from_the_ca(tmp_path: Path, ro
         assert fetch_serial(server.port, material.client_context())
         with pytest.raises((ssl.SSLError, ConnectionError)):
             fetch_serial(server.port, material.client_context(present_certificate=False))
+
+
+def test_a_gated_store_never_publishes_a_certificate_without_its_key(
+    tmp_path: Path, root: Issued
+) -> None:
+    """With a shared store, the context's checks run as the store's validator: a certificate
+    written before its key is held back for every reader of the store, not only for the
+    server; once the key arrives both are published together and served."""
+    first, second = _leaf(root), _leaf(root)
+    _publish(tmp_path, first, root)
+    store = SecretStore(tmp_path, environ={})
+    published: list[frozenset[str]] = []
+    store.subscribe(lambda changes: published.append(frozenset(changes.changed)))
+    with (
+        store,
+        RotatingServerContext("tls.crt", "tls.key", "ca.crt", store=store) as context,
+        running(context) as server,
+    ):
+        write_rename(tmp_path / "tls.crt", cert_pem(second.cert))
+        _wait_until(lambda: store.status.last_error is not None)
+        assert store.get_bytes("tls.crt") == cert_pem(first.cert)
+        assert isinstance(context.last_error, InvalidTLSMaterialError)
+        assert context.last_error.reason == "key_mismatch"
+        assert published == []
+        write_rename(tmp_path / "tls.key", key_bytes(second.key), mode=0o600)
+        _wait_until(lambda: context.material.serial_hex == second.serial_hex)
+        assert published == [frozenset({"tls.crt", "tls.key"})]
+        assert fetch_serial(server.port, _client(root)) == second.serial_hex
+    assert store._validators == ()
+
+
+def test_an_ungated_store_publishes_what_only_the_context_refuses(
+    tmp_path: Path, root: Issued
+) -> None:
+    """``gate_store=False``: the store's other readers see the new certificate at once; the
+    server keeps serving the last good pair until the key arrives."""
+    first, second = _leaf(root), _leaf(root)
+    _publish(tmp_path, first, root)
+    store = SecretStore(tmp_path, environ={})
+    with (
+        store,
+        RotatingServerContext(
+            "tls.crt", "tls.key", "ca.crt", store=store, gate_store=False
+        ) as context,
+    ):
+        write_rename(tmp_path / "tls.crt", cert_pem(second.cert))
+        _wait_until(lambda: store.get_bytes("tls.crt") == cert_pem(second.cert))
+        _wait_until(lambda: context.last_error is not None)
+        assert context.material.serial_hex == first.serial_hex

@@ -2,7 +2,9 @@
 
 ``main(argv)`` runs one command and returns its exit code, so tests call it without a
 subprocess. Exit codes: 0 ok, 1 not found or check failed, 2 usage, 3 read or validation error
-(126 and 127 for ``exec``: the command could not be run, or was not found, as in a shell).
+(126 and 127 for ``exec``: the command could not be run, or was not found, as in a shell), 141
+when the reader of standard output went away (``runsecrets explain | head -1``), as a shell
+reports a program killed by SIGPIPE.
 
 ``runsecrets exec`` starts every container, so it has a fast path that skips argparse (8 ms of
 imports here) when its arguments are in the plain documented form; anything else (help, a typo,
@@ -27,6 +29,7 @@ EXIT_OK = 0
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
 EXIT_INVALID = 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a program killed by it
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read container secrets safely: FOO_FILE variables, FOO variables, "
         "secrets directories such as /run/secrets.",
         epilog="Exit codes: 0 ok, 1 not found or check failed, 2 usage, 3 read or validation "
-        "error; exec: 126 command not executable, 127 command not found.",
+        "error; exec: 126 command not executable, 127 command not found; 141 output pipe "
+        "closed.",
     )
     parser.add_argument("--version", action="version", version=f"runsecrets {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -58,6 +62,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name; default ``sys.argv[1:]``.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _run(args)
+        # Flushed here, where a closed pipe can still be handled, not at interpreter exit.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # also when the one error line met a closed standard error
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _run(args: list[str]) -> int:
     from ._output import report_error
 
     fast = parse_exec_fast(args)
@@ -73,7 +88,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             return e.code if isinstance(e.code, int) else EXIT_USAGE
         handler = namespace.handler
         return int(handler(namespace))
+    except BrokenPipeError:
+        raise  # the reader went away: no error line (main returns 141)
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # noqa: BLE001 - the user gets one line, never a traceback
         return report_error(e)
+
+
+def _silence_stdout() -> None:
+    """After ``BrokenPipeError``: point standard output at ``/dev/null`` (the recipe of
+    Python's ``signal`` documentation), so the flush at interpreter exit neither fails again
+    nor prints "Exception ignored ... BrokenPipeError"."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's capture): nothing is flushed to a pipe at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

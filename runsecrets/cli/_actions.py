@@ -2,16 +2,24 @@
 
 Each action gets the names that changed (never a value) and reports what it did in one line.
 Targets are looked up afresh for every firing: the watched process may have restarted.
+
+Log lines and errors show a ``--post`` URL without its credentials and query string
+(:func:`redact_url`) and an ``--exec`` command by its program only (:func:`describe_command`):
+an operator may put a token in either.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import ipaddress
 import json
 import os
 import signal
 import subprocess
+import urllib.error
 import urllib.parse
+import urllib.request
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -144,8 +152,21 @@ def pids_named(name: str, proc: str = "/proc") -> list[int]:
     return sorted(found)
 
 
+def describe_command(command: Sequence[str]) -> str:
+    """A command as log lines show it: the program only, never its arguments."""
+    if not command:
+        return "(no command)"
+    hidden = len(command) - 1
+    if not hidden:
+        return command[0]
+    return f"{command[0]} ({hidden} argument{'s' if hidden > 1 else ''} not shown)"
+
+
 class ExecAction:
-    """Run a command (no shell) with ``RUNSECRETS_CHANGED`` and ``RUNSECRETS_VERSION`` set."""
+    """Run a command (no shell) with ``RUNSECRETS_CHANGED`` and ``RUNSECRETS_VERSION`` set.
+
+    Its messages name the program only: the arguments may hold a token.
+    """
 
     def __init__(self, command: Sequence[str], timeout: float = _EXEC_TIMEOUT) -> None:
         self.command = list(command)
@@ -181,18 +202,55 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def redact_url(url: str) -> str:
+    """``url`` as log lines and errors show it: no user or password, no query, no fragment.
+
+    ``http://user:pw@host:8080/reload?token=x`` is shown as ``http://***@host:8080/reload?***``.
+    A URL that does not parse is not shown at all.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        netloc = parts.netloc
+    except ValueError:
+        return "(unparsable URL)"
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    shown = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else "(URL without scheme)"
+    if parts.query:
+        shown += "?***"
+    if parts.fragment:
+        shown += "#***"
+    return shown
+
+
 def check_post_url(url: str, allowed_hosts: Iterable[str]) -> str:
-    """Accept an http(s) URL to loopback or to an allowed host; return it.
+    """Accept an http(s) URL with a valid port to loopback or to an allowed host; return it.
+
+    Checked when ``watch`` starts, so a URL the POST could never reach is a usage error then, not
+    a failure at the first change. Error messages show the URL redacted (:func:`redact_url`).
 
     Raises:
-        ValueError: Another scheme, no host, or a host that is neither loopback nor allowed.
+        ValueError: Another scheme, no host, an invalid port, spaces or control characters, or a
+            host that is neither loopback nor allowed.
     """
-    parts = urllib.parse.urlsplit(url)
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError("--post URL holds spaces or control characters")
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        raise ValueError("--post URL cannot be parsed") from None
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"--post needs an http:// or https:// URL, not {parts.scheme or url!r}")
+        # The scheme is not echoed: in "user:password@host" it would be the user name.
+        raise ValueError("--post needs an http:// or https:// URL")
     host = parts.hostname
     if not host:
-        raise ValueError("--post URL has no host")
+        raise ValueError(f"--post URL {redact_url(url)} has no host")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"--post URL {redact_url(url)} has an invalid port (1 to 65535)")
     allowed = {h.strip().lower() for h in allowed_hosts if h.strip()}
     if not is_loopback_host(host) and host.lower() not in allowed:
         raise ValueError(
@@ -202,29 +260,69 @@ def check_post_url(url: str, allowed_hosts: Iterable[str]) -> str:
     return url
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: the 3xx response becomes an ``HTTPError`` (checked hosts only)."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def post_opener() -> urllib.request.OpenerDirector:
+    """The opener ``--post`` uses: no redirects followed, no proxy (``*_proxy`` ignored).
+
+    A redirect or a proxy would send the request to a host the allow-list never checked.
+    """
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
+def _error_detail(error: BaseException) -> str:
+    """What went wrong, by type (and the system's words for an OS error), never a message that
+    could quote a response or a URL."""
+    if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException):
+        error = error.reason
+    name = type(error).__name__
+    strerror = getattr(error, "strerror", None)
+    return f"{name} ({strerror})" if isinstance(strerror, str) and strerror else name
+
+
 class PostAction:
-    """POST the change summary as JSON (names and version only) to a URL."""
+    """POST the change summary as JSON (names and version only) to a URL.
+
+    Credentials in the URL (``http://user:password@host/``) are sent as HTTP basic
+    authentication, never shown. Redirects are not followed and proxy variables are ignored.
+    """
 
     def __init__(self, url: str, timeout: float = _POST_TIMEOUT) -> None:
-        self.url = url
+        parts = urllib.parse.urlsplit(url)
+        self.display = redact_url(url)
+        self._authorization: str | None = None
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, netloc = netloc.rpartition("@")
+            user, _, password = userinfo.partition(":")
+            pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+            self._authorization = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+        self._url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
         self.timeout = timeout
+        self._opener = post_opener()
+
+    def __repr__(self) -> str:
+        return f"PostAction({self.display!r})"
 
     def __call__(self, changes: Changes) -> str:
-        import urllib.error
-        import urllib.request
-
         body = json.dumps(change_summary(changes)).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "runsecrets-watch"}
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization
         request = urllib.request.Request(  # noqa: S310  (scheme checked by check_post_url)
-            self.url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "runsecrets-watch"},
+            self._url, data=body, method="POST", headers=headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                return f"POST {self.url}: {response.status}"
+            with self._opener.open(request, timeout=self.timeout) as response:
+                return f"POST {self.display}: {response.status}"
         except urllib.error.HTTPError as e:
-            raise ActionError(f"POST {self.url}: HTTP {e.code}") from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise ActionError(f"POST {self.url} failed: {reason}") from None
+            e.close()
+            extra = " (redirects are not followed)" if 300 <= e.code < 400 else ""
+            raise ActionError(f"POST {self.display}: HTTP {e.code}{extra}") from None
+        except (urllib.error.URLError, http.client.HTTPException, ValueError, OSError) as e:
+            raise ActionError(f"POST {self.display} failed: {_error_detail(e)}") from None

@@ -62,7 +62,10 @@ def build_action(args: argparse.Namespace) -> Action:
     if args.exec_command is not None:
         import shlex
 
-        command = shlex.split(args.exec_command)
+        try:
+            command = shlex.split(args.exec_command)
+        except ValueError as e:  # "No closing quotation": shlex's words, not the command's
+            raise UsageError(f"--exec cannot be split like a shell would: {e}") from None
         if not command:
             raise UsageError("--exec needs a command")
         return ExecAction(command)
@@ -145,6 +148,11 @@ def run_watch(args: argparse.Namespace) -> int:
 
 
 def _serve(store: SecretStore, pending: _Pending, action: Action) -> None:
+    """Fire ``action`` once per taken change until stopped.
+
+    A failed action is one error line and the watch goes on: an :class:`ActionError` with its
+    message (which never holds a value), anything else by its type only (its message might).
+    """
     from ._actions import ActionError
 
     while not pending.stopping:
@@ -157,6 +165,14 @@ def _serve(store: SecretStore, pending: _Pending, action: Action) -> None:
             outcome = action(changes)
         except ActionError as e:
             logger.error("secrets changed: %s (version %d); %s", label, changes.snapshot.version, e)
+            continue
+        except Exception as e:  # noqa: BLE001  (the sidecar outlives one failed firing)
+            logger.error(
+                "secrets changed: %s (version %d); the action failed with %s",
+                label,
+                changes.snapshot.version,
+                type(e).__name__,
+            )
             continue
         logger.info(
             "secrets changed: %s (version %d); %s", label, changes.snapshot.version, outcome
@@ -175,6 +191,9 @@ def _install_stop_handlers(pending: _Pending) -> dict[int, Callable[..., object]
 
 
 def _describe(args: argparse.Namespace) -> str:
+    """The action for the start-up log line: a URL redacted, a command by its program only."""
+    from ._actions import describe_command, redact_url
+
     if args.signal is not None:
         target = (
             f"pid {args.pid}"
@@ -185,8 +204,10 @@ def _describe(args: argparse.Namespace) -> str:
         )
         return f"signal {args.signal} to {target}"
     if args.exec_command is not None:
-        return f"run {args.exec_command}"
-    return f"POST {args.post}"
+        import shlex
+
+        return f"run {describe_command(shlex.split(args.exec_command))}"
+    return f"POST {redact_url(args.post)}"
 
 
 def _configure_logging(*, quiet: bool) -> None:

@@ -18,6 +18,10 @@ directories. When a rotation is published, the config keys it feeds are replaced
 rotation. Read ``app.config`` at request time (not once at start-up) to see new values. A new
 ``SECRET_KEY`` pushes the previous one into ``SECRET_KEY_FALLBACKS`` (Flask 3.1+), so sessions
 signed before the rotation stay valid.
+
+A secret picked up by the prefix that is not valid text (a binary keystore, say) fills no config
+key: it is skipped with a log line naming it, and the app starts. A secret named in ``config``
+must be text: a binary one fails :meth:`RunSecrets.init_app` with ``SecretDecodeError``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import logging
 from flask import Flask, jsonify
 
 from .._store import SecretStore
+from ..exceptions import SecretDecodeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,13 +58,14 @@ def config_key_for(name: str, prefix: str) -> str:
 class _AppState:
     """What one app's extension holds: its store, its key mapping and its unsubscriber."""
 
-    __slots__ = ("app", "owns_store", "sources", "store", "unsubscribe")
+    __slots__ = ("app", "owns_store", "skipped", "sources", "store", "unsubscribe")
 
     def __init__(self, app: Flask, store: SecretStore, owns_store: bool) -> None:
         self.app = app
         self.store = store
         self.owns_store = owns_store
         self.sources: dict[str, str] = {}  # config key -> secret name, as last applied
+        self.skipped: list[str] = []  # prefixed secrets that are not text, as last seen
         self.unsubscribe: Callable[[], None] | None = None
 
 
@@ -69,10 +75,10 @@ class RunSecrets:
     Args:
         app: The application to set up now (else call :meth:`init_app` later, once per app).
         config: Config key to secret name, such as ``{"SECRET_KEY": "flask_secret_key"}``.
-            These are required unless listed in ``optional``.
+            These are required unless listed in ``optional``, and must be valid text.
         prefix: Also map every secret whose name starts with this prefix, to its name without
             the prefix, upper-cased (``app_api_token`` fills ``API_TOKEN``). Explicit ``config``
-            entries win.
+            entries win. Such a secret that is not valid text is skipped (and logged).
         optional: Config keys of ``config`` that may be missing (they are then left unset).
         store: Use this store (you start and close it) instead of one per app.
         dirs: Secrets directories for the store this extension creates.
@@ -85,6 +91,7 @@ class RunSecrets:
     Raises:
         SecretNotFoundError: At :meth:`init_app`, a required secret is missing (the message
             lists every place searched).
+        SecretDecodeError: At :meth:`init_app`, a secret named in ``config`` is not text.
     """
 
     def __init__(
@@ -129,13 +136,17 @@ class RunSecrets:
         store = self._store if self._store is not None else self._new_store()
         state = _AppState(app, store, owns)
         try:
-            values = self._values(store.snapshot)
+            snapshot = store.snapshot
+            sources, skipped = self._mapping(snapshot)
+            values = {key: snapshot.get(name) for key, name in sources.items()}
             missing = sorted(set(self.config) - self.optional - values.keys())
             if missing:
                 # The store's error lists every place looked.
                 store.get(self.config[missing[0]])
+            _log_skipped(skipped)
             app.config.update(values)
-            state.sources = self._sources(store.snapshot)
+            state.sources = sources
+            state.skipped = skipped
 
             def update_app_config(changes: Changes) -> None:
                 self._on_change(state, changes)
@@ -160,30 +171,41 @@ class RunSecrets:
         names = None if self.prefix is not None else sorted(set(self.config.values()))
         return SecretStore(self._dirs, names=names, **self._store_options)
 
-    def _sources(self, snapshot: Snapshot) -> dict[str, str]:
+    def _mapping(self, snapshot: Snapshot) -> tuple[dict[str, str], list[str]]:
+        """Config key to secret name, and the prefixed secrets skipped as not text."""
         sources = {}
+        skipped = []
         if self.prefix is not None:
+            errors = snapshot.errors
             for name in snapshot:
-                if name.startswith(self.prefix) and len(name) > len(self.prefix):
-                    sources[config_key_for(name, self.prefix)] = name
+                if not name.startswith(self.prefix) or len(name) <= len(self.prefix):
+                    continue
+                key = config_key_for(name, self.prefix)
+                if key in self.config:
+                    continue  # explicit entries win
+                if isinstance(errors.get(name), SecretDecodeError):
+                    skipped.append(name)
+                    continue
+                sources[key] = name
         for key, name in self.config.items():
             if name in snapshot:
-                sources[key] = name
-        return sources
-
-    def _values(self, snapshot: Snapshot) -> dict[str, str]:
-        return {key: snapshot.get(name) for key, name in self._sources(snapshot).items()}
+                sources[key] = name  # a binary one fails at snapshot.get, as it should
+        return sources, skipped
 
     # ------------------------------------------------------------------------- rotation
     def _on_change(self, state: _AppState, changes: Changes) -> None:
         snapshot = changes.snapshot
-        sources = self._sources(snapshot)
+        sources, skipped = self._mapping(snapshot)
+        _log_skipped([name for name in skipped if name in changes or name not in state.skipped])
+        state.skipped = skipped
         updates: dict[str, object] = {
             key: snapshot.get(name)
             for key, name in sources.items()
             if name in changes or key not in state.sources
         }
-        gone = sorted(key for key in state.sources if key not in sources)
+        gone = sorted(
+            key for key in state.sources if key not in sources and state.sources[key] not in skipped
+        )
         if gone:
             # Never wipe a value that is in use: a removal is more often an operator's mistake
             # or a half-done rotation than a wish to run without the secret.
@@ -217,6 +239,7 @@ class RunSecrets:
         result["healthy"] = store_status.healthy and not missing
         result["config_keys"] = {key: state.sources[key] for key in sorted(state.sources)}
         result["missing"] = missing
+        result["skipped_not_text"] = list(state.skipped)
         return result
 
     def close(self, app: Flask) -> None:
@@ -238,3 +261,12 @@ class RunSecrets:
     def _health_view(self, app: Flask) -> tuple[Response, int]:
         status = self.status(app)
         return jsonify(status), 200 if status["healthy"] else 503
+
+
+def _log_skipped(names: list[str]) -> None:
+    """One line naming the prefixed secrets that fill no config key because they are not text."""
+    if names:
+        logger.warning(
+            "secrets %s are not valid UTF-8 text: skipped, no config key is set from them",
+            ", ".join(sorted(names)),
+        )
