@@ -156,6 +156,7 @@ class LiveSettings(Generic[_S]):
         "_factory",
         "_lock",
         "_subscribers",
+        "_vetted",
         "_watcher",
         "current",
         "failures",
@@ -167,7 +168,7 @@ class LiveSettings(Generic[_S]):
         self,
         factory: Callable[[], _S],
         *,
-        watcher: Callable[[Callable[[], object]], Watcher] | None = None,
+        watcher: Callable[[Callable[[], object], Callable[[object], None]], Watcher] | None = None,
     ) -> None:
         self._factory = factory
         self._lock = threading.RLock()  # a subscriber may call reload() itself
@@ -181,7 +182,8 @@ class LiveSettings(Generic[_S]):
         self.last_error: ReloadFailure | None = None
         self.reloads = 0
         self.failures = 0
-        self._watcher = None if watcher is None else watcher(self._on_change)
+        self._vetted: _S | None = None
+        self._watcher = None if watcher is None else watcher(self._on_change, self.vet)
 
     def reload(self) -> frozenset[str]:
         """Build and validate a new instance; publish it if it differs from :attr:`current`.
@@ -195,11 +197,37 @@ class LiveSettings(Generic[_S]):
             try:
                 new = self._factory()
             except Exception as e:  # noqa: BLE001 - any refusal keeps the last good instance
-                failure = ReloadFailure(e, type(old).__name__)
-                self.last_error = failure
-                self.failures += 1
+                failure = self._refused(e)
                 logger.warning("settings reload refused, keeping the previous ones: %s", failure)
                 return frozenset()
+            return self._publish(old, new)
+
+    def vet(self, _candidate: object = None) -> None:
+        """A store validator: build the model from what is on disk now, or refuse the snapshot.
+
+        A store following these settings runs it before it publishes a candidate snapshot,
+        so that values the model refuses are not published to any reader of the store. The
+        instance built here is the one the publish that follows puts in :attr:`current`.
+
+        Raises:
+            RunSecretsError: The model refused the values; the message names fields and error
+                types, never a value (the store logs it and reports it in its status).
+        """
+        with self._lock:
+            self._vetted = None
+            try:
+                self._vetted = self._factory()
+            except Exception as e:  # noqa: BLE001 - any refusal holds the snapshot back
+                raise RunSecretsError(str(self._refused(e))) from None
+
+    def _refused(self, error: Exception) -> ReloadFailure:
+        failure = ReloadFailure(error, type(self.current).__name__)
+        self.last_error = failure
+        self.failures += 1
+        return failure
+
+    def _publish(self, old: _S, new: _S) -> frozenset[str]:
+        with self._lock:
             self.last_error = None
             changed = changed_fields(old, new)
             if not changed:
@@ -258,7 +286,11 @@ class LiveSettings(Generic[_S]):
         self.stop()
 
     def _on_change(self, *_: object) -> object:
-        return self.reload()
+        with self._lock:
+            vetted, self._vetted = self._vetted, None
+            if vetted is None:  # no validator ran for this publish
+                return self.reload()
+            return self._publish(self.current, vetted)
 
     def __repr__(self) -> str:
         state = "ok" if self.last_error is None else f"last reload refused ({self.last_error})"
@@ -282,9 +314,18 @@ class StoreWatcher:
         store: A store to follow; it is started if it is not running, and closed on
             :meth:`stop` only if this watcher started it.
         make_store: Builds the store on :meth:`start` when none is given.
+        vet: Added to the store's validators while started (see :meth:`LiveSettings.vet`).
     """
 
-    __slots__ = ("_make_store", "_on_change", "_started", "_store", "_unsubscribe")
+    __slots__ = (
+        "_make_store",
+        "_on_change",
+        "_remove_vet",
+        "_started",
+        "_store",
+        "_unsubscribe",
+        "_vet",
+    )
 
     def __init__(
         self,
@@ -292,14 +333,17 @@ class StoreWatcher:
         *,
         store: SecretStore | None = None,
         make_store: Callable[[], SecretStore] | None = None,
+        vet: Callable[[object], None] | None = None,
     ) -> None:
         if store is None and make_store is None:
             raise ValueError("give a store or a way to make one")
         self._on_change = on_change
         self._store = store
         self._make_store = make_store
+        self._vet = vet
         self._started = False
         self._unsubscribe: Callable[[], None] | None = None
+        self._remove_vet: Callable[[], None] | None = None
 
     def start(self) -> None:
         """Subscribe to the store, start it if needed, then catch up once."""
@@ -309,6 +353,8 @@ class StoreWatcher:
         if store is None:
             assert self._make_store is not None
             store = self._store = self._make_store()
+        if self._vet is not None:
+            self._remove_vet = store.add_validator(self._vet)
         self._unsubscribe = store.subscribe(lambda _changes: self._on_change())
         if not store.running:
             store.start()
@@ -318,9 +364,10 @@ class StoreWatcher:
 
     def stop(self) -> None:
         """Unsubscribe; close the store if this watcher started it."""
-        unsubscribe, self._unsubscribe = self._unsubscribe, None
-        if unsubscribe is not None:
-            unsubscribe()
+        for undo in (self._unsubscribe, self._remove_vet):
+            if undo is not None:
+                undo()
+        self._unsubscribe = self._remove_vet = None
         if self._started and self._store is not None:
             self._store.close()
             self._started = False

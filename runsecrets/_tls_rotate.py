@@ -23,6 +23,7 @@ import threading
 from typing import cast
 
 from ._names import file_env_name
+from ._platform import debug_enabled
 from ._secrets import Secrets
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
 from ._tls_source import PARTS, is_path, read_spec
@@ -462,7 +463,7 @@ def _log_listener_error(listener: Callable[[TLSMaterial], object], error: Except
         tb = tb.tb_next
     if tb is not None:
         where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
-    debug = os.environ.get("RUNSECRETS_DEBUG", "") not in ("", "0")
+    debug = debug_enabled(os.environ)
     logger.error(
         "TLS rotation listener %s raised %s at %s; the other listeners were still called",
         label,

@@ -324,13 +324,16 @@ def live(
     watch: bool = True,
     store: SecretStore | None = None,
     dirs: DirsArg | None = None,
+    gate_store: bool = True,
 ) -> LiveSettings[_Settings]:
     """Load ``settings_cls`` now and keep its latest valid instance in ``.current``.
 
     Started (``with live(Settings) as settings:`` or ``.start()``), it follows the secrets: a
     :class:`~runsecrets.SecretStore` watches the model's secrets directories (and the
     sub-directories its nested fields were read from, and the ``_FILE`` targets), and each
-    change it publishes re-validates the whole model. A refused model is never published.
+    change it publishes re-validates the whole model. A refused model is never published,
+    and the store does not publish the values it refused either: the model is one of the
+    store's validators, so the store keeps its last good snapshot and retries on its timer.
 
     Args:
         settings_cls: The settings model (a :class:`SecretsSettings`, or any ``BaseSettings``:
@@ -339,6 +342,11 @@ def live(
         watch: Follow changes once started; ``False`` leaves only :meth:`LiveSettings.reload`.
         store: A store to follow instead of one made here (shared with other consumers).
         dirs: The directories to watch instead of the model's.
+        gate_store: With ``store``: make the model one of the store's validators while
+            started, so that no reader of the store sees values the model refuses (a refusal
+            then holds back the store's other secrets too until it is fixed). ``False``: only
+            these settings refuse them, after the store published them. The store made here
+            is always gated.
 
     Raises:
         pydantic.ValidationError: The first load fails: there is no valid instance to serve.
@@ -352,8 +360,11 @@ def live(
         def make_store() -> SecretStore:
             return _store_for(settings_cls, dirs)
 
-        def watcher(on_change: Callable[[], object]) -> StoreWatcher:
-            return StoreWatcher(on_change, store=store, make_store=make_store)
+        def watcher(on_change: Callable[[], object], vet: Callable[[object], None]) -> StoreWatcher:
+            gated = store is None or gate_store
+            return StoreWatcher(
+                on_change, store=store, make_store=make_store, vet=vet if gated else None
+            )
 
     return LiveSettings(factory or settings_cls, watcher=watcher)
 

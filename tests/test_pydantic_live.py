@@ -310,6 +310,56 @@ def test_shared_store(tmp_path: Path) -> None:
     assert not store.running
 
 
+def _wait_for(condition: Any) -> None:
+    """Poll ``condition`` until it holds (the watcher thread publishes on its own time)."""
+    event = threading.Event()
+    for _ in range(int(WAIT / 0.005)):
+        if condition():
+            return
+        event.wait(0.005)
+    raise AssertionError("condition not met in time")
+
+
+def test_a_gated_shared_store_does_not_publish_values_the_model_refuses(
+    tmp_path: Path, sentinel: str
+) -> None:
+    """The model is one of the store's validators: a value it refuses is not published to any
+    reader of the store, the store reports why (field and error type, never the value), and
+    the fix that follows is published to the store and the settings at once."""
+    (tmp_path / "token").write_text("one")
+    (tmp_path / "port").write_text("1")
+    changes = Changes()
+    with SecretStore(tmp_path) as store, live(settings_class(tmp_path), store=store) as settings:
+        settings.subscribe(changes)
+        write_rename(tmp_path / "port", sentinel)
+        _wait_for(lambda: store.status.last_error is not None)
+        assert "port (int_parsing)" in str(store.status.last_error)
+        assert store.get("port") == "1"
+        assert settings.last_error is not None
+        assert settings.last_error.fields == ("port",)
+        write_rename(tmp_path / "port", "2")
+        assert changes.wait() == {"port"}
+        assert store.get("port") == "2"
+        assert settings.current.port == 2  # type: ignore[attr-defined]
+        assert settings.last_error is None
+    assert store._validators == ()
+
+
+def test_an_ungated_shared_store_publishes_what_only_the_settings_refuse(tmp_path: Path) -> None:
+    """``gate_store=False``: the store's other readers get the new value; the settings keep
+    their last valid instance and record the refusal."""
+    (tmp_path / "token").write_text("one")
+    (tmp_path / "port").write_text("1")
+    with (
+        SecretStore(tmp_path) as store,
+        live(settings_class(tmp_path), store=store, gate_store=False) as settings,
+    ):
+        write_rename(tmp_path / "port", "not a port")
+        _wait_for(lambda: settings.last_error is not None)
+        assert store.get("port") == "not a port"
+        assert settings.current.port == 1  # type: ignore[attr-defined]
+
+
 # --- plain BaseSettings models (no hide_input_in_errors of their own) --------------------------
 
 
