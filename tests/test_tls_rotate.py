@@ -49,6 +49,8 @@ def _paths(directory: Path) -> tuple[Path, Path, Path]:
 
 
 def test_reload_swaps_to_new_valid_material(tmp_path: Path, root: Issued) -> None:
+    """A real server's next handshake gets the new serial after reload(); an unchanged reload
+    swaps nothing."""
     first, second = _leaf(root), _leaf(root)
     _publish(tmp_path, first, root)
     context = RotatingServerContext(*_paths(tmp_path), watch=False)
@@ -65,6 +67,7 @@ def test_reload_swaps_to_new_valid_material(tmp_path: Path, root: Issued) -> Non
 def test_invalid_new_material_is_refused_and_the_last_good_kept(
     tmp_path: Path, root: Issued, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """An expired certificate is refused (reason, log, counters) and the good one keeps serving."""
     good = _leaf(root)
     _publish(tmp_path, good, root)
     context = RotatingServerContext(*_paths(tmp_path), watch=False)
@@ -87,6 +90,8 @@ def test_invalid_new_material_is_refused_and_the_last_good_kept(
 def test_certificate_written_before_its_key_is_not_served_until_the_key_arrives(
     tmp_path: Path, root: Issued
 ) -> None:
+    """A new certificate with the old key fails key_mismatch; the old pair serves until the key
+    lands."""
     first, second = _leaf(root), _leaf(root)
     _publish(tmp_path, first, root)
     context = RotatingServerContext(*_paths(tmp_path), watch=False)
@@ -101,6 +106,7 @@ def test_certificate_written_before_its_key_is_not_served_until_the_key_arrives(
 
 
 def test_invalid_material_at_start_raises(tmp_path: Path, root: Issued) -> None:
+    """With nothing valid to serve, construction raises with the reason code."""
     good = _leaf(root)
     _publish(tmp_path, good, root)
     with pytest.raises(InvalidTLSMaterialError) as caught:
@@ -191,6 +197,7 @@ def _wait_until(condition: object, timeout: float = 10.0) -> None:
 
 
 def test_follows_an_external_store_by_secret_names(tmp_path: Path, root: Issued) -> None:
+    """A store the application runs drives rotation by secret names; paths are refused with it."""
     first, second = _leaf(root), _leaf(root)
     _publish(tmp_path, first, root)
     store = SecretStore(tmp_path, environ={})
@@ -218,6 +225,7 @@ def test_secret_names_with_an_internal_store(tmp_path: Path, root: Issued) -> No
 
 
 def test_asyncio_server_rotates_without_restart(tmp_path: Path, root: Issued) -> None:
+    """asyncio.start_server(ssl=context) serves the new certificate after a rotation, no restart."""
     first, second = _leaf(root), _leaf(root)
     _publish(tmp_path, first, root)
     context = RotatingServerContext(*_paths(tmp_path), watch=False)
@@ -244,6 +252,7 @@ def test_asyncio_server_rotates_without_restart(tmp_path: Path, root: Issued) ->
 
 
 def test_mutual_tls_requires_a_client_certificate_from_the_ca(tmp_path: Path, root: Issued) -> None:
+    """Mutual TLS: a client without a certificate is refused, before and after a rotation."""
     _publish(tmp_path, _leaf(root), root)
     context = RotatingServerContext(*_paths(tmp_path), require_client_cert=True, watch=False)
     client_leaf = _leaf(root, names=(), eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))

@@ -45,6 +45,8 @@ def _get(port: int, client: ssl.SSLContext) -> tuple[str, bytes]:
 
 
 def test_uvicorn_rotates_its_certificate_without_restart(tmp_path: Path) -> None:
+    """uvicorn with an ssl_context_factory returning the context serves the rotated certificate,
+    with no restart."""
     root = make_ca(KEYS.get("ec256-uvicorn-root"), "Uvicorn Root")
     first, second = make_leaf(root, new_key("ec256")), make_leaf(root, new_key("ec256"))
     cert, key, ca = write_material(tmp_path, first, root)
