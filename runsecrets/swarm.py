@@ -653,7 +653,10 @@ def rotate(
     sdk_errors = _sdk_errors(_docker())
     deadline = time.monotonic() + timeout
     try:
-        report, target = _choose_target(engine, name, raw, labels or {}, remove_old)
+        # Without waiting, the old versions are kept (tasks may still use them): the label
+        # says so, or the next rotation would take them for an unfinished one and resume it
+        # instead of using its new value.
+        report, target = _choose_target(engine, name, raw, labels or {}, remove_old and wait)
     except sdk_errors as e:
         raise _engine_error(f"rotating {name!r}", e) from e  # nothing was created
     try:

@@ -521,3 +521,20 @@ def test_exec_subprocess_command_not_found_exits_127() -> None:
     )
     assert result.returncode == 127
     assert "command not found: no-such-program-anywhere" in result.stderr
+
+
+@pytest.mark.filterwarnings("always::runsecrets.exceptions.InsecurePermissionsWarning")
+def test_a_warning_is_one_line_naming_the_file_not_the_library_source(
+    secrets_dir: Path, capsys: pytest.CaptureFixture[str], sentinel: str
+) -> None:
+    """A group-writable secret warns as one ``runsecrets: warning:`` line naming the file,
+    not Python's display quoting a line of the library's source."""
+    secret = secrets_dir / "db_password"
+    secret.write_text(sentinel)
+    secret.chmod(0o664)
+    assert main(["check", "db_password", "--dir", str(secrets_dir)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("runsecrets: warning: ")
+    assert str(secret) in err
+    assert "runsecrets/_" not in err
+    assert len(err.splitlines()) == 1

@@ -7,6 +7,7 @@ import base64
 import http.client
 import http.server
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -308,3 +309,14 @@ def test_sidecar_keeps_running_after_failed_posts(tmp_path: Path, sentinel: str)
     assert f"POST http://***@127.0.0.1:{broken.port}/drop?***" in log
     assert "Traceback" not in log
     assert sentinel not in log
+
+
+def test_a_fifo_as_pid_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    """A FIFO where the pid file should be is an ActionError at once, not a hang waiting for
+    a writer (the open is non-blocking and the type is checked before any read)."""
+    from runsecrets.cli._actions import ActionError, read_pidfile
+
+    fifo = tmp_path / "app.pid"
+    os.mkfifo(fifo)
+    with pytest.raises(ActionError, match="not a regular file"):
+        read_pidfile(str(fifo))

@@ -543,3 +543,35 @@ def test_listing_with_a_failing_engine_is_engine_error(
         call(client)
     assert caught.value.reason == "engine_error"
     assert "ConnectionError" in str(caught.value)
+
+
+def test_a_rotation_after_no_wait_uses_its_new_value(client: FakeClient) -> None:
+    """A fake engine (rotation bookkeeping, no tasks needed): after ``wait=False`` the next
+    rotation creates the next version with the new data; it does not take the kept old
+    versions for an interrupted rotation and resume it, dropping the value it was given."""
+    api = client.api
+    _two_services(api)
+    first = sw.rotate(client, "db_password", b"v2", wait=False)
+    second = sw.rotate(client, "db_password", b"v3", poll_interval=0)
+    assert not second.resumed
+    assert second.created
+    assert second.new_version == first.new_version + 1
+    by_name = {spec["Spec"]["Name"]: secret_id for secret_id, spec in api.secret_store.items()}
+    assert api.data[by_name[second.new_secret]] == b"v3"
+
+
+def test_rotate_input_is_read_up_to_one_byte_over_the_limit() -> None:
+    """``--from-file /dev/zero`` ends at the size limit plus one byte (then refused by the size
+    check) instead of filling the memory; ``--generate`` beyond the limit is refused first."""
+    import argparse
+
+    from runsecrets.cli._swarm import _new_value
+    from runsecrets.exceptions import RunSecretsError
+
+    endless = argparse.Namespace(generate=None, from_stdin=False, from_file="/dev/zero")
+    assert len(_new_value(endless)) == sw.MAX_SECRET_SIZE + 1
+    with pytest.raises(sw.InvalidSwarmSecretError):
+        sw.validate_data(_new_value(endless))
+    huge = argparse.Namespace(generate=10**9, from_stdin=False, from_file=None)
+    with pytest.raises(RunSecretsError, match="--generate takes a length"):
+        _new_value(huge)

@@ -13,14 +13,17 @@ another command) goes through the full parser.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 
 from ._exec import parse_exec_fast
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
+    from typing import TextIO
 
 #: Modules under ``runsecrets.cli`` that each add one command with ``register(subparsers)``.
 COMMAND_MODULES = ("_core", "_exec", "_tls", "_watch", "_swarm")
@@ -63,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = _run(args)
+        with _one_line_warnings():
+            code = _run(args)
         # Flushed here, where a closed pipe can still be handled, not at interpreter exit.
         sys.stdout.flush()
         return code
@@ -94,6 +98,26 @@ def _run(args: list[str]) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - the user gets one line, never a traceback
         return report_error(e)
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Show warnings as one ``runsecrets: warning: ...`` line on standard error, not Python's
+    two lines pointing into the library's source; the previous display is restored after."""
+    with warnings.catch_warnings():
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
+            print(f"runsecrets: warning: {message}", file=file or sys.stderr)
+
+        warnings.showwarning = show
+        yield
 
 
 def _silence_stdout() -> None:

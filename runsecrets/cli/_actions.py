@@ -16,10 +16,13 @@ import ipaddress
 import json
 import os
 import signal
+import stat
 import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from ..exceptions import RunSecretsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,7 +36,7 @@ _EXEC_TIMEOUT = 60.0
 _POST_TIMEOUT = 10.0
 
 
-class ActionError(Exception):
+class ActionError(RunSecretsError):
     """An action could not be carried out (no target process, a command that failed).
 
     Its message names processes, commands and URLs, never a secret value.
@@ -104,10 +107,10 @@ class SignalAction:
         for pid in self.targets():
             try:
                 os.kill(pid, self.signum)
-            except ProcessLookupError:
-                raise ActionError(f"process {pid} does not exist") from None
-            except PermissionError:
-                raise ActionError(f"not allowed to signal process {pid}") from None
+            except ProcessLookupError as e:
+                raise ActionError(f"process {pid} does not exist") from e
+            except PermissionError as e:
+                raise ActionError(f"not allowed to signal process {pid}") from e
             sent.append(str(pid))
         return f"sent {self.signum.name} to {', '.join(sent)}"
 
@@ -119,8 +122,14 @@ def read_pidfile(path: str) -> int:
         ActionError: Missing, unreadable or not a positive number.
     """
     try:
-        with open(path) as f:
-            text = f.read(64).strip()
+        # Non-blocking and checked: a FIFO at that path must not hang the action thread.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ActionError(f"pid file {path} is not a regular file")
+            text = os.read(fd, 64).decode("ascii", "replace").strip()
+        finally:
+            os.close(fd)
     except OSError as e:
         raise ActionError(f"cannot read pid file {path}: {e.strerror}") from e
     if not text.isdigit() or int(text) <= 0:
@@ -181,12 +190,12 @@ class ExecAction:
             completed = subprocess.run(
                 self.command, env=env, timeout=self.timeout, check=False, stdin=subprocess.DEVNULL
             )
-        except FileNotFoundError:
-            raise ActionError(f"command not found: {self.command[0]}") from None
+        except FileNotFoundError as e:
+            raise ActionError(f"command not found: {self.command[0]}") from e
         except subprocess.TimeoutExpired:
             raise ActionError(f"{self.command[0]} ran longer than {self.timeout:g}s") from None
         except OSError as e:
-            raise ActionError(f"cannot run {self.command[0]}: {e.strerror}") from None
+            raise ActionError(f"cannot run {self.command[0]}: {e.strerror}") from e
         if completed.returncode != 0:
             raise ActionError(f"{self.command[0]} exited with {completed.returncode}")
         return f"ran {self.command[0]}"

@@ -84,17 +84,22 @@ def _add_rotate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _new_value(args: argparse.Namespace) -> bytes:
     """The value to rotate to, from the chosen source (never echoed)."""
+    from ..swarm import MAX_SECRET_SIZE
+
+    # One byte over the limit is enough for the size check to refuse: a source that never ends
+    # (``--from-file /dev/zero``) or a huge ``--generate`` must not fill the memory first.
+    limit = MAX_SECRET_SIZE + 1
     if args.generate is not None:
-        if args.generate < 1:
-            raise RunSecretsError("--generate needs a length of at least 1")
+        if not 1 <= args.generate <= MAX_SECRET_SIZE:
+            raise RunSecretsError(f"--generate takes a length from 1 to {MAX_SECRET_SIZE}")
         import secrets
 
         return "".join(secrets.choice(_ALPHABET) for _ in range(args.generate)).encode()
     if args.from_stdin:
-        return sys.stdin.buffer.read()
+        return sys.stdin.buffer.read(limit)
     try:
         with open(args.from_file, "rb") as handle:
-            return handle.read()
+            return handle.read(limit)
     except OSError as e:
         raise RunSecretsError(
             f"cannot read {args.from_file}: {e.strerror}", path=args.from_file

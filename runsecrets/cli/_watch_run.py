@@ -8,6 +8,8 @@ import signal
 import sys
 import threading
 
+from ..exceptions import RunSecretsError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -25,7 +27,7 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 
 
-class UsageError(ValueError):
+class UsageError(RunSecretsError, ValueError):
     """A combination of options that does not make sense (exit 2)."""
 
 
