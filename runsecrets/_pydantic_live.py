@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 from pydantic_settings import SettingsError
 
+from ._pydantic_load import reading_from
 from .exceptions import RunSecretsError
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from ._snapshot import Snapshot
     from ._store import SecretStore
 
 logger = logging.getLogger("runsecrets.pydantic")
@@ -28,6 +30,10 @@ _S = TypeVar("_S", bound=BaseModel)
 
 #: A subscriber: called with the old instance, the new one and the names of the changed fields.
 Subscriber = Callable[[_S, _S, frozenset[str]], object]
+#: What a watcher calls after each change: with the store's published snapshot, if any.
+OnChange = Callable[["Snapshot | None"], object]
+#: A store validator building the model from a candidate snapshot (see ``LiveSettings.vet``).
+Vet = Callable[["Snapshot | None"], None]
 
 
 class Watcher(Protocol):
@@ -168,7 +174,7 @@ class LiveSettings(Generic[_S]):
         self,
         factory: Callable[[], _S],
         *,
-        watcher: Callable[[Callable[[], object], Callable[[object], None]], Watcher] | None = None,
+        watcher: Callable[[OnChange, Vet], Watcher] | None = None,
     ) -> None:
         self._factory = factory
         self._lock = threading.RLock()  # a subscriber may call reload() itself
@@ -185,8 +191,12 @@ class LiveSettings(Generic[_S]):
         self._vetted: _S | None = None
         self._watcher = None if watcher is None else watcher(self._on_change, self.vet)
 
-    def reload(self) -> frozenset[str]:
+    def reload(self, snapshot: Snapshot | None = None) -> frozenset[str]:
         """Build and validate a new instance; publish it if it differs from :attr:`current`.
+
+        Args:
+            snapshot: Take the files it holds from it rather than the disk (a store's
+                published snapshot); default: read everything now.
 
         Returns:
             The names of the fields that changed (empty when nothing changed or the new model
@@ -195,19 +205,21 @@ class LiveSettings(Generic[_S]):
         with self._lock:
             old = self.current
             try:
-                new = self._factory()
+                new = self._build(snapshot)
             except Exception as e:  # noqa: BLE001 - any refusal keeps the last good instance
                 failure = self._refused(e)
                 logger.warning("settings reload refused, keeping the previous ones: %s", failure)
                 return frozenset()
             return self._publish(old, new)
 
-    def vet(self, _candidate: object = None) -> None:
-        """A store validator: build the model from what is on disk now, or refuse the snapshot.
+    def vet(self, candidate: Snapshot | None = None) -> None:
+        """A store validator: build the model from ``candidate``, or refuse the snapshot.
 
         A store following these settings runs it before it publishes a candidate snapshot,
         so that values the model refuses are not published to any reader of the store. The
-        instance built here is the one the publish that follows puts in :attr:`current`.
+        model reads the files the candidate holds from the candidate (the bytes of the store's
+        stable read, not a new read of the disk); the instance built here is the one the
+        publish that follows puts in :attr:`current`.
 
         Raises:
             RunSecretsError: The model refused the values; the message names fields and error
@@ -216,9 +228,15 @@ class LiveSettings(Generic[_S]):
         with self._lock:
             self._vetted = None
             try:
-                self._vetted = self._factory()
+                self._vetted = self._build(candidate)
             except Exception as e:  # noqa: BLE001 - any refusal holds the snapshot back
                 raise RunSecretsError(str(self._refused(e))) from None
+
+    def _build(self, snapshot: Snapshot | None) -> _S:
+        if snapshot is None:
+            return self._factory()
+        with reading_from(snapshot):
+            return self._factory()
 
     def _refused(self, error: Exception) -> ReloadFailure:
         failure = ReloadFailure(error, type(self.current).__name__)
@@ -285,11 +303,11 @@ class LiveSettings(Generic[_S]):
     ) -> None:
         self.stop()
 
-    def _on_change(self, *_: object) -> object:
+    def _on_change(self, snapshot: Snapshot | None = None) -> object:
         with self._lock:
             vetted, self._vetted = self._vetted, None
             if vetted is None:  # no validator ran for this publish
-                return self.reload()
+                return self.reload(snapshot)
             return self._publish(self.current, vetted)
 
     def __repr__(self) -> str:
@@ -310,7 +328,7 @@ class StoreWatcher:
     as a backstop); each change it publishes triggers one re-validation of the whole model.
 
     Args:
-        on_change: Called (with no argument) after each publish.
+        on_change: Called with the store's snapshot after each publish.
         store: A store to follow; it is started if it is not running, and closed on
             :meth:`stop` only if this watcher started it.
         make_store: Builds the store on :meth:`start` when none is given.
@@ -329,11 +347,11 @@ class StoreWatcher:
 
     def __init__(
         self,
-        on_change: Callable[[], object],
+        on_change: OnChange,
         *,
         store: SecretStore | None = None,
         make_store: Callable[[], SecretStore] | None = None,
-        vet: Callable[[object], None] | None = None,
+        vet: Vet | None = None,
     ) -> None:
         if store is None and make_store is None:
             raise ValueError("give a store or a way to make one")
@@ -355,12 +373,13 @@ class StoreWatcher:
             store = self._store = self._make_store()
         if self._vet is not None:
             self._remove_vet = store.add_validator(self._vet)
-        self._unsubscribe = store.subscribe(lambda _changes: self._on_change())
+        subscribed = store  # a name bound to a store, for the closure below
+        self._unsubscribe = store.subscribe(lambda _changes: self._on_change(subscribed.snapshot))
         if not store.running:
             store.start()
             self._started = True
         # A change between the first load and the store's first read publishes nothing later.
-        self._on_change()
+        self._on_change(store.snapshot)
 
     def stop(self) -> None:
         """Unsubscribe; close the store if this watcher started it."""

@@ -6,30 +6,84 @@ listed once), the environment view and the errors met, so nothing is shared betw
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from . import _pydantic_fields as fields
 from ._names import FILE_SUFFIX
-from ._provenance import DIRECTORY, FILE_VARIABLE
+from ._provenance import DIRECTORY, FILE_VARIABLE, Provenance
 from ._read import decode_text
 from ._resolve import _from_file, check_conflict
 from .exceptions import RunSecretsError, SecretConflictError, SecretReadError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from pydantic.fields import FieldInfo
     from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
-    from ._provenance import Provenance
     from ._pydantic_index import SecretsIndex
     from ._resolve import Lookup
+    from ._snapshot import Snapshot
 
 #: Prefix of the pydantic error types this source reports (``runsecrets_conflict``...).
 ERROR_TYPE_PREFIX = "runsecrets_"
+
+#: Files a store has already read whole and stable, by absolute path: ``(raw, mtime)``. While
+#: set (by :func:`reading_from`, for one validation in one thread or task), the loader takes
+#: their content from here instead of the disk, so that a model validated against a store's
+#: candidate snapshot holds exactly the bytes that snapshot publishes, never a third read
+#: that could catch an in-place writer half way. Not a cache: it lives for one call.
+_PINNED: ContextVar[Mapping[str, tuple[bytes, float]] | None] = ContextVar(
+    "runsecrets_pinned_files", default=None
+)
+
+
+@contextlib.contextmanager
+def reading_from(snapshot: Snapshot) -> Iterator[None]:
+    """Load models from the files ``snapshot`` holds (others are read from the disk)."""
+    pinned: dict[str, tuple[bytes, float]] = {}
+    for name in snapshot:
+        entry = snapshot.entry(name)
+        if entry is not None and entry.provenance.path and entry.provenance.mtime is not None:
+            pinned[os.path.abspath(entry.provenance.path)] = (entry.raw, entry.provenance.mtime)
+    token = _PINNED.set(pinned)
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
+
+
+def _read(
+    name: str,
+    path: str,
+    lookup: Lookup,
+    *,
+    kind: str,
+    variable: str | None = None,
+    contain_in: tuple[str, ...] = (),
+    missing_ok: bool = True,
+) -> tuple[bytes, Provenance] | None:
+    """The file's content: pinned by :func:`reading_from`, else read under the reading rules."""
+    pinned = _PINNED.get()
+    hit = None if pinned is None else pinned.get(os.path.abspath(path))
+    if hit is None:
+        return _from_file(
+            name,
+            path,
+            lookup,
+            kind=kind,
+            variable=variable,
+            contain_in=contain_in,
+            missing_ok=missing_ok,
+        )
+    raw, mtime = hit
+    return raw, Provenance(name, kind, path=path, variable=variable, size=len(raw), mtime=mtime)
 
 
 class Variables:
@@ -230,7 +284,7 @@ class Load:
                 target = self._variables.file_target(name, name)
                 if target is not None:
                     variable, path = target
-                    return _from_file(
+                    return _read(
                         name,
                         path,
                         self._lookup,
@@ -246,7 +300,7 @@ class Load:
             contain_in = (
                 () if self._lookup.allow_external_links else (found.root, *self._lookup.link_roots)
             )
-            return _from_file(name, found.path, self._lookup, kind=DIRECTORY, contain_in=contain_in)
+            return _read(name, found.path, self._lookup, kind=DIRECTORY, contain_in=contain_in)
         except RunSecretsError as e:
             self._fail(loc, e, e.path or e.variable or name)
             return None

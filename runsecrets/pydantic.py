@@ -35,7 +35,7 @@ from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 from ._platform import DIRS_VARIABLE, default_dirs, resolve_dirs, trusted_link_roots
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS
 from ._pydantic_index import SecretsIndex
-from ._pydantic_live import LiveSettings, ReloadFailure, StoreWatcher
+from ._pydantic_live import LiveSettings, OnChange, ReloadFailure, StoreWatcher, Vet
 from ._pydantic_load import Load, Variables, validation_error
 from ._read import DEFAULT_MAX_SIZE, describe_mode
 from ._resolve import Lookup
@@ -360,7 +360,7 @@ def live(
         def make_store() -> SecretStore:
             return _store_for(settings_cls, dirs)
 
-        def watcher(on_change: Callable[[], object], vet: Callable[[object], None]) -> StoreWatcher:
+        def watcher(on_change: OnChange, vet: Vet) -> StoreWatcher:
             gated = store is None or gate_store
             return StoreWatcher(
                 on_change, store=store, make_store=make_store, vet=vet if gated else None

@@ -345,6 +345,22 @@ def test_a_gated_shared_store_does_not_publish_values_the_model_refuses(
     assert store._validators == ()
 
 
+def test_the_model_is_built_from_the_store_snapshot_not_a_new_read(tmp_path: Path) -> None:
+    """Given a store's snapshot, the model takes the files it holds from it: the bytes of the
+    store's stable read, never a third read of the disk that could catch a writer half way."""
+    (tmp_path / "token").write_text("one")
+    (tmp_path / "port").write_text("1")
+    store = SecretStore(tmp_path, environ={})  # not started: it read the files once
+    snapshot = store.snapshot
+    (tmp_path / "port").write_text("2")  # written in place after the store's read
+    settings = live(settings_class(tmp_path), watch=False)
+    assert settings.current.port == 2  # type: ignore[attr-defined]
+    assert settings.reload(snapshot) == {"port"}
+    assert settings.current.port == 1  # type: ignore[attr-defined]
+    settings.vet(snapshot)  # as the store's validator: the same bytes
+    store.close()
+
+
 def test_an_ungated_shared_store_publishes_what_only_the_settings_refuse(tmp_path: Path) -> None:
     """``gate_store=False``: the store's other readers get the new value; the settings keep
     their last valid instance and record the refusal."""
