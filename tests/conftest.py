@@ -7,6 +7,8 @@ value shows up in its captured output, its log records or the text of an excepti
 from __future__ import annotations
 
 import secrets as _random
+import threading
+import time
 from collections.abc import Generator
 
 import pytest
@@ -71,3 +73,18 @@ def pytest_runtest_makereport(
                     f"{report.longreprtext}"
                 )
     return report
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_python_threads() -> Generator[None]:
+    """Fail any test that leaves a Python thread running (a store, a watcher, a server not
+    closed). The store's own modules also count the process's OS threads (watchfiles' Rust
+    threads): see ``tests/_store_fixtures.py``."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5.0  # a thread told to stop may need a moment to end
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    left = sorted(t.name for t in set(threading.enumerate()) - before)
+    if left:
+        pytest.fail(f"leaked threads: {left}", pytrace=False)

@@ -538,3 +538,19 @@ def test_a_warning_is_one_line_naming_the_file_not_the_library_source(
     assert str(secret) in err
     assert "runsecrets/_" not in err
     assert len(err.splitlines()) == 1
+
+
+def test_explain_with_nothing_found_says_where_it_looked(
+    secrets_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``explain`` with no names and no secrets anywhere exits 1 and tells what each directory
+    is (missing, not a directory, empty): a mistyped ``--dir`` must not look like success."""
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    missing = tmp_path / "missing"
+    argv = ["explain", "--dir", str(secrets_dir), "--dir", str(a_file), "--dir", str(missing)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{secrets_dir} (empty)" in err
+    assert f"{a_file} (not a directory)" in err
+    assert f"{missing} (does not exist)" in err

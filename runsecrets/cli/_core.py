@@ -16,6 +16,7 @@ from ._output import error_line, exit_code_for, format_provenance
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -115,6 +116,10 @@ def run_explain(args: argparse.Namespace) -> int:
     """Describe where each secret comes from, as text or JSON."""
     secrets = Secrets(args.dirs, prefix=args.prefix)
     names = args.names or default_names(secrets)
+    if not names:
+        # Nothing to describe is worth saying (exit 1): a mistyped --dir must not look fine.
+        error_line(f"no secrets found; looked in {_describe_dirs(secrets.dirs)}")
+        return 1
     rows: list[tuple[str, Provenance | None, RunSecretsError | None]] = []
     worst = 0
     for name in names:
@@ -131,6 +136,21 @@ def run_explain(args: argparse.Namespace) -> int:
             detail = format_provenance(provenance) if provenance else f"error: {error}"
             print(f"{name.ljust(width)}  {detail}")
     return worst
+
+
+def _describe_dirs(dirs: Sequence[str]) -> str:
+    """Each directory with what is wrong with it, if anything (no directory at all: say so)."""
+    if not dirs:
+        return "no directory"
+    described = []
+    for directory in dirs:
+        if os.path.isdir(directory):
+            described.append(f"{directory} (empty)")
+        elif os.path.exists(directory):
+            described.append(f"{directory} (not a directory)")
+        else:
+            described.append(f"{directory} (does not exist)")
+    return ", ".join(described)
 
 
 def _row_json(
