@@ -606,7 +606,11 @@ class SecretStore:
         gone_since: dict[str, float] = {}
         self._pending_retry = None
         for directory in pass_.missing_dirs:
-            if any(_from_dir(e, directory) for e in published._entries.values()):
+            unlistable = pass_.dir_errors.get(directory)
+            if unlistable is not None:
+                self._counters["read_errors"] += 1
+                problems.append(f"{unlistable}; keeping its values")  # never holds a value
+            elif any(_from_dir(e, directory) for e in published._entries.values()):
                 problems.append(f"directory {directory} is missing; keeping its values")
         for name, old in published._entries.items():
             if name in entries or name in pass_.incomplete or name in pass_.errors:

@@ -236,15 +236,30 @@ def test_file_variable_may_point_anywhere(tmp_path: Path) -> None:
 
 
 def test_group_writable_file_warns_once(tmp_path: Path) -> None:
-    """A file others can rewrite is worth one warning, not one per read."""
+    """A file others can rewrite is worth one warning per resolver, not one per read; what a
+    resolver remembers is its own (no state shared between instances)."""
     path = tmp_path / "s"
     path.write_text("v")
     path.chmod(0o664)
+    secrets = _secrets(tmp_path)
     with pytest.warns(InsecurePermissionsWarning, match="writable by its group"):
-        _secrets(tmp_path).get("s")
+        secrets.get("s")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        secrets.get("s")
+    with pytest.warns(InsecurePermissionsWarning, match="writable by its group"):
         _secrets(tmp_path).get("s")
+
+
+def test_warned_files_memory_is_bounded() -> None:
+    """The memory of warned files forgets the oldest past its limit instead of growing."""
+    from runsecrets._read import WarnedFiles
+
+    warned = WarnedFiles(limit=3)
+    assert [warned.first_time((1, n)) for n in range(5)] == [True] * 5
+    assert len(warned) == 3
+    assert not warned.first_time((1, 4))
+    assert warned.first_time((1, 0))  # forgotten: warned again
 
 
 def _run_without_dac_override(code: str) -> subprocess.CompletedProcess[str]:
