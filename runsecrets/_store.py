@@ -492,10 +492,14 @@ class SecretStore:
 
         return not is_debris(name) or any(os.path.basename(t) == name for t in self._file_targets)
 
-    def _after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self, *, rearmed: bool) -> None:
         # The parent's lock may have been held by its (now vanished) watcher thread.
         self._lock = threading.RLock()
         self._delivering = None
+        if not rearmed:
+            # The inherited watcher has no thread here: forget it, so that start() in the
+            # child starts a real one instead of taking it for running.
+            self._watcher = None
 
     def _note_problem(self, problem: str) -> None:
         self._problem = problem
