@@ -177,6 +177,9 @@ def read_file(
             if is_link:
                 st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError) as e:
+            if is_link and containment:
+                # A link to nowhere outside is still a link out: say so, not "missing".
+                _check_contained_path(path, containment, context)
             if missing_ok:
                 return None
             raise _missing(path, name, variable, e.errno) from e

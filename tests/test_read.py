@@ -433,3 +433,13 @@ def test_an_unlistable_directory_is_a_permission_error_naming_it(tmp_path: Path)
     assert (reason, path) == ("permission_denied", str(secrets_dir))
     assert str(secrets_dir) in message
     assert "permission denied" in message
+
+
+def test_a_dangling_link_out_of_the_directory_is_refused_not_missing(tmp_path: Path) -> None:
+    """A link out of the directory to nothing is still a link out: ``outside_directory``."""
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "s").symlink_to(tmp_path / "nothing-here")
+    with pytest.raises(SecretReadError) as info:
+        _secrets(secrets_dir).get("s")
+    assert info.value.reason == "outside_directory"
