@@ -113,8 +113,9 @@ class PromptSwitching:
 
     __slots__ = ("_active", "interval")
 
-    def __init__(self, interval: float = PROMPT_SWITCH_INTERVAL) -> None:
-        self.interval = interval
+    def __init__(self, interval: float | None = None) -> None:
+        # Read at each construction, not at import: a benchmark compares values in one run.
+        self.interval = PROMPT_SWITCH_INTERVAL if interval is None else interval
         self._active = False
 
     @property
