@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ._names import name_problem
+from .exceptions import SecretReadError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,50 +27,82 @@ def list_secret_files(directory: str) -> list[tuple[str, str]]:
     sub-directories (such as ``kubernetes.io/serviceaccount``), writer debris, names that are not
     valid secret names and entries that are not regular files after following links. A missing
     directory holds nothing.
+
+    Raises:
+        SecretReadError: The directory cannot be listed (``permission_denied``, ``os_error``).
     """
     try:
         entries = list_secret_entries(directory)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return [(name, path) for name, path, dangling in entries if not dangling]
+    return [(name, entry.path) for name, entry, dangling in entries if not dangling]
 
 
 def list_secret_entries(
     directory: str, ignore: Callable[[str], bool] | None = None
-) -> list[tuple[str, str, bool]]:
+) -> list[tuple[str, os.DirEntry[str], bool]]:
     """Like :func:`list_secret_files`, plus the secrets whose symlink leads nowhere (yet).
 
     A watcher needs those: between the steps of a Kubernetes swap a key's link dangles for a
-    moment, which means "being replaced", not "removed".
+    moment, which means "being replaced", not "removed". Each entry comes as the scan's
+    ``os.DirEntry``: its ``stat()`` is already known for a symlink (following it was how the
+    entry was judged a file) and costs one ``lstat`` otherwise, so a reader need not stat the
+    path again.
 
     Args:
         directory: The secrets directory.
         ignore: A further rule naming entries to skip (a writer's own temporary names).
 
     Returns:
-        Sorted ``(name, path, dangling)`` triples.
+        Sorted ``(name, entry, dangling)`` triples.
 
     Raises:
         FileNotFoundError: The directory does not exist.
         NotADirectoryError: It is not a directory.
+        SecretReadError: It cannot be listed: ``permission_denied`` (the process may not read
+            it) or ``os_error``.
     """
     found = []
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            name = entry.name
-            if is_debris(name) or name_problem(name) is not None:
-                continue
-            if ignore is not None and ignore(name):
-                continue
-            try:
-                if entry.is_file():  # follows symlinks: Kubernetes' keys are links
-                    found.append((name, entry.path, False))
-                elif entry.is_symlink() and not os.path.exists(entry.path):
-                    found.append((name, entry.path, True))
-            except OSError:
-                continue
-    found.sort()
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if is_debris(name) or name_problem(name) is not None:
+                    continue
+                if ignore is not None and ignore(name):
+                    continue
+                try:
+                    if entry.is_file():  # follows symlinks: Kubernetes' keys are links
+                        found.append((name, entry, False))
+                    elif entry.is_symlink() and not os.path.exists(entry.path):
+                        found.append((name, entry, True))
+                except OSError:
+                    continue
+    except (FileNotFoundError, NotADirectoryError):
+        raise
+    except OSError as e:
+        raise _listing_error(directory, e) from e
+    found.sort(key=lambda item: item[0])
     return found
+
+
+def _listing_error(directory: str, error: OSError) -> SecretReadError:
+    if isinstance(error, PermissionError):
+        who = ""
+        if hasattr(os, "geteuid"):
+            who = f" (this process runs as uid {os.geteuid()}, gid {os.getegid()})"
+        return SecretReadError(
+            f"cannot list secrets directory {directory}: permission denied{who}",
+            reason="permission_denied",
+            errno=error.errno,
+            path=directory,
+        )
+    return SecretReadError(
+        f"cannot list secrets directory {directory}: {error.strerror or error}",
+        reason="os_error",
+        errno=error.errno,
+        path=directory,
+    )
 
 
 def find_case_insensitive(directory: str, name: str) -> str | None:

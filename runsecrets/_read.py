@@ -35,10 +35,63 @@ _OPEN_FLAGS = (
 _WORLD_OR_GROUP_WRITABLE = stat.S_IWGRP | stat.S_IWOTH
 _CHECK_MODE_BITS = sys.platform != "win32"  # Windows reports synthetic mode bits
 
-# Files already warned about, so a service polling a lax file logs one warning, not thousands.
-# It holds (device, inode) pairs only, never content. A race between two threads can at worst
-# warn twice, which is why no lock is taken.
-_warned_files: set[tuple[int, int]] = set()
+# Where the kernel shows what an open descriptor refers to. ``None`` where there is no such
+# place (macOS, Windows, a container without /proc): containment then resolves the path again.
+_PROC_FD: str | None = "/proc/self/fd/" if sys.platform.startswith("linux") else None
+
+
+class WarnedFiles:
+    """The files one resolver or store has already warned about, so a service polling a lax
+    file logs one warning, not thousands.
+
+    Each resolver and store owns one (no state is shared between instances), and it is bounded:
+    past ``limit`` files the oldest are forgotten, so a directory churning through new inodes
+    cannot grow it for ever. It holds (device, inode) pairs only, never content. A race between
+    two threads can at worst warn twice, which is why no lock is taken.
+    """
+
+    __slots__ = ("_limit", "_seen")
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._limit = limit
+        self._seen: dict[tuple[int, int], None] = {}
+
+    def first_time(self, key: tuple[int, int]) -> bool:
+        """Whether ``key`` is new (it is remembered from now on)."""
+        if key in self._seen:
+            return False
+        if len(self._seen) >= self._limit:
+            # Dicts keep insertion order: the first key is the oldest.
+            self._seen.pop(next(iter(self._seen)), None)
+        self._seen[key] = None
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+class Containment:
+    """The directories a symlinked secret must resolve into.
+
+    Their real paths are resolved once, on first use: a store checks every link of a directory
+    against the same roots within one pass, and resolving a root costs a system call per path
+    component.
+    """
+
+    __slots__ = ("_real", "roots")
+
+    def __init__(self, roots: tuple[str, ...]) -> None:
+        self.roots = roots
+        self._real: tuple[str, ...] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.roots)
+
+    def holds(self, real: str) -> bool:
+        """Whether the fully resolved path ``real`` lies inside one of the roots."""
+        if self._real is None:
+            self._real = tuple(os.path.realpath(root) for root in self.roots)
+        return any(real == root or real.startswith(os.path.join(root, "")) for root in self._real)
 
 
 def describe_mode(mode: int) -> str:
@@ -54,14 +107,28 @@ def describe_mode(mode: int) -> str:
     return "not a regular file"
 
 
-def resolves_inside(path: str, roots: tuple[str, ...]) -> bool:
+def resolves_inside(path: str, roots: tuple[str, ...] | Containment) -> bool:
     """Whether ``path``, all links resolved, lies inside one of the directories ``roots``."""
-    real = os.path.realpath(path)
-    for root in roots:
-        real_root = os.path.realpath(root)
-        if real == real_root or real.startswith(os.path.join(real_root, "")):
-            return True
-    return False
+    containment = roots if isinstance(roots, Containment) else Containment(roots)
+    return containment.holds(os.path.realpath(path))
+
+
+def opened_path(fd: int) -> str | None:
+    """The real path of the file open at ``fd``, as the kernel resolved it when opening.
+
+    ``None`` when the platform cannot tell (no ``/proc``) or the answer is not a path.
+    """
+    if _PROC_FD is None:
+        return None
+    try:
+        real = os.readlink(f"{_PROC_FD}{fd}")
+    except OSError:
+        return None
+    if not real.startswith("/"):
+        return None
+    # A file unlinked since (the old ``..<timestamp>`` directory of a Kubernetes swap) shows
+    # with this suffix; where it lay is what counts.
+    return real.removesuffix(" (deleted)")
 
 
 def read_file(
@@ -69,9 +136,12 @@ def read_file(
     *,
     name: str | None,
     max_size: int = DEFAULT_MAX_SIZE,
-    contain_in: tuple[str, ...] = (),
+    contain_in: tuple[str, ...] | Containment = (),
     variable: str | None = None,
     missing_ok: bool = False,
+    seen: os.stat_result | None = None,
+    is_link: bool = False,
+    warned: WarnedFiles | None = None,
 ) -> tuple[bytes, os.stat_result] | None:
     """Read a secret file under the reading rules.
 
@@ -84,6 +154,11 @@ def read_file(
         variable: The ``_FILE`` variable that named ``path``, for error messages.
         missing_ok: Return ``None`` instead of raising when nothing is at ``path`` (or only
             a dangling symlink, as between the steps of a Kubernetes swap).
+        seen: ``path``'s ``os.stat`` (links followed) taken just before, by a directory scan:
+            saves stating it again. With it, ``is_link`` says whether ``path`` itself is a link.
+        is_link: Whether ``path`` is a symlink (read only with ``seen``).
+        warned: The files already warned about for their permissions (``None``: warn at each
+            read of such a file).
 
     Returns:
         The raw content and the ``fstat`` of the open file, or ``None`` (see ``missing_ok``).
@@ -94,23 +169,27 @@ def read_file(
         SecretTooLargeError: The file is larger than ``max_size``.
     """
     context: dict[str, Any] = {"name": name, "path": path, "variable": variable}
-    try:
-        st = os.lstat(path)
-        if stat.S_ISLNK(st.st_mode):
-            if contain_in and not resolves_inside(path, contain_in):
-                raise SecretReadError(
-                    f"secret {name!r}: {path} is a symlink that leads outside its secrets "
-                    "directory; refusing to follow it (pass allow_external_links=True to allow)",
-                    reason="outside_directory",
-                    **context,
-                )
-            st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError) as e:
-        if missing_ok:
-            return None
-        raise _missing(path, name, variable, e.errno) from e
-    except OSError as e:
-        raise _os_error(path, name, variable, e) from e
+    containment = contain_in if isinstance(contain_in, Containment) else Containment(contain_in)
+    if seen is None:
+        try:
+            st = os.lstat(path)
+            is_link = stat.S_ISLNK(st.st_mode)
+            if is_link:
+                st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            if is_link and containment:
+                # A link to nowhere outside is still a link out: say so, not "missing".
+                _check_contained_path(path, containment, context)
+            if missing_ok:
+                return None
+            raise _missing(path, name, variable, e.errno) from e
+        except OSError as e:
+            raise _os_error(path, name, variable, e) from e
+    else:
+        st = seen
+    if is_link and containment and not _is_regular_and_small(st, max_size):
+        # Refused either way; say the more telling reason when the link also escapes.
+        _check_contained_path(path, containment, context)
     _check_kind_and_size(st, path, max_size, context)
     try:
         fd = os.open(path, _OPEN_FLAGS)
@@ -119,21 +198,57 @@ def read_file(
             return None
         raise _missing(path, name, variable, e.errno) from e
     except PermissionError as e:
+        if is_link and containment:
+            _check_contained_path(path, containment, context)
         raise _permission_denied(path, name, variable, st, e.errno) from e
     except OSError as e:
         raise _os_error(path, name, variable, e) from e
     try:
         # The file may have been replaced between the stat and the open: judge what we opened.
-        st = os.fstat(fd)
-        _check_kind_and_size(st, path, max_size, context)
-        data = _read_all(fd, st.st_size, max_size, path, context)
+        opened = os.fstat(fd)
+        if containment and (is_link or (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino)):
+            # A link (or an entry replaced since it was stated, perhaps by a link): check where
+            # the descriptor really leads, which no later swap of the link can change.
+            _check_contained_fd(fd, path, containment, context)
+        _check_kind_and_size(opened, path, max_size, context)
+        data = _read_all(fd, opened.st_size, max_size, path, context)
     except OSError as e:
         raise _os_error(path, name, variable, e) from e
     finally:
         os.close(fd)
-    if _CHECK_MODE_BITS and st.st_mode & _WORLD_OR_GROUP_WRITABLE:
-        _warn_writable(path, name, st)
-    return data, st
+    if _CHECK_MODE_BITS and opened.st_mode & _WORLD_OR_GROUP_WRITABLE:
+        _warn_writable(path, name, opened, warned)
+    return data, opened
+
+
+def _check_contained_fd(
+    fd: int, path: str, containment: Containment, context: dict[str, Any]
+) -> None:
+    real = opened_path(fd)
+    if real is None:
+        # No /proc: resolve the path again. A link swapped between the open and this call is
+        # judged by its new target, as every check by path is.
+        real = os.path.realpath(path)
+    if not containment.holds(real):
+        raise _outside(path, context)
+
+
+def _check_contained_path(path: str, containment: Containment, context: dict[str, Any]) -> None:
+    if not containment.holds(os.path.realpath(path)):
+        raise _outside(path, context)
+
+
+def _outside(path: str, context: dict[str, Any]) -> SecretReadError:
+    return SecretReadError(
+        f"secret {context['name']!r}: {path} is a symlink that leads outside its secrets "
+        "directory; refusing to follow it (pass allow_external_links=True to allow)",
+        reason="outside_directory",
+        **context,
+    )
+
+
+def _is_regular_and_small(st: os.stat_result, max_size: int) -> bool:
+    return stat.S_ISREG(st.st_mode) and st.st_size <= max_size
 
 
 def _read_all(fd: int, size: int, max_size: int, path: str, context: dict[str, Any]) -> bytes:
@@ -239,11 +354,11 @@ def _os_error(path: str, name: str | None, variable: str | None, e: OSError) -> 
     )
 
 
-def _warn_writable(path: str, name: str | None, st: os.stat_result) -> None:
-    key = (st.st_dev, st.st_ino)
-    if key in _warned_files:
+def _warn_writable(
+    path: str, name: str | None, st: os.stat_result, warned: WarnedFiles | None
+) -> None:
+    if warned is not None and not warned.first_time((st.st_dev, st.st_ino)):
         return
-    _warned_files.add(key)
     import warnings
 
     writers = [

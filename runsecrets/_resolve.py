@@ -11,7 +11,7 @@ import os
 from ._listing import find_case_insensitive
 from ._names import FILE_SUFFIX, env_name, file_env_name
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS, Provenance
-from ._read import read_file
+from ._read import WarnedFiles, read_file
 from .exceptions import SecretConflictError
 
 TYPE_CHECKING = False
@@ -34,6 +34,7 @@ class Lookup:
         "max_size",
         "prefix",
         "sources",
+        "warned",
     )
 
     def __init__(
@@ -59,6 +60,8 @@ class Lookup:
         self.case_sensitive = case_sensitive
         self.link_roots = link_roots
         self.allow_external_links = allow_external_links
+        # Per lookup, never global: two resolvers share no state (see WarnedFiles).
+        self.warned = WarnedFiles()
 
 
 def check_conflict(
@@ -159,6 +162,7 @@ def _from_file(
         contain_in=contain_in,
         variable=variable,
         missing_ok=missing_ok,
+        warned=lookup.warned,
     )
     if result is None:
         return None

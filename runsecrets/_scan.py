@@ -16,9 +16,9 @@ import time
 from ._listing import list_secret_entries
 from ._names import FILE_SUFFIX, env_name, name_problem
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
-from ._read import read_file
+from ._read import Containment, read_file
 from ._resolve import check_conflict, file_variables
-from .exceptions import RunSecretsError
+from .exceptions import RunSecretsError, SecretReadError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,11 +90,21 @@ class Pass:
         incomplete: Names caught between two states (a dangling Kubernetes link, a file gone
             between listing and reading, a ``_FILE`` target missing), with a reason.
         errors: Names that could not be read, with the error (it never holds the value).
-        missing_dirs: Configured directories that do not exist at the moment.
+        missing_dirs: Configured directories that do not exist at the moment, or that cannot be
+            listed (their values are kept either way).
+        dir_errors: Why a directory could not be listed, when it exists (permission denied).
         file_targets: The files named by ``_FILE`` variables (their directories are watched).
     """
 
-    __slots__ = ("entries", "errors", "file_targets", "fresh_reads", "incomplete", "missing_dirs")
+    __slots__ = (
+        "dir_errors",
+        "entries",
+        "errors",
+        "file_targets",
+        "fresh_reads",
+        "incomplete",
+        "missing_dirs",
+    )
 
     def __init__(self) -> None:
         self.fresh_reads = 0
@@ -102,6 +112,7 @@ class Pass:
         self.incomplete: dict[str, str] = {}
         self.errors: dict[str, RunSecretsError] = {}
         self.missing_dirs: list[str] = []
+        self.dir_errors: dict[str, SecretReadError] = {}
         self.file_targets: list[str] = []
 
     def agrees_with(self, other: Pass) -> bool:
@@ -120,21 +131,30 @@ def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
     """Read every tracked secret once, reusing ``cache`` entries whose file has not changed."""
     lookup = plan.lookup
     result = Pass()
-    listings: dict[str, dict[str, tuple[str, bool]]] = {}
+    listings: dict[str, dict[str, tuple[os.DirEntry[str], bool]]] = {}
     for directory in lookup.dirs:
         try:
             listing = list_secret_entries(directory, plan.ignore)
         except (FileNotFoundError, NotADirectoryError):
             result.missing_dirs.append(directory)
             continue
-        except OSError:
-            # Unreadable for now (permissions being fixed, a mount going away): keep its values.
+        except SecretReadError as e:
+            # Unreadable for now (permissions being fixed, a mount going away): keep its values
+            # and say why.
             result.missing_dirs.append(directory)
+            result.dir_errors[directory] = e
             continue
-        listings[directory] = {name: (path, dangling) for name, path, dangling in listing}
+        listings[directory] = {name: (entry, dangling) for name, entry, dangling in listing}
+    # One per directory and pass: the real path of each root is resolved once per pass.
+    containments = {
+        directory: Containment(
+            () if lookup.allow_external_links else (directory, *lookup.link_roots)
+        )
+        for directory in listings
+    }
     for name in sorted(tracked_names(plan, listings)):
         try:
-            _read_one(name, plan, listings, cache, result)
+            _read_one(name, plan, listings, containments, cache, result)
         except RunSecretsError as e:
             result.errors[name] = e
     return result
@@ -159,7 +179,8 @@ def tracked_names(plan: ScanPlan, listings: Mapping[str, Mapping[str, object]]) 
 def _read_one(
     name: str,
     plan: ScanPlan,
-    listings: Mapping[str, Mapping[str, tuple[str, bool]]],
+    listings: Mapping[str, Mapping[str, tuple[os.DirEntry[str], bool]]],
+    containments: Mapping[str, Containment],
     cache: Mapping[str, Entry],
     result: Pass,
 ) -> None:
@@ -196,12 +217,19 @@ def _read_one(
             found = listings.get(directory, {}).get(name)
             if found is None:
                 continue
-            path, dangling = found
-            contain_in = () if lookup.allow_external_links else (directory, *lookup.link_roots)
+            listed, dangling = found
+            path = listed.path
             entry = (
                 None
                 if dangling
-                else read_entry(name, path, plan, cache.get(name), contain_in=contain_in)
+                else read_entry(
+                    name,
+                    path,
+                    plan,
+                    cache.get(name),
+                    contain_in=containments[directory],
+                    listed=listed,
+                )
             )
             if entry is None:
                 result.incomplete[name] = f"{path} is a link to nothing or vanished while read"
@@ -219,9 +247,14 @@ def read_entry(
     *,
     kind: str = DIRECTORY,
     variable: str | None = None,
-    contain_in: tuple[str, ...] = (),
+    contain_in: tuple[str, ...] | Containment = (),
+    listed: os.DirEntry[str] | None = None,
 ) -> Entry | None:
     """Read one file, or reuse ``cached`` when its fingerprint proves the file unchanged.
+
+    Args:
+        listed: The directory scan's entry for ``path``: its stat is reused (for a symlink the
+            scan has already followed it), which saves a system call per file and pass.
 
     Returns:
         The entry, or ``None`` when nothing (or a dangling link) is at ``path`` right now.
@@ -229,8 +262,13 @@ def read_entry(
     Raises:
         SecretReadError: The file exists but cannot be used (see :func:`read_file`).
     """
+    is_link = False
     try:
-        st = os.stat(path)
+        if listed is not None:
+            is_link = listed.is_symlink()
+            st: os.stat_result | None = listed.stat()
+        else:
+            st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError:
@@ -252,6 +290,9 @@ def read_entry(
         contain_in=contain_in,
         variable=variable,
         missing_ok=True,
+        seen=st if listed is not None else None,
+        is_link=is_link,
+        warned=plan.lookup.warned,
     )
     if found is None:
         return None

@@ -9,10 +9,12 @@ good snapshot and is retried on the next event and on a short timer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
+from collections import deque
 
 from ._names import validate_name
 from ._provenance import DEFAULT_SOURCES, DIRECTORY
@@ -25,7 +27,8 @@ from .exceptions import RunSecretsError, SecretReadError, SecretValidationError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+    import asyncio
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
     from types import TracebackType
     from typing import Any, TypeVar
 
@@ -49,6 +52,10 @@ _FIRST_RETRY = 0.01
 _MAX_RETRY = 1.0
 # At construction, how long a half-written state may last before the store starts anyway.
 _STARTUP_RETRIES = (0.01, 0.02, 0.04, 0.08, 0.16)
+
+#: How many separate changes ``awatch()`` holds for a consumer that falls behind; past that,
+#: each new change is merged into the last one held.
+AWATCH_MAX_PENDING = 16
 
 
 class StoreStatus:
@@ -458,13 +465,15 @@ class SecretStore:
     ) -> None:
         self.close()
 
-    def awatch(self) -> AsyncChanges:
+    def awatch(self, *, max_pending: int = AWATCH_MAX_PENDING) -> AsyncChanges:
         """The asyncio form: ``async for changes in store.awatch(): ...``.
 
         Watches while iterating (starting the watcher if needed, stopping it at the end if it
-        started it). Also an async context manager that closes the iteration on exit.
+        started it). Also an async context manager that closes the iteration on exit; closing,
+        cancelling or leaving the loop unsubscribes. A consumer that falls behind holds at most
+        ``max_pending`` changes: later ones merge into the last (names compared end to end).
         """
-        return AsyncChanges(self)
+        return AsyncChanges(self, max_pending)
 
     def reload(self) -> Changes | None:
         """Re-read now, in this thread; returns what was published, or ``None``."""
@@ -492,10 +501,14 @@ class SecretStore:
 
         return not is_debris(name) or any(os.path.basename(t) == name for t in self._file_targets)
 
-    def _after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self, *, rearmed: bool) -> None:
         # The parent's lock may have been held by its (now vanished) watcher thread.
         self._lock = threading.RLock()
         self._delivering = None
+        if not rearmed:
+            # The inherited watcher has no thread here: forget it, so that start() in the
+            # child starts a real one instead of taking it for running.
+            self._watcher = None
 
     def _note_problem(self, problem: str) -> None:
         self._problem = problem
@@ -606,7 +619,11 @@ class SecretStore:
         gone_since: dict[str, float] = {}
         self._pending_retry = None
         for directory in pass_.missing_dirs:
-            if any(_from_dir(e, directory) for e in published._entries.values()):
+            unlistable = pass_.dir_errors.get(directory)
+            if unlistable is not None:
+                self._counters["read_errors"] += 1
+                problems.append(f"{unlistable}; keeping its values")  # never holds a value
+            elif any(_from_dir(e, directory) for e in published._entries.values()):
                 problems.append(f"directory {directory} is missing; keeping its values")
         for name, old in published._entries.items():
             if name in entries or name in pass_.incomplete or name in pass_.errors:
@@ -713,30 +730,130 @@ def _log_subscriber_error(callback: Subscriber, error: Exception) -> None:
     )
 
 
-class AsyncChanges:
-    """``store.awatch()``: an async iterator of :class:`Changes` (and an async context manager)."""
+def merge_changes(first: Changes, second: Changes) -> Changes:
+    """Two consecutive publishes as one: from ``first.previous`` to ``second.snapshot``.
 
-    def __init__(self, store: SecretStore) -> None:
-        self._store = store
-        self._queue: Any = None
-        self._unsubscribe: Callable[[], None] | None = None
-        self._started = False
-        self._closed = False
+    Names are compared end to end, so a value rotated and rotated back is no change at all.
+    """
+    added, changed, removed = diff(first.previous._entries, second.snapshot._entries)
+    return Changes(
+        added=added,
+        changed=changed,
+        removed=removed,
+        snapshot=second.snapshot,
+        previous=first.previous,
+    )
 
-    def _open(self) -> None:
+
+class _Inbox:
+    """Changes waiting for one ``awatch()`` consumer: bounded, merging, filled by the watcher.
+
+    The watcher thread appends under a lock and wakes the event loop only when the inbox was
+    empty, so neither the inbox nor the loop's queue of callbacks grows with a slow consumer.
+    """
+
+    __slots__ = ("_guard", "_limit", "_loop", "_pending", "_signalled", "ready")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
         import asyncio
 
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Changes] = asyncio.Queue()
+        self._loop = loop
+        self._limit = max(1, limit)
+        self._guard = threading.Lock()
+        self._pending: deque[Changes] = deque()
+        self._signalled = False
+        self.ready = asyncio.Event()
 
-        def deliver(changes: Changes) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, changes)
+    def put(self, changes: Changes) -> None:
+        """Called in the watcher thread (a subscriber)."""
+        with self._guard:
+            if len(self._pending) >= self._limit:
+                self._pending[-1] = merge_changes(self._pending[-1], changes)
+            else:
+                self._pending.append(changes)
+            if self._signalled:
+                return
+            self._signalled = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens any more
+            self._loop.call_soon_threadsafe(self.ready.set)
 
-        self._queue = queue
-        self._unsubscribe = self._store.subscribe(deliver)
-        if not self._store.running:
-            self._store.start()
-            self._started = True
+    def take(self) -> Changes | None:
+        """The oldest pending change, or ``None`` (then wait for :attr:`ready`). Loop thread."""
+        with self._guard:
+            if self._pending:
+                return self._pending.popleft()
+            self._signalled = False
+            self.ready.clear()
+            return None
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+class _Subscription:
+    """An ``awatch()``'s hold on its store; ending it twice is harmless."""
+
+    __slots__ = ("_started", "_store", "_unsubscribe")
+
+    def __init__(self, store: SecretStore, unsubscribe: Callable[[], None], started: bool) -> None:
+        self._store = store
+        self._unsubscribe: Callable[[], None] | None = unsubscribe
+        self._started = started
+
+    def end(self) -> None:
+        """Stop delivering; stop the watcher if this subscription started it."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is None:
+            return
+        unsubscribe()
+        if self._started:
+            self._store.close()
+
+
+async def _iterate(inbox: _Inbox, subscription: _Subscription) -> AsyncGenerator[Changes, None]:
+    # A free function holding neither the AsyncChanges nor the store's subscriber list: when a
+    # consumer drops the iteration (a ``break`` out of ``async for``), the generator is freed at
+    # once and asyncio closes it, running the ``finally``.
+    try:
+        while True:
+            changes = inbox.take()
+            if changes is None:
+                await inbox.ready.wait()
+            elif changes:  # a merge can cancel out
+                yield changes
+    finally:
+        subscription.end()
+
+
+class AsyncChanges:
+    """``store.awatch()``: an async iterator of :class:`Changes` (and an async context manager).
+
+    It subscribes on entering the context (or at the first iteration) and unsubscribes when the
+    iteration is closed, cancelled, left by ``break`` (once asyncio finalizes it) or the context
+    exits. A consumer that falls behind gets at most ``max_pending`` changes, the last merged.
+    """
+
+    __slots__ = ("_closed", "_iterator", "_max_pending", "_store", "_subscription")
+
+    def __init__(self, store: SecretStore, max_pending: int = AWATCH_MAX_PENDING) -> None:
+        self._store = store
+        self._max_pending = max_pending
+        self._iterator: AsyncGenerator[Changes, None] | None = None
+        self._subscription: _Subscription | None = None
+        self._closed = False
+
+    def _open(self) -> AsyncGenerator[Changes, None]:
+        if self._iterator is None:
+            import asyncio
+
+            inbox = _Inbox(asyncio.get_running_loop(), self._max_pending)
+            unsubscribe = self._store.subscribe(inbox.put)
+            started = not self._store.running
+            if started:
+                self._store.start()
+            self._subscription = _Subscription(self._store, unsubscribe, started)
+            self._iterator = _iterate(inbox, self._subscription)
+        return self._iterator
 
     def __aiter__(self) -> AsyncIterator[Changes]:
         return self
@@ -744,13 +861,10 @@ class AsyncChanges:
     async def __anext__(self) -> Changes:
         if self._closed:
             raise StopAsyncIteration
-        if self._queue is None:
-            self._open()
-        changes: Changes = await self._queue.get()
-        return changes
+        return await self._open().__anext__()
 
     async def __aenter__(self) -> AsyncChanges:
-        if self._queue is None:
+        if not self._closed:
             self._open()
         return self
 
@@ -760,9 +874,8 @@ class AsyncChanges:
     async def aclose(self) -> None:
         """Stop delivering; stop the watcher if this iteration started it."""
         self._closed = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        if self._started:
-            self._started = False
-            self._store.close()
+        if self._iterator is not None:
+            await self._iterator.aclose()
+        if self._subscription is not None:
+            # An iteration never started has no ``finally`` to run.
+            self._subscription.end()

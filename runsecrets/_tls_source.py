@@ -44,7 +44,12 @@ def read_spec(spec: Spec, secrets: Secrets) -> tuple[bytes, str]:
     """
     if is_path(spec):
         path = os.fspath(spec)
-        result = read_file(path, name=os.path.basename(path), max_size=secrets.max_size)
+        result = read_file(
+            path,
+            name=os.path.basename(path),
+            max_size=secrets.max_size,
+            warned=secrets._lookup.warned,
+        )
         assert result is not None  # missing_ok is off: a missing file raises
         return result[0], path
     name = validate_name(str(spec))

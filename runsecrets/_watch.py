@@ -23,6 +23,7 @@ import errno
 import logging
 import os
 import select
+import sys
 import threading
 import time
 import weakref
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
         def _refresh_for_watcher(self, reason: str) -> float | None: ...
         def _watch_paths(self) -> list[str]: ...
         def _is_relevant(self, name: str) -> bool: ...
-        def _after_fork_in_child(self) -> None: ...
+        def _after_fork_in_child(self, *, rearmed: bool) -> None: ...
         def _note_problem(self, problem: str) -> None: ...
 
     class Backend(Protocol):
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
         mode: str
 
         def arm(self, paths: Sequence[str]) -> bool: ...
-        def wait(self, timeout: float) -> str: ...
+        def wait(self, timeout: float, on_event: Callable[[], None]) -> str: ...
         def wake(self) -> None: ...
         def close(self) -> None: ...
         def forget_after_fork(self) -> None: ...
@@ -70,6 +71,104 @@ REARM = "rearm"  # a watched directory went away or events were lost: re-read an
 IGNORED = "ignored"  # only writer debris moved: nothing to do
 TIMEOUT = "timeout"
 STOP = "stop"
+
+#: The interpreter's thread switch interval during a watcher's work window, in seconds.
+PROMPT_SWITCH_INTERVAL = 0.0002
+# How long the watcher waits after a re-read that raised before trying again.
+_RETRY_AFTER_FAILURE = 1.0
+
+
+class _SwitchState:
+    """Process-wide bookkeeping behind :class:`PromptSwitching` (the interval is process-wide)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.saved: float | None = None  # the interval before the first user lowered it
+        self.ours: float | None = None  # the interval set, to see whether someone changed it
+
+
+_switch = _SwitchState()
+
+
+class PromptSwitching:
+    """Lower the interpreter's thread switch interval during a watcher's work window.
+
+    Why: every system call of a re-read releases the GIL, and getting it back means waiting for
+    the running thread to hand it over, which CPython asks for only after the switch interval
+    (5 ms by default). With application threads busy in Python (readers calling ``get()`` in a
+    loop), a re-read of a few dozen system calls then waits 5 ms per call: a rotation took
+    hundreds of milliseconds to publish instead of a few. At 0.2 ms, the window costs the other
+    threads more frequent hand-overs for a few milliseconds per rotation, nothing while idle.
+
+    The tradeoff: the interval is process-wide, so every thread of the process switches more
+    often during a window. The previous value is restored when the last window in the process
+    ends (windows of several stores nest: a count under a lock), unless someone else changed the
+    interval meanwhile, in which case theirs stays. Nothing changes when the interval is
+    already at or below this one.
+
+    ``begin()`` and ``end()`` are idempotent per object (an inotify backend begins at the first
+    event, the watcher ends after the publish); it is also a context manager.
+    """
+
+    __slots__ = ("_active", "interval")
+
+    def __init__(self, interval: float | None = None) -> None:
+        # Read at each construction, not at import: a benchmark compares values in one run.
+        self.interval = PROMPT_SWITCH_INTERVAL if interval is None else interval
+        self._active = False
+
+    @property
+    def active(self) -> bool:
+        """Whether this object's window is open."""
+        return self._active
+
+    def begin(self) -> None:
+        """Open the window (no-op when open)."""
+        if self._active:
+            return
+        with _switch.lock:
+            if _switch.users == 0:
+                current = sys.getswitchinterval()
+                if self.interval < current:
+                    sys.setswitchinterval(self.interval)
+                    _switch.saved = current
+                    _switch.ours = sys.getswitchinterval()
+            _switch.users += 1
+            self._active = True
+
+    def end(self) -> None:
+        """Close the window (no-op when closed); the last one restores the interval."""
+        if not self._active:
+            return
+        with _switch.lock:
+            self._active = False
+            _switch.users -= 1
+            if _switch.users == 0:
+                _restore_switch_interval()
+
+    def __enter__(self) -> PromptSwitching:
+        self.begin()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.end()
+
+
+def _restore_switch_interval() -> None:
+    # Called with the lock held (or in a child after fork, where no other thread exists).
+    saved, ours = _switch.saved, _switch.ours
+    _switch.saved = _switch.ours = None
+    if saved is not None and sys.getswitchinterval() == ours:
+        sys.setswitchinterval(saved)
+
+
+def _reset_switching_in_child() -> None:
+    # A window open in the parent's watcher thread never ends in the child: that thread is gone.
+    _switch.lock = threading.Lock()
+    if _switch.users:
+        _switch.users = 0
+        _restore_switch_interval()
 
 
 def resolve_watcher_mode(mode: str, environ: Mapping[str, str], platform: str | None = None) -> str:
@@ -132,7 +231,7 @@ class PollBackend:
         """Nothing to arm."""
         return False
 
-    def wait(self, timeout: float) -> str:
+    def wait(self, timeout: float, on_event: Callable[[], None]) -> str:
         """Sleep ``timeout`` seconds unless woken."""
         return STOP if self._woken.wait(timeout) else TIMEOUT
 
@@ -165,12 +264,22 @@ class InotifyBackend:
         self._debounce = debounce
         self._relevant = relevant
         self._inotify = Inotify()
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
-        self._poller = select.poll()
-        self._poller.register(self._inotify.fd, select.POLLIN)
-        self._poller.register(self._wake_read, select.POLLIN)
+        self._wake_read = self._wake_write = -1
+        try:
+            self._wake_read, self._wake_write = os.pipe()
+            os.set_blocking(self._wake_read, False)
+            os.set_blocking(self._wake_write, False)
+            self._poller = select.poll()
+            self._poller.register(self._inotify.fd, select.POLLIN)
+            self._poller.register(self._wake_read, select.POLLIN)
+        except BaseException:
+            # Out of descriptors after inotify_init (EMFILE): the caller falls back to polling,
+            # and must not keep an inotify instance it can never close.
+            self._inotify.close()
+            for fd in (self._wake_read, self._wake_write):
+                if fd >= 0:
+                    os.close(fd)
+            raise
         # Guards the wake-up descriptor: a wake racing a close must not write into a reused fd.
         self._fd_lock = threading.Lock()
         self._watches: dict[str, tuple[int, int, int]] = {}  # path -> (wd, st_dev, st_ino)
@@ -208,13 +317,17 @@ class InotifyBackend:
             added = True
         return added
 
-    def wait(self, timeout: float) -> str:
-        """Wait for a burst of events to end (or ``timeout``), then classify it."""
+    def wait(self, timeout: float, on_event: Callable[[], None]) -> str:
+        """Wait for a burst of events to end (or ``timeout``), then classify it.
+
+        ``on_event`` is called as soon as the burst starts: the work window opens there.
+        """
         ready = self._poller.poll(max(0.0, timeout) * 1000.0)
         if not ready:
             return TIMEOUT
         if self._woken(ready):
             return STOP
+        on_event()
         events = self._inotify.read()
         deadline = time.monotonic() + self._debounce
         while True:
@@ -324,8 +437,11 @@ class WatchfilesBackend:
             old.close()
         return True
 
-    def wait(self, timeout: float) -> str:
-        """Let watchfiles group a burst of events (or time out), then classify it."""
+    def wait(self, timeout: float, on_event: Callable[[], None]) -> str:
+        """Let watchfiles group a burst of events (or time out), then classify it.
+
+        The grouping happens in Rust, out of sight: the work window opens on return.
+        """
         if self._notify is None:
             return STOP if self._stop.wait(timeout) else TIMEOUT
         result = self._notify.watch(
@@ -444,6 +560,7 @@ class Watcher:
         self._backend: Backend | None = None
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
+        self._prompt = PromptSwitching()
 
     @property
     def mode(self) -> str:
@@ -490,21 +607,30 @@ class Watcher:
 
     def _run(self) -> None:
         stop_event = self._stop_event
+        prompt = self._prompt
         try:
-            retry = self._refresh("start", stop_event)
+            with prompt:
+                retry = self._refresh("start", stop_event)
             next_poll = time.monotonic() + self._interval(self._current_backend())
             while not stop_event.is_set():
                 now = time.monotonic()
                 deadline = next_poll if retry is None else min(next_poll, now + retry)
-                outcome = self._backend_wait(deadline - now)
-                if stop_event.is_set() or outcome == STOP:
-                    break
-                if outcome == IGNORED:
-                    continue
-                if time.monotonic() >= next_poll:
-                    next_poll = time.monotonic() + self._interval(self._current_backend())
-                retry = self._refresh({TIMEOUT: "poll"}.get(outcome, outcome), stop_event)
+                try:
+                    # The window opens at the event (or here, for a timer or a backend that
+                    # reports only once its burst is over) and closes after the publish.
+                    outcome = self._backend_wait(deadline - now, prompt.begin)
+                    if stop_event.is_set() or outcome == STOP:
+                        break
+                    if outcome == IGNORED:
+                        continue
+                    prompt.begin()
+                    if time.monotonic() >= next_poll:
+                        next_poll = time.monotonic() + self._interval(self._current_backend())
+                    retry = self._refresh({TIMEOUT: "poll"}.get(outcome, outcome), stop_event)
+                finally:
+                    prompt.end()
         finally:
+            prompt.end()
             backend, self._backend = self._backend, None
             if backend is not None:
                 backend.close()
@@ -514,21 +640,25 @@ class Watcher:
         assert backend is not None
         return backend
 
-    def _backend_wait(self, timeout: float) -> str:
+    def _backend_wait(self, timeout: float, on_event: Callable[[], None]) -> str:
         backend = self._current_backend()
         try:
-            return backend.wait(max(0.0, timeout))
+            return backend.wait(max(0.0, timeout), on_event)
         except Exception as e:  # noqa: BLE001  never leave a dead watcher behind: poll from now on
             self._fall_back(f"secret watcher: {backend.mode} failed ({type(e).__name__})")
             return CHANGED
 
-    def _refresh(self, reason: str, stop_event: threading.Event) -> float | None:
+    def _reread(self, reason: str) -> float | None:
         try:
-            retry = self._target._refresh_for_watcher(reason)
+            return self._target._refresh_for_watcher(reason)
         except Exception as e:  # noqa: BLE001  the thread must outlive any one bad read
+            # The type only: a message might quote what was read.
             logger.error("secret watcher: re-read failed (%s); retrying", type(e).__name__)
             self._target._note_problem(f"re-read failed ({type(e).__name__})")
-            return 1.0
+            return _RETRY_AFTER_FAILURE
+
+    def _refresh(self, reason: str, stop_event: threading.Event) -> float | None:
+        retry = self._reread(reason)
         backend = self._backend
         if stop_event.is_set() or backend is None:
             return retry
@@ -539,7 +669,7 @@ class Watcher:
             added = False
         if added and not stop_event.is_set():
             # Files may have arrived in a directory between the re-read and the new watch.
-            retry = self._target._refresh_for_watcher("rearm")
+            retry = self._reread("rearm")
         return retry
 
     def _fall_back(self, message: str) -> None:
@@ -556,7 +686,8 @@ class Watcher:
         if backend is not None:
             backend.forget_after_fork()
         self._thread = None
-        self._target._after_fork_in_child()
+        self._prompt = PromptSwitching()  # the old one's window died with the parent's thread
+        self._target._after_fork_in_child(rearmed=self._rearm_after_fork)
         if not self._rearm_after_fork:
             _running.discard(self)
             return
@@ -568,6 +699,7 @@ _running: weakref.WeakSet[Watcher] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
+    _reset_switching_in_child()
     for watcher in list(_running):
         try:
             watcher._restart_in_child()

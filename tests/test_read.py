@@ -236,15 +236,30 @@ def test_file_variable_may_point_anywhere(tmp_path: Path) -> None:
 
 
 def test_group_writable_file_warns_once(tmp_path: Path) -> None:
-    """A file others can rewrite is worth one warning, not one per read."""
+    """A file others can rewrite is worth one warning per resolver, not one per read; what a
+    resolver remembers is its own (no state shared between instances)."""
     path = tmp_path / "s"
     path.write_text("v")
     path.chmod(0o664)
+    secrets = _secrets(tmp_path)
     with pytest.warns(InsecurePermissionsWarning, match="writable by its group"):
-        _secrets(tmp_path).get("s")
+        secrets.get("s")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        secrets.get("s")
+    with pytest.warns(InsecurePermissionsWarning, match="writable by its group"):
         _secrets(tmp_path).get("s")
+
+
+def test_warned_files_memory_is_bounded() -> None:
+    """The memory of warned files forgets the oldest past its limit instead of growing."""
+    from runsecrets._read import WarnedFiles
+
+    warned = WarnedFiles(limit=3)
+    assert [warned.first_time((1, n)) for n in range(5)] == [True] * 5
+    assert len(warned) == 3
+    assert not warned.first_time((1, 4))
+    assert warned.first_time((1, 0))  # forgotten: warned again
 
 
 def _run_without_dac_override(code: str) -> subprocess.CompletedProcess[str]:
@@ -299,3 +314,132 @@ def test_errors_never_contain_the_value(tmp_path: Path, sentinel: str) -> None:
         errors.append(info.value)
     for error in errors:
         assert not leaked(sentinel, str(error), repr(error), vars(error))
+
+
+def _escaping_link(tmp_path: Path) -> tuple[Path, Path]:
+    """A secrets directory whose entry ``s`` links to a readable file outside it."""
+    outside = tmp_path / "outside"
+    outside.write_text("not a secret of ours")
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "s").symlink_to(outside)
+    return secrets_dir, outside
+
+
+def test_containment_is_checked_on_the_opened_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With /proc, a link's target is judged by what the descriptor opened, not by a second
+    walk of the path that a swap could fool: even a path walk made to lie (the link "resolving"
+    inside) does not get an escaping link through. A Kubernetes link is still followed."""
+    from runsecrets import _read
+
+    if _read._PROC_FD is None or not os.path.isdir(_read._PROC_FD):
+        pytest.skip("no /proc/self/fd here")
+    secrets_dir, outside = _escaping_link(tmp_path)
+    fd = os.open(secrets_dir / "s", os.O_RDONLY)
+    try:
+        assert _read.opened_path(fd) == str(outside.resolve())
+    finally:
+        os.close(fd)
+    link = str(secrets_dir / "s")
+    real_realpath = os.path.realpath
+
+    def fooled(path: str) -> str:
+        return path if os.fspath(path) == link else real_realpath(path)
+
+    monkeypatch.setattr(_read.os.path, "realpath", fooled)
+    with pytest.raises(SecretReadError, match="leads outside") as info:
+        _read.read_file(link, name="s", contain_in=(str(secrets_dir),))
+    assert info.value.reason == "outside_directory"
+    monkeypatch.undo()
+    _kubernetes_volume(tmp_path / "k8s", {"password": "pw"})
+    found = _read.read_file(
+        str(tmp_path / "k8s" / "password"), name="password", contain_in=(str(tmp_path / "k8s"),)
+    )
+    assert found is not None
+    assert found[0] == b"pw"
+
+
+def test_containment_falls_back_to_the_path_without_proc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where /proc is missing the link is resolved by path instead: the same verdicts."""
+    from runsecrets import _read
+
+    monkeypatch.setattr(_read, "_PROC_FD", None)
+    secrets_dir, _ = _escaping_link(tmp_path)
+    assert _read.opened_path(0) is None
+    with pytest.raises(SecretReadError, match="leads outside") as info:
+        _secrets(secrets_dir).get("s")
+    assert info.value.reason == "outside_directory"
+    _kubernetes_volume(tmp_path / "k8s", {"password": "pw"})
+    assert _secrets(tmp_path / "k8s").get("password") == "pw"
+
+
+def test_an_entry_replaced_by_an_escaping_link_after_the_scan_is_refused(tmp_path: Path) -> None:
+    """The scan saw a regular file; by the open it is a link out of the directory. The opened
+    file is not the one stated, so containment is checked anyway and refuses it."""
+    from runsecrets._read import read_file
+
+    secrets_dir, outside = _escaping_link(tmp_path)
+    (secrets_dir / "s").unlink()
+    (secrets_dir / "s").write_text("ours")
+    seen = os.stat(secrets_dir / "s")
+    (secrets_dir / "s").unlink()
+    (secrets_dir / "s").symlink_to(outside)
+    with pytest.raises(SecretReadError, match="leads outside") as info:
+        read_file(
+            str(secrets_dir / "s"),
+            name="s",
+            contain_in=(str(secrets_dir),),
+            seen=seen,
+            is_link=False,
+        )
+    assert info.value.reason == "outside_directory"
+
+
+def test_an_escaping_link_to_a_fifo_is_refused_as_outside_without_opening(tmp_path: Path) -> None:
+    """A link out of the directory to something that is not a file is refused for leaving the
+    directory (the more telling reason), before any open that could block."""
+    os.mkfifo(tmp_path / "pipe")
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "s").symlink_to(tmp_path / "pipe")
+    with pytest.raises(SecretReadError) as info:
+        _secrets(secrets_dir).get("s")
+    assert info.value.reason == "outside_directory"
+
+
+def test_an_unlistable_directory_is_a_permission_error_naming_it(tmp_path: Path) -> None:
+    """Listing a directory the process may not read raises ``SecretReadError``
+    (``permission_denied``, the directory named), not a bare ``PermissionError``."""
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "s").write_text("v")
+    secrets_dir.chmod(0o311)  # searchable, not readable
+    code = (
+        "import runsecrets\n"
+        f"s = runsecrets.Secrets([{str(secrets_dir)!r}], environ={{}})\n"
+        "try: s.names()\n"
+        "except runsecrets.SecretReadError as e: print(e.reason, '|', e.path, '|', e)\n"
+    )
+    try:
+        result = _run_without_dac_override(code)
+    finally:
+        secrets_dir.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    reason, path, message = result.stdout.strip().split(" | ", 2)
+    assert (reason, path) == ("permission_denied", str(secrets_dir))
+    assert str(secrets_dir) in message
+    assert "permission denied" in message
+
+
+def test_a_dangling_link_out_of_the_directory_is_refused_not_missing(tmp_path: Path) -> None:
+    """A link out of the directory to nothing is still a link out: ``outside_directory``."""
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "s").symlink_to(tmp_path / "nothing-here")
+    with pytest.raises(SecretReadError) as info:
+        _secrets(secrets_dir).get("s")
+    assert info.value.reason == "outside_directory"

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -381,4 +382,193 @@ def test_awatch_yields_changes_in_asyncio(tmp_path: Path) -> None:
         return seen
 
     assert asyncio.run(asyncio.wait_for(main(), 10)) == ["1"]
+    assert not store.running
+
+
+@pytest.fixture
+def switch_interval() -> Iterator[float]:
+    """A distinctive switch interval for the test, the interpreter's own restored after."""
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        yield sys.getswitchinterval()
+    finally:
+        sys.setswitchinterval(saved)
+
+
+def test_prompt_switching_lowers_the_interval_and_restores_it(switch_interval: float) -> None:
+    """Windows lower the process's switch interval; nested windows (two stores) restore it only
+    when the last one ends; ending twice is harmless."""
+    from runsecrets._watch import PROMPT_SWITCH_INTERVAL, PromptSwitching
+
+    one, two = PromptSwitching(), PromptSwitching()
+    with one:
+        assert sys.getswitchinterval() == pytest.approx(PROMPT_SWITCH_INTERVAL)
+        two.begin()
+        two.begin()
+        one.end()
+        assert sys.getswitchinterval() == pytest.approx(PROMPT_SWITCH_INTERVAL)
+        two.end()
+        assert sys.getswitchinterval() == switch_interval
+        two.end()
+    assert sys.getswitchinterval() == switch_interval
+
+
+def test_prompt_switching_leaves_an_interval_changed_meanwhile(switch_interval: float) -> None:
+    """Someone else sets the interval during a window: theirs stays when the window ends."""
+    from runsecrets._watch import PromptSwitching
+
+    with PromptSwitching():
+        sys.setswitchinterval(0.001)
+    assert sys.getswitchinterval() == pytest.approx(0.001)
+
+
+def test_prompt_switching_never_raises_a_lower_interval() -> None:
+    """An interval already below the window's is left alone."""
+    from runsecrets._watch import PromptSwitching
+
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(0.0001)
+    try:
+        lowered = sys.getswitchinterval()
+        with PromptSwitching():
+            assert sys.getswitchinterval() == lowered
+        assert sys.getswitchinterval() == lowered
+    finally:
+        sys.setswitchinterval(saved)
+
+
+@pytest.mark.parametrize("watcher", ["inotify", "watchfiles", "poll"])
+def test_the_watcher_switches_promptly_only_while_it_works(
+    tmp_path: Path, watcher: str, switch_interval: float
+) -> None:
+    """Subscribers run inside the watcher's work window (the interval lowered); once the
+    publish is done and the watcher waits again, the interval is back."""
+    from runsecrets._watch import PROMPT_SWITCH_INTERVAL
+
+    SecretsDir(tmp_path).write("a", "0")
+    store = store_for(tmp_path, watcher=watcher, poll_interval=0.05)
+    during: list[float] = []
+    published = threading.Event()
+
+    def record(changes: runsecrets.Changes) -> None:
+        during.append(sys.getswitchinterval())
+        published.set()
+
+    store.subscribe(record)
+    with store.watch():
+        assert wait_for(lambda: sys.getswitchinterval() == switch_interval, timeout=30)
+        write_rename(tmp_path / "a", "1")
+        assert published.wait(30)
+    assert during == [pytest.approx(PROMPT_SWITCH_INTERVAL)]
+    assert sys.getswitchinterval() == switch_interval
+
+
+def _rotate(path: Path, store: SecretStore, value: str) -> None:
+    """Write ``value`` and publish it now, in this thread."""
+    write_rename(path, value)
+    assert store.reload() is not None
+
+
+def test_awatch_holds_a_bounded_number_of_changes_merging_the_rest(tmp_path: Path) -> None:
+    """A consumer that falls behind finds at most ``max_pending`` changes waiting; everything
+    later is merged into the last one, whose ``previous`` is where that merge started."""
+    d = SecretsDir(tmp_path)
+    d.write("a", "0")
+    store = store_for(tmp_path, watcher="poll", poll_interval=3600)
+
+    async def main() -> list[runsecrets.Changes]:
+        seen: list[runsecrets.Changes] = []
+        async with store.awatch(max_pending=4) as updates:
+            for n in range(1, 31):
+                _rotate(tmp_path / "a", store, str(n))
+            _rotate(tmp_path / "b", store, "done")
+            async for changes in updates:
+                seen.append(changes)
+                if "b" in changes.snapshot:
+                    break
+        return seen
+
+    seen = asyncio.run(asyncio.wait_for(main(), 30))
+    assert len(seen) == 4
+    assert [(c.previous.get("a"), c.snapshot.get("a")) for c in seen[:3]] == [
+        ("0", "1"),
+        ("1", "2"),
+        ("2", "3"),
+    ]
+    last = seen[-1]
+    assert (last.previous.get("a"), last.snapshot.get("a")) == ("3", "30")
+    assert (last.added, last.changed, last.removed) == ({"b"}, {"a"}, set())
+    assert store._subscribers == ()
+    assert not store.running
+
+
+def test_awatch_drops_a_merge_that_cancels_out(tmp_path: Path) -> None:
+    """Rotated and rotated back while the consumer was away: nothing to report for it."""
+    SecretsDir(tmp_path).write("a", "0")
+    store = store_for(tmp_path, watcher="poll", poll_interval=3600)
+
+    async def main() -> list[str]:
+        async with store.awatch(max_pending=1) as updates:
+            _rotate(tmp_path / "a", store, "1")
+            _rotate(tmp_path / "a", store, "0")
+            _rotate(tmp_path / "b", store, "new")
+            changes = await updates.__anext__()
+        return sorted(changes.names)
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == ["b"]
+
+
+def test_awatch_unsubscribes_when_cancelled(tmp_path: Path) -> None:
+    """A task waiting in ``async for`` is cancelled: the subscription ends and the watcher it
+    started stops."""
+    SecretsDir(tmp_path).write("a", "0")
+    store = store_for(tmp_path)
+
+    async def consume(started: asyncio.Event) -> None:
+        started.set()
+        async for _ in store.awatch():
+            pass
+
+    async def main() -> None:
+        started = asyncio.Event()
+        task = asyncio.create_task(consume(started))
+        await started.wait()
+        for _ in range(1000):  # until the consumer subscribed (bounded: a liveness guard)
+            if store._subscribers:
+                break
+            await asyncio.sleep(0.005)
+        assert store._subscribers
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert store._subscribers == ()
+    assert not store.running
+
+
+def test_awatch_unsubscribes_after_a_break(tmp_path: Path) -> None:
+    """Leaving ``async for`` by ``break`` (no context manager): asyncio finalizes the iteration
+    and the subscription ends."""
+    SecretsDir(tmp_path).write("a", "0")
+    store = store_for(tmp_path, watcher="poll", poll_interval=3600)
+
+    async def main() -> None:
+        async def rotate_soon() -> None:
+            while not store._subscribers:
+                await asyncio.sleep(0.005)
+            _rotate(tmp_path / "a", store, "1")
+
+        rotation = asyncio.create_task(rotate_soon())
+        async for _ in store.awatch():
+            break
+        await rotation
+        for _ in range(1000):  # until asyncio ran the finalizer (bounded: a liveness guard)
+            if not store._subscribers:
+                break
+            await asyncio.sleep(0.005)
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert store._subscribers == ()
     assert not store.running

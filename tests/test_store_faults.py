@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -225,3 +226,168 @@ def test_a_file_briefly_gone_is_never_published_as_removed(tmp_path: Path) -> No
     write_rename(tmp_path / "b", "1")
     assert patient.reload() is None
     assert patient.status.healthy
+
+
+@pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning")
+def test_fork_without_rearm_leaves_the_child_free_to_start_its_own(tmp_path: Path) -> None:
+    """``rearm_after_fork=False``: the child has no watcher and says so (not running, mode
+    ``stopped``), and a ``start()`` there starts a real one that sees a rotation."""
+    SecretsDir(tmp_path).write("a", "0")
+    store = SecretStore(
+        tmp_path, environ={}, rearm_after_fork=False, backup_poll_interval=NO_BACKUP_POLL
+    )
+    store.start()
+    ready_read, ready_write = os.pipe()
+    go_read, go_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code only, never run pytest's teardown
+        code = 3
+        try:
+            inherited_stopped = not store.running and store.status.mode == "stopped"
+            no_thread = not any(t.name == "runsecrets-watch" for t in threading.enumerate())
+            store.start()
+            started = store.running and store.status.mode == "inotify"
+            os.write(ready_write, b"r")
+            assert os.read(go_read, 1) == b"g"
+            seen = wait_for(lambda: store.get("a") == "after-fork", timeout=30)
+            store.close()
+            code = 0 if (inherited_stopped, no_thread, started, seen) == (True,) * 4 else 1
+        finally:
+            os._exit(code)
+    try:
+        assert os.read(ready_read, 1) == b"r"
+        write_rename(tmp_path / "a", "after-fork")
+        os.write(go_write, b"g")
+        assert wait_for(lambda: store.get("a") == "after-fork", timeout=30)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        store.close()
+        for fd in (ready_read, ready_write, go_read, go_write):
+            os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_inotify_backend_closes_its_instance_when_pipe_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of descriptors right after ``inotify_init``: the instance is closed again (no leak)
+    and the store falls back to polling with a warning."""
+    from runsecrets import WatchFallbackWarning, _watch
+
+    def no_pipe() -> tuple[int, int]:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(_watch.os, "pipe", no_pipe)
+    before = _open_fds()
+    with pytest.raises(OSError, match="Too many open files"):
+        _watch.InotifyBackend(0.002, 0.05, lambda name: True)
+    assert _open_fds() == before
+    (tmp_path / "a").write_text("1")
+    store = SecretStore(tmp_path, environ={}, watcher="inotify")
+    with pytest.warns(WatchFallbackWarning, match="polling instead"):
+        store.start()
+    try:
+        assert store.status.mode == "poll"
+    finally:
+        store.close()
+    assert _open_fds() == before
+
+
+class _RearmTarget:
+    """A watch target whose second directory shows up after the start (so the watcher adds a
+    watch and re-reads for ``rearm``), and whose ``rearm`` re-read raises."""
+
+    def __init__(self, first: Path, second: Path, sentinel: str) -> None:
+        self.paths = [str(first)]
+        self.second = str(second)
+        self.sentinel = sentinel
+        self.reasons: list[str] = []
+        self.problems: list[str] = []
+        self.changed = threading.Event()
+
+    def _refresh_for_watcher(self, reason: str) -> float | None:
+        self.reasons.append(reason)
+        if reason == "start":
+            self.paths = [*self.paths, self.second]
+        if reason == "rearm":
+            raise RuntimeError(f"bad read of {self.sentinel}")
+        if reason == "changed":
+            self.changed.set()
+        return None
+
+    def _watch_paths(self) -> list[str]:
+        return list(self.paths)
+
+    def _is_relevant(self, name: str) -> bool:
+        return True
+
+    def _after_fork_in_child(self, *, rearmed: bool) -> None:
+        """Nothing to reset."""
+
+    def _note_problem(self, problem: str) -> None:
+        self.problems.append(problem)
+
+
+def test_a_failing_rearm_reread_is_logged_and_the_watcher_lives_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, sentinel: str
+) -> None:
+    """The re-read after adding a watch raises: logged by type only (never its message), noted
+    as a problem, and the watcher thread keeps serving events."""
+    from runsecrets._watch import Watcher
+
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    target = _RearmTarget(first, second, sentinel)
+    watcher = Watcher(
+        target,  # type: ignore[arg-type]
+        mode="inotify",
+        step=None,
+        debounce=0.05,
+        poll_interval=1.0,
+        backup_poll_interval=NO_BACKUP_POLL,
+        rearm_after_fork=False,
+    )
+    caplog.set_level(logging.ERROR, logger="runsecrets.watch")
+    watcher.start(on_fallback=lambda message: None)
+    try:
+        assert wait_for(lambda: "rearm" in target.reasons, timeout=30)
+        (first / "a").write_text("x")
+        assert target.changed.wait(30), "the watcher died after the failed re-read"
+        assert watcher.thread_ident is not None
+    finally:
+        watcher.stop(join=True)
+    assert target.problems == ["re-read failed (RuntimeError)"]
+    assert "re-read failed (RuntimeError)" in caplog.text
+    assert sentinel not in caplog.text
+
+
+def test_an_unlistable_directory_keeps_its_values_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory that stops being listable (permission denied): its values stay, and the
+    problem names the directory and the reason, as a ``SecretReadError`` would."""
+    SecretsDir(tmp_path).write("a", "1")
+    store = SecretStore(tmp_path, environ={})
+    real_scandir = os.scandir
+
+    def denied(path: object) -> object:
+        if os.fspath(path) == str(tmp_path):  # type: ignore[arg-type]
+            raise PermissionError(13, "Permission denied", str(tmp_path))
+        return real_scandir(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "scandir", denied)
+    assert store.reload() is None
+    assert store.get("a") == "1"
+    problem = store.status.problem or ""
+    assert f"cannot list secrets directory {tmp_path}: permission denied" in problem
+    assert store.status.counters["read_errors"] == 1
+    monkeypatch.undo()
+    write_rename(tmp_path / "a", "2")
+    assert store.reload() is not None
+    assert store.status.healthy

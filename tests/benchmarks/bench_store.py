@@ -1,7 +1,7 @@
 """Hot-reload benchmarks (issue 4): rotation latency, idle cost, ``store.get()``, torture.
 
 Run: ``python tests/benchmarks/bench_store.py [--idle-seconds 60] [--rotations 10000]
-[--latency-rotations 200] [--only latency,idle,get,torture]``.
+[--torture-runs 3] [--latency-rotations 200] [--only latency,idle,get,torture]``.
 
 - Latency: from the writer process's last system call (it prints ``time.monotonic_ns()``, a
   clock every process shares) to the subscriber's call, Kubernetes swap and rename writer;
@@ -11,7 +11,9 @@ Run: ``python tests/benchmarks/bench_store.py [--idle-seconds 60] [--rotations 1
   adds (modules loaded, threads, the snapshot).
 - ``store.get()`` against a dict's ``get`` and subscript, interleaved runs.
 - Torture: rotations mixing the three writer styles while two threads read; torn values,
-  invalid snapshots published, and the delay of the final value after the last write.
+  invalid snapshots published, and the delay of the final value after the last write (median
+  of the runs), against a baseline run interleaved in the same process: the watcher without
+  prompt switching, which shows the GIL convoy a busy process puts it in.
 """
 
 from __future__ import annotations
@@ -267,9 +269,8 @@ def get_cost(runs: int = 15) -> None:
     )
 
 
-def torture(rotations: int) -> None:
-    """Mixed writers, concurrent readers: torn values, invalid publishes, final-value delay."""
-    print(f"\n== torture: {rotations} rotations mixing Kubernetes swap, rename and in-place writes")
+def torture_once(rotations: int) -> dict[str, float]:
+    """One torture run: mixed writers, two reader threads; its figures."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         kubernetes_swap(root / "k8s", {"cert": make_value(0), "key": make_value(0)})
@@ -325,17 +326,72 @@ def torture(rotations: int) -> None:
                 reader.join()
         status = store.status
     delay = (final_at[0] - written[rotations]) / 1e6 if final_at else float("inf")
-    delay = max(delay, 0.0)  # already there when the writer printed its last line
+    return {
+        "final_ms": max(delay, 0.0),  # already there when the writer printed its last line
+        "writes": len(written),
+        "took": took,
+        "reads": counts["reads"],
+        "torn": counts["torn"],
+        "invalid": len(invalid),
+        "publishes": status.counters["publishes"],
+        "refused": status.counters["refused"],
+        "incomplete": status.counters["incomplete"],
+    }
+
+
+def torture(rotations: int, runs: int) -> None:
+    """Mixed writers, concurrent readers: torn values, invalid publishes, final-value delay.
+
+    The baseline, run interleaved in the same process: the watcher without prompt switching
+    (the switch interval left at the interpreter's 5 ms), to show what the GIL convoy costs.
+    """
+    from runsecrets import _watch
+
     print(
-        f"writes: {len(written)} in {took:.1f} s; reads: {counts['reads']}; publishes: {status.counters['publishes']}"
+        f"\n== torture: {runs} x {rotations} rotations mixing Kubernetes swap, rename and "
+        "in-place writes, two reader threads"
     )
+    prompt = _watch.PROMPT_SWITCH_INTERVAL
+    modes = {
+        "prompt switching": prompt,
+        # Not below the current interval: PromptSwitching then leaves it alone.
+        "baseline (interval left at 5 ms)": sys.getswitchinterval(),
+    }
+    results: dict[str, list[dict[str, float]]] = {label: [] for label in modes}
+    try:
+        for _ in range(runs):
+            for label, interval in modes.items():
+                _watch.PROMPT_SWITCH_INTERVAL = interval
+                figures = torture_once(rotations)
+                results[label].append(figures)
+                print(
+                    f"{label:34} final visible {figures['final_ms']:7.1f} ms; "
+                    f"writes {figures['writes']:.0f} in {figures['took']:.1f} s, "
+                    f"reads {figures['reads']:.0f}, publishes {figures['publishes']:.0f} "
+                    f"(held back: refused {figures['refused']:.0f}, "
+                    f"incomplete {figures['incomplete']:.0f}), torn {figures['torn']:.0f}, "
+                    f"invalid {figures['invalid']:.0f}",
+                    flush=True,
+                )
+    finally:
+        _watch.PROMPT_SWITCH_INTERVAL = prompt
+    medians = {
+        label: statistics.median(r["final_ms"] for r in rows) for label, rows in results.items()
+    }
+    ours = results["prompt switching"]
+    torn = sum(int(r["torn"]) for rows in results.values() for r in rows)
+    invalid = sum(int(r["invalid"]) for rows in results.values() for r in rows)
+    print(f"torn values seen: {torn} (target 0: {verdict(torn, 0)})")
+    print(f"invalid snapshots published: {invalid} (target 0: {verdict(invalid, 0)})")
+    median = medians["prompt switching"]
     print(
-        f"held back: refused {status.counters['refused']}, incomplete {status.counters['incomplete']}"
+        f"final value visible {median:.1f} ms after the last write, median of {len(ours)} "
+        f"(target <= 100 ms: {verdict(median, 100)})"
     )
-    print(f"torn values seen: {counts['torn']} (target 0: {verdict(counts['torn'], 0)})")
-    print(f"invalid snapshots published: {len(invalid)} (target 0: {verdict(len(invalid), 0)})")
+    baseline = medians["baseline (interval left at 5 ms)"]
     print(
-        f"final value visible {delay:.1f} ms after the last write (target <= 100 ms: {verdict(delay, 100)})"
+        f"baseline without prompt switching: {baseline:.1f} ms, "
+        f"{baseline / max(median, 0.1):.1f}x the prompt figure"
     )
 
 
@@ -344,6 +400,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--rotations", type=int, default=10_000, help="torture rotations")
+    parser.add_argument("--torture-runs", type=int, default=3, help="torture runs per mode")
     parser.add_argument("--latency-rotations", type=int, default=200)
     parser.add_argument("--only", default="latency,idle,get,torture")
     args = parser.parse_args()
@@ -356,7 +413,7 @@ def main() -> int:
     if "latency" in chosen:
         latency(args.latency_rotations)
     if "torture" in chosen:
-        torture(args.rotations)
+        torture(args.rotations, args.torture_runs)
     if "idle" in chosen:
         idle(args.idle_seconds)
     return 0
