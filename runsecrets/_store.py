@@ -17,6 +17,7 @@ import time
 from collections import deque
 
 from ._names import validate_name
+from ._platform import debug_enabled
 from ._provenance import DEFAULT_SOURCES, DIRECTORY
 from ._read import DEFAULT_MAX_SIZE
 from ._scan import Entry, ScanPlan, read_stable
@@ -720,7 +721,7 @@ def _log_subscriber_error(callback: Subscriber, error: Exception) -> None:
     if tb is not None:
         where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
     # The message is left out: it is the application's and may quote a value.
-    debug = os.environ.get("RUNSECRETS_DEBUG", "") not in ("", "0")
+    debug = debug_enabled(os.environ)
     logger.error(
         "secrets subscriber %s raised %s at %s; the other subscribers were still called",
         label,

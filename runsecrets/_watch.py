@@ -28,7 +28,7 @@ import threading
 import time
 import weakref
 
-from ._platform import current_platform
+from ._platform import current_platform, flag_value
 from .exceptions import WatchFallbackWarning
 
 TYPE_CHECKING = False
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("runsecrets.watch")
 
 WATCHER_MODES = ("auto", "inotify", "watchfiles", "poll")
-#: Set to a non-empty value other than ``0`` to force polling (a mount where events are lost).
+#: A true value (``1``, ``yes``...: ``_platform.flag_value``) forces polling (events lost).
 POLL_VARIABLE = "RUNSECRETS_POLL"
 #: Defaults of the quiet period that ends a burst of events, per backend, in seconds.
 DEFAULT_STEP = {"inotify": 0.002, "watchfiles": 0.005}
@@ -181,7 +181,7 @@ def resolve_watcher_mode(mode: str, environ: Mapping[str, str], platform: str | 
         raise ValueError(f"unknown watcher {mode!r}: use one of {', '.join(WATCHER_MODES)}")
     if mode != "auto":
         return mode
-    if environ.get(POLL_VARIABLE, "") not in ("", "0"):
+    if flag_value(environ.get(POLL_VARIABLE)):
         return "poll"
     return "inotify" if current_platform(platform).startswith("linux") else "watchfiles"
 

@@ -219,6 +219,8 @@ def test_import_runsecrets_loads_no_store_machinery() -> None:
         ("auto", {}, "win32", "watchfiles"),
         ("auto", {"RUNSECRETS_POLL": "1"}, "linux", "poll"),
         ("auto", {"RUNSECRETS_POLL": "0"}, "linux", "inotify"),
+        ("auto", {"RUNSECRETS_POLL": "false"}, "linux", "inotify"),
+        ("auto", {"RUNSECRETS_POLL": "yes"}, "darwin", "poll"),
         ("watchfiles", {"RUNSECRETS_POLL": "1"}, "linux", "watchfiles"),
         ("poll", {}, "linux", "poll"),
     ],
