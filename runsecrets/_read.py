@@ -241,7 +241,8 @@ def _check_contained_path(path: str, containment: Containment, context: dict[str
 def _outside(path: str, context: dict[str, Any]) -> SecretReadError:
     return SecretReadError(
         f"secret {context['name']!r}: {path} is a symlink that leads outside its secrets "
-        "directory; refusing to follow it (pass allow_external_links=True to allow)",
+        "directory; refusing to follow it (a resolver or store made with "
+        "allow_external_links=True follows it)",
         reason="outside_directory",
         **context,
     )
@@ -263,8 +264,8 @@ def _read_all(fd: int, size: int, max_size: int, path: str, context: dict[str, A
     while True:
         if total > max_size:
             raise SecretTooLargeError(
-                f"secret {context['name']!r}: {path} grew past the {max_size}-byte limit "
-                "while being read",
+                f"secret {context['name']!r}: {_where(path, context['variable'])} grew past "
+                f"the {max_size}-byte limit while being read",
                 size=total,
                 limit=max_size,
                 **context,
@@ -279,16 +280,17 @@ def _read_all(fd: int, size: int, max_size: int, path: str, context: dict[str, A
 def _check_kind_and_size(
     st: os.stat_result, path: str, max_size: int, context: dict[str, Any]
 ) -> None:
+    where = _where(path, context["variable"])
     if not stat.S_ISREG(st.st_mode):
         raise SecretReadError(
-            f"secret {context['name']!r}: {path} is {describe_mode(st.st_mode)}, "
+            f"secret {context['name']!r}: {where} is {describe_mode(st.st_mode)}, "
             "not a regular file",
             reason="not_regular_file",
             **context,
         )
     if st.st_size > max_size:
         raise SecretTooLargeError(
-            f"secret {context['name']!r}: {path} is {st.st_size} bytes, over the "
+            f"secret {context['name']!r}: {where} is {st.st_size} bytes, over the "
             f"{max_size}-byte limit",
             size=st.st_size,
             limit=max_size,

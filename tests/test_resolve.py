@@ -274,3 +274,20 @@ def test_windows_trusts_its_internal_secrets_directory() -> None:
 
     assert trusted_link_roots("win32") == (WINDOWS_INTERNAL_SECRETS_DIR,)
     assert trusted_link_roots("linux") == ()
+
+
+@pytest.mark.parametrize("kind", ["directory", "too-large"])
+def test_a_bad_file_variable_target_is_named_with_its_variable(tmp_path: Path, kind: str) -> None:
+    """A ``_FILE`` target that is a directory or too large: the error names the variable that
+    pointed there as well as the path, so the user knows which setting to fix."""
+    from runsecrets import SecretReadError
+
+    target = tmp_path / "target"
+    if kind == "directory":
+        target.mkdir()
+    else:
+        target.write_bytes(b"x" * 64)
+    secrets = Secrets([], environ={"DB_PASSWORD_FILE": str(target)}, max_size=16)
+    with pytest.raises(SecretReadError) as caught:
+        secrets.get("db_password")
+    assert f"{target} (named by DB_PASSWORD_FILE)" in str(caught.value)
