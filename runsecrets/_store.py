@@ -550,19 +550,18 @@ class SecretStore:
         self._cache = pass_.entries
         self._file_targets = tuple(pass_.file_targets)
         published = self._snapshot
-        entries, errors, problems, kept, refuse = self._candidate(pass_, published)
-        if not stable:
-            problems.append("files kept changing while being read")
-            refuse = True
+        entries, errors, problems, kept, held = self._candidate(pass_, published)
         self._errors = errors
         self._kept = tuple(sorted(kept))
-        if refuse:
+        if not stable:
+            problems.append("files kept changing while being read")
             self._counters["incomplete"] += 1
             return None, self._refused("; ".join(problems))
+        if held:
+            self._counters["incomplete"] += 1
         added, changed, removed = diff(published._entries, entries)
         if not (added or changed or removed) and not initial:
-            self._settle("; ".join(problems) or None)
-            return None, self._pending_retry
+            return None, self._after_pass("; ".join(problems) or None, held=held)
         candidate = self._new_snapshot(entries, version=published.version + 1, errors=errors)
         refusal = self._validate(candidate)
         if refusal is not None:
@@ -577,7 +576,7 @@ class SecretStore:
         self._text = candidate._text  # get()'s shortcut to the same snapshot's text
         self._last_publish_at = time.time()
         self._counters["publishes"] += 1
-        self._settle("; ".join(problems) or None)
+        retry = self._after_pass("; ".join(problems) or None, held=held)
         if initial:
             return None, None
         changes = Changes(
@@ -585,7 +584,7 @@ class SecretStore:
         )
         logger.info("secrets updated: %s", changes)
         self._deliver(changes)
-        return changes, self._pending_retry
+        return changes, retry
 
     def _candidate(
         self, pass_: Pass, published: Snapshot
@@ -594,16 +593,22 @@ class SecretStore:
         errors: dict[str, RunSecretsError] = {}
         problems: list[str] = []
         kept: list[str] = []
-        refuse = False
+        # A secret that cannot be read whole now keeps its last good value, alone: the others
+        # move on (one broken file must not freeze every rotation). Sets that must change
+        # together are a validator's business (the TLS pair check is one).
+        held = False
         for name, entry in pass_.entries.items():
             old = published.entry(name)
             if not entry.raw and not self._allow_empty and old is not None and old.raw:
                 problems.append(f"{name}: empty (a writer between truncate and write?)")
-                refuse = True
+                entries[name] = old
+                held = True
         for name, reason in pass_.incomplete.items():
             problems.append(f"{name}: {reason}")
-            if published.entry(name) is not None:
-                refuse = True
+            old = published.entry(name)
+            if old is not None:
+                entries[name] = old
+                held = True
             else:
                 errors[name] = SecretReadError(
                     f"secret {name!r}: {reason}", reason="not_found", name=name
@@ -611,8 +616,10 @@ class SecretStore:
         for name, error in pass_.errors.items():
             self._counters["read_errors"] += 1
             problems.append(str(error))  # RunSecretsError messages never hold a value
-            if published.entry(name) is not None:
-                refuse = True
+            old = published.entry(name)
+            if old is not None:
+                entries[name] = old
+                held = True
             else:
                 errors[name] = error
         missing = set(pass_.missing_dirs)
@@ -648,7 +655,7 @@ class SecretStore:
                     wait if self._pending_retry is None else min(wait, self._pending_retry)
                 )
         self._gone_since = gone_since
-        return entries, errors, problems, kept, refuse
+        return entries, errors, problems, kept, held
 
     def _validate(self, candidate: Snapshot) -> tuple[str, str] | None:
         for validator in self._validators:
@@ -673,6 +680,16 @@ class SecretStore:
         retry = _FIRST_RETRY if self._retry is None else min(self._retry * 2, _MAX_RETRY)
         self._retry = retry
         return retry
+
+    def _after_pass(self, problem: str | None, *, held: bool) -> float | None:
+        """Record how a pass ended; the delay before the next re-read, if one is due."""
+        if held:
+            assert problem is not None
+            retry = self._refused(problem)  # retried until the held secrets read whole again
+            pending = self._pending_retry
+            return retry if pending is None else min(retry, pending)
+        self._settle(problem)
+        return self._pending_retry
 
     def _settle(self, problem: str | None) -> None:
         self._retry = None

@@ -391,3 +391,26 @@ def test_an_unlistable_directory_keeps_its_values_and_says_why(
     write_rename(tmp_path / "a", "2")
     assert store.reload() is not None
     assert store.status.healthy
+
+
+@pytest.mark.parametrize("fault", ["emptied", "too-large"])
+def test_one_broken_secret_keeps_its_value_and_does_not_hold_back_the_others(
+    tmp_path: Path, fault: str
+) -> None:
+    """A secret that cannot be read whole (emptied, grown past the size cap) keeps its last good
+    value alone and is reported; a rotation of another secret is still published, and the
+    broken one is picked up once it is whole again."""
+    secrets = SecretsDir(tmp_path)
+    secrets.write("a", "a1")
+    secrets.write("b", "b1")
+    store = SecretStore(tmp_path, environ={}, max_size=64, backup_poll_interval=NO_BACKUP_POLL)
+    with store.watch():
+        (tmp_path / "a").write_text("" if fault == "emptied" else "x" * 100)
+        assert wait_for(lambda: "a" in (store.status.problem or ""))
+        write_rename(tmp_path / "b", "b2")
+        assert wait_for(lambda: store.get("b") == "b2")
+        assert store.get("a") == "a1"
+        assert store.status.problem is not None
+        write_rename(tmp_path / "a", "a2")
+        assert wait_for(lambda: store.get("a") == "a2")
+        assert wait_for(lambda: store.status.problem is None)
