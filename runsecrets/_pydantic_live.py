@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 from pydantic_settings import SettingsError
 
+from ._callbacks import log_callback_error
 from ._pydantic_load import reading_from
 from .exceptions import RunSecretsError
 
@@ -261,8 +262,7 @@ class LiveSettings(Generic[_S]):
                 try:
                     callback(old, new, changed)
                 except Exception as e:  # noqa: BLE001 - one subscriber must not stop the others
-                    # The type only: a subscriber's message could quote a value.
-                    logger.error("settings subscriber %r failed: %s", callback, type(e).__name__)
+                    log_callback_error(logger, "settings subscribers", callback, e)
             return changed
 
     def subscribe(self, callback: Subscriber[_S]) -> Callable[[], None]:

@@ -16,8 +16,8 @@ import threading
 import time
 from collections import deque
 
+from ._callbacks import log_callback_error
 from ._names import validate_name
-from ._platform import debug_enabled
 from ._provenance import DEFAULT_SOURCES, DIRECTORY
 from ._read import DEFAULT_MAX_SIZE
 from ._scan import Entry, ScanPlan, read_stable
@@ -730,22 +730,7 @@ def _from_dir(entry: Entry, directory: str) -> bool:
 
 
 def _log_subscriber_error(callback: Subscriber, error: Exception) -> None:
-    label = getattr(callback, "__qualname__", type(callback).__name__)
-    where = "?"
-    tb = error.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is not None:
-        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
-    # The message is left out: it is the application's and may quote a value.
-    debug = debug_enabled(os.environ)
-    logger.error(
-        "secrets subscriber %s raised %s at %s; the other subscribers were still called",
-        label,
-        type(error).__name__,
-        where,
-        exc_info=error if debug else None,
-    )
+    log_callback_error(logger, "secrets subscribers", callback, error)
 
 
 def merge_changes(first: Changes, second: Changes) -> Changes:

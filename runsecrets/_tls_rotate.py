@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import ssl
 import threading
 from typing import cast
 
+from ._callbacks import log_callback_error
 from ._names import file_env_name
-from ._platform import debug_enabled
 from ._secrets import Secrets
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
 from ._tls_source import PARTS, is_path, read_spec
@@ -450,24 +449,4 @@ class RotatingServerContext(ssl.SSLContext):
 
 
 def _log_listener_error(listener: Callable[[TLSMaterial], object], error: Exception) -> None:
-    """Log a rotation listener's failure by its type and where it was raised, never its message
-    or a traceback (either may quote a value), unless ``RUNSECRETS_DEBUG`` asks for it.
-
-    Not :func:`runsecrets._store._log_subscriber_error`: that one logs on the store's logger
-    and speaks of store subscribers.
-    """
-    label = getattr(listener, "__qualname__", type(listener).__name__)
-    where = "?"
-    tb = error.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is not None:
-        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
-    debug = debug_enabled(os.environ)
-    logger.error(
-        "TLS rotation listener %s raised %s at %s; the other listeners were still called",
-        label,
-        type(error).__name__,
-        where,
-        exc_info=error if debug else None,
-    )
+    log_callback_error(logger, "TLS rotation listeners", listener, error)

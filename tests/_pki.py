@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import itertools
+import ssl
 from pathlib import Path
 
 from cryptography import x509
@@ -268,3 +269,21 @@ def openssl_sign_sha1(
         capture_output=True,
     )
     return Issued(x509.load_pem_x509_certificate((workdir / "leaf.pem").read_bytes()), key)
+
+
+def publish_material(directory: Path, leaf: Issued, root: Issued | None = None) -> None:
+    """Rotate ``tls.crt`` and ``tls.key`` (and ``ca.crt`` with ``root``) in ``directory`` the
+    way a renewer does: each file renamed into place, the key at mode 0600."""
+    from runsecrets.testing import write_rename
+
+    write_rename(directory / "tls.crt", cert_pem(leaf.cert))
+    write_rename(directory / "tls.key", key_bytes(leaf.key), mode=0o600)
+    if root is not None:
+        write_rename(directory / "ca.crt", cert_pem(root.cert))
+
+
+def client_trusting(root: Issued) -> ssl.SSLContext:
+    """A client context that trusts ``root`` only (hostname checks on)."""
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.load_verify_locations(cadata=cert_pem(root.cert).decode())
+    return client

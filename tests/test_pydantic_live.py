@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from runsecrets import SecretStore
 from runsecrets._pydantic_live import clean_validation_error
-from runsecrets.pydantic import LiveSettings, RunSecretsSettingsSource, SecretsSettings, live
+from runsecrets.pydantic import LiveSettings, SecretsSettings, live
 from runsecrets.testing import SecretsDir, write_rename
 
+from ._pydantic_models import plain_model
 from .conftest import leaked
 
 
@@ -379,31 +380,6 @@ def test_an_ungated_shared_store_publishes_what_only_the_settings_refuse(tmp_pat
 # --- plain BaseSettings models (no hide_input_in_errors of their own) --------------------------
 
 
-def plain_class(directory: Path, *, with_source: bool) -> type[BaseSettings]:
-    """A plain ``BaseSettings`` (not ``SecretsSettings``) with an int ``port`` read from files:
-    through :class:`RunSecretsSettingsSource` or through pydantic-settings' own source."""
-
-    class Plain(BaseSettings):
-        model_config = SettingsConfigDict(secrets_dir=directory)
-        port: int = 8000
-
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            """Init arguments, then the secrets directory (ours or theirs)."""
-            if with_source:
-                return (init_settings, RunSecretsSettingsSource(settings_cls))
-            return (init_settings, file_secret_settings)
-
-    return Plain
-
-
 @pytest.mark.parametrize("with_source", [True, False], ids=["our-source", "their-source"])
 def test_plain_model_first_load_error_does_not_quote_the_value(
     tmp_path: Path, sentinel: str, with_source: bool
@@ -412,7 +388,7 @@ def test_plain_model_first_load_error_does_not_quote_the_value(
     whether or not the model hides input in its errors."""
     (tmp_path / "port").write_text(sentinel)
     with pytest.raises(ValidationError) as excinfo:
-        live(plain_class(tmp_path, with_source=with_source), watch=False)
+        live(plain_model(tmp_path, ours=with_source), watch=False)
     error = excinfo.value
     assert [(e["loc"], e["type"]) for e in error.errors()] == [(("port",), "int_parsing")]
     assert error.__cause__ is None
@@ -426,7 +402,7 @@ def test_plain_model_reload_error_does_not_quote_the_value(
 ) -> None:
     """A refused live reload of a plain model: ``.last_error`` and the log name the field only."""
     (tmp_path / "port").write_text("8001")
-    settings = live(plain_class(tmp_path, with_source=with_source), watch=False)
+    settings = live(plain_model(tmp_path, ours=with_source), watch=False)
     caplog.set_level(logging.DEBUG)
     write_rename(tmp_path / "port", sentinel)
     assert settings.reload() == frozenset()

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runsecrets.exceptions import RunSecretsWarning, SecretsDirWarning
 from runsecrets.pydantic import RunSecretsSettingsSource, SecretsSettings
 from runsecrets.testing import SecretsDir
 
+from ._pydantic_models import plain_model
 from .conftest import leaked
 
 
@@ -303,34 +304,11 @@ def test_validation_error_does_not_show_the_value(
     assert not leaked(sentinel, str(excinfo.value), caplog.text)
 
 
-def plain_with_source(directory: Path, **config: Any) -> type[BaseSettings]:
-    """A plain ``BaseSettings`` (not ``SecretsSettings``) reading an int ``port`` through
-    :class:`RunSecretsSettingsSource`, with ``config`` as its model config."""
-
-    class Plain(BaseSettings):
-        model_config = SettingsConfigDict(**config)
-        port: int = 8000
-
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            """Init arguments, then our source over ``directory``."""
-            return (init_settings, RunSecretsSettingsSource(settings_cls, directory))
-
-    return Plain
-
-
 def test_plain_base_settings_error_does_not_quote_the_value(tmp_path: Path, sentinel: str) -> None:
     """A plain ``BaseSettings`` using our source gets ``hide_input_in_errors`` turned on: the
     very first ``ValidationError`` names the field and the type, not the secret it refused."""
     (tmp_path / "port").write_text(sentinel)
-    plain = plain_with_source(tmp_path)
+    plain = plain_model(tmp_path)
     with pytest.raises(ValidationError) as excinfo:
         plain()
     assert only_error(excinfo)["type"] == "int_parsing"
@@ -344,7 +322,7 @@ def test_plain_base_settings_explicit_false_is_overridden_with_a_warning(
 ) -> None:
     """``hide_input_in_errors=False`` set on purpose is overridden too, and a warning says so."""
     (tmp_path / "port").write_text(sentinel)
-    plain = plain_with_source(tmp_path, hide_input_in_errors=False)
+    plain = plain_model(tmp_path, hide_input_in_errors=False)
     with (
         pytest.warns(RunSecretsWarning, match="hide_input_in_errors"),
         pytest.raises(ValidationError) as excinfo,
@@ -356,7 +334,7 @@ def test_plain_base_settings_explicit_false_is_overridden_with_a_warning(
 def test_plain_base_settings_still_validates(tmp_path: Path) -> None:
     """Hiding the input changes how errors print, not what validates."""
     (tmp_path / "port").write_text("9001")
-    assert plain_with_source(tmp_path)().port == 9001  # type: ignore[attr-defined]
+    assert plain_model(tmp_path)().port == 9001  # type: ignore[attr-defined]
 
 
 def test_environment_wins_so_the_file_is_not_read(

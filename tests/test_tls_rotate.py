@@ -17,7 +17,19 @@ from runsecrets import InvalidTLSMaterialError, Secrets, SecretStore
 from runsecrets.testing import write_rename
 from runsecrets.tls import RotatingServerContext, load
 
-from ._pki import DAY, KEYS, NOW, Issued, cert_pem, key_bytes, make_ca, make_leaf, new_key
+from ._pki import (
+    DAY,
+    KEYS,
+    NOW,
+    Issued,
+    cert_pem,
+    client_trusting,
+    key_bytes,
+    make_ca,
+    make_leaf,
+    new_key,
+    publish_material,
+)
 from ._tls_server import fetch_serial, running
 
 
@@ -31,19 +43,6 @@ def _leaf(root: Issued, **kwargs: object) -> Issued:
     return make_leaf(root, new_key("ec256"), **kwargs)  # type: ignore[arg-type]
 
 
-def _publish(directory: Path, leaf: Issued, root: Issued | None = None) -> None:
-    write_rename(directory / "tls.crt", cert_pem(leaf.cert))
-    write_rename(directory / "tls.key", key_bytes(leaf.key), mode=0o600)
-    if root is not None:
-        write_rename(directory / "ca.crt", cert_pem(root.cert))
-
-
-def _client(root: Issued) -> ssl.SSLContext:
-    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client.load_verify_locations(cadata=cert_pem(root.cert).decode())
-    return client
-
-
 def _paths(directory: Path) -> tuple[Path, Path, Path]:
     return directory / "tls.crt", directory / "tls.key", directory / "ca.crt"
 
@@ -52,14 +51,14 @@ def test_reload_swaps_to_new_valid_material(tmp_path: Path, root: Issued) -> Non
     """A real server's next handshake gets the new serial after reload(); an unchanged reload
     swaps nothing."""
     first, second = _leaf(root), _leaf(root)
-    _publish(tmp_path, first, root)
+    publish_material(tmp_path, first, root)
     context = RotatingServerContext(*_paths(tmp_path), watch=False)
     with running(context) as server:
-        assert fetch_serial(server.port, _client(root)) == first.serial_hex
+        assert fetch_serial(server.port, client_trusting(root)) == first.serial_hex
         assert not context.reload()  # nothing changed
-        _publish(tmp_path, second)
+        publish_material(tmp_path, second)
         assert context.reload()
-        assert fetch_serial(server.port, _client(root)) == second.serial_hex
+        assert fetch_serial(server.port, client_trusting(root)) == second.serial_hex
         assert context.rotations == 1
         assert not server.failures
 
@@ -69,11 +68,11 @@ def test_invalid_new_material_is_refused_and_the_last_good_kept(
 ) -> None:
     """An expired certificate is refused (reason, log, counters) and the good one keeps serving."""
     good = _leaf(root)
-    _publish(tmp_path, good, root)
+    publish_material(tmp_path, good, root)
     context = RotatingServerContext(*_paths(tmp_path), watch=False)
     expired = _leaf(root, not_before=NOW - 30 * DAY, not_after=NOW - DAY)
     with running(context) as server:
-        _publish(tmp_path, expired)
+        publish_material(tmp_path, expired)
         with (
             caplog.at_level(logging.WARNING, "runsecrets.tls"),
             pytest.raises(InvalidTLSMaterialError) as caught,
@@ -83,7 +82,7 @@ def test_invalid_new_material_is_refused_and_the_last_good_kept(
         assert "still serving serial " + good.serial_hex in caplog.text
         assert context.refusals == 1
         assert context.last_error is caught.value
-        assert fetch_serial(server.port, _client(root)) == good.serial_hex
+        assert fetch_serial(server.port, client_trusting(root)) == good.serial_hex
         assert not server.failures
 
 
@@ -93,22 +92,22 @@ def test_certificate_written_before_its_key_is_not_served_until_the_key_arrives(
     """A new certificate with the old key fails key_mismatch; the old pair serves until the key
     lands."""
     first, second = _leaf(root), _leaf(root)
-    _publish(tmp_path, first, root)
+    publish_material(tmp_path, first, root)
     context = RotatingServerContext(*_paths(tmp_path), watch=False)
     with running(context) as server:
         write_rename(tmp_path / "tls.crt", cert_pem(second.cert))
         with pytest.raises(InvalidTLSMaterialError, match="key_mismatch"):
             context.reload()
-        assert fetch_serial(server.port, _client(root)) == first.serial_hex
+        assert fetch_serial(server.port, client_trusting(root)) == first.serial_hex
         write_rename(tmp_path / "tls.key", key_bytes(second.key))
         assert context.reload()
-        assert fetch_serial(server.port, _client(root)) == second.serial_hex
+        assert fetch_serial(server.port, client_trusting(root)) == second.serial_hex
 
 
 def test_invalid_material_at_start_raises(tmp_path: Path, root: Issued) -> None:
     """With nothing valid to serve, construction raises with the reason code."""
     good = _leaf(root)
-    _publish(tmp_path, good, root)
+    publish_material(tmp_path, good, root)
     with pytest.raises(InvalidTLSMaterialError) as caught:
         RotatingServerContext(*_paths(tmp_path), host="example.org", watch=False)
     assert caught.value.reason == "hostname_mismatch"
@@ -142,7 +141,7 @@ def test_files_written_at_different_moments_are_never_served_mismatched(
     live.mkdir()
     staging.mkdir()
     leaves = [_leaf(root) for _ in range(9)]
-    _publish(live, leaves[0], root)
+    publish_material(live, leaves[0], root)
     for i, leaf in enumerate(leaves[1:]):
         (staging / f"{i}.crt").write_bytes(cert_pem(leaf.cert))
         (staging / f"{i}.key").write_bytes(key_bytes(leaf.key))
@@ -152,7 +151,7 @@ def test_files_written_at_different_moments_are_never_served_mismatched(
     stop = threading.Event()
 
     def handshake_forever() -> None:
-        client = _client(root)
+        client = client_trusting(root)
         while not stop.is_set():
             try:
                 seen.append(fetch_serial(server.port, client))
@@ -199,17 +198,17 @@ def _wait_until(condition: object, timeout: float = 10.0) -> None:
 def test_follows_an_external_store_by_secret_names(tmp_path: Path, root: Issued) -> None:
     """A store the application runs drives rotation by secret names; paths are refused with it."""
     first, second = _leaf(root), _leaf(root)
-    _publish(tmp_path, first, root)
+    publish_material(tmp_path, first, root)
     store = SecretStore(tmp_path, environ={})
     with (
         store,
         RotatingServerContext("tls.crt", "tls.key", "ca.crt", store=store) as context,
         running(context) as server,
     ):
-        assert fetch_serial(server.port, _client(root)) == first.serial_hex
-        _publish(tmp_path, second)
+        assert fetch_serial(server.port, client_trusting(root)) == first.serial_hex
+        publish_material(tmp_path, second)
         _wait_until(lambda: context.material.serial_hex == second.serial_hex)
-        assert fetch_serial(server.port, _client(root)) == second.serial_hex
+        assert fetch_serial(server.port, client_trusting(root)) == second.serial_hex
     with pytest.raises(ValueError, match="not paths"):
         RotatingServerContext(tmp_path / "tls.crt", "tls.key", store=store)
 
@@ -217,17 +216,17 @@ def test_follows_an_external_store_by_secret_names(tmp_path: Path, root: Issued)
 def test_secret_names_with_an_internal_store(tmp_path: Path, root: Issued) -> None:
     """Names resolved as usual (a _FILE variable here) are followed like paths are."""
     first, second = _leaf(root), _leaf(root)
-    _publish(tmp_path, first, root)
+    publish_material(tmp_path, first, root)
     secrets = Secrets(tmp_path, environ={"SITE_KEY_FILE": str(tmp_path / "tls.key")})
     with RotatingServerContext("tls.crt", "site_key", secrets=secrets) as context:
-        _publish(tmp_path, second)
+        publish_material(tmp_path, second)
         _wait_until(lambda: context.material.serial_hex == second.serial_hex)
 
 
 def test_asyncio_server_rotates_without_restart(tmp_path: Path, root: Issued) -> None:
     """asyncio.start_server(ssl=context) serves the new certificate after a rotation, no restart."""
     first, second = _leaf(root), _leaf(root)
-    _publish(tmp_path, first, root)
+    publish_material(tmp_path, first, root)
     context = RotatingServerContext(*_paths(tmp_path), watch=False)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -239,9 +238,9 @@ def test_asyncio_server_rotates_without_restart(tmp_path: Path, root: Issued) ->
     async def scenario() -> list[str]:
         server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
         port = server.sockets[0].getsockname()[1]
-        client = _client(root)
+        client = client_trusting(root)
         serials = [await asyncio.to_thread(fetch_serial, port, client)]
-        _publish(tmp_path, second)
+        publish_material(tmp_path, second)
         context.reload()
         serials.append(await asyncio.to_thread(fetch_serial, port, client))
         server.close()
@@ -253,7 +252,7 @@ def test_asyncio_server_rotates_without_restart(tmp_path: Path, root: Issued) ->
 
 def test_mutual_tls_requires_a_client_certificate_from_the_ca(tmp_path: Path, root: Issued) -> None:
     """Mutual TLS: a client without a certificate is refused, before and after a rotation."""
-    _publish(tmp_path, _leaf(root), root)
+    publish_material(tmp_path, _leaf(root), root)
     context = RotatingServerContext(*_paths(tmp_path), require_client_cert=True, watch=False)
     client_leaf = _leaf(root, names=(), eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
     client_dir = tmp_path / "client"
@@ -268,7 +267,7 @@ def test_mutual_tls_requires_a_client_certificate_from_the_ca(tmp_path: Path, ro
         assert fetch_serial(server.port, material.client_context())
         with pytest.raises((ssl.SSLError, ConnectionError)):
             fetch_serial(server.port, material.client_context(present_certificate=False))
-        _publish(tmp_path, _leaf(root))
+        publish_material(tmp_path, _leaf(root))
         assert context.reload()
         # After the swap the new context still demands (and checks) client certificates.
         assert fetch_serial(server.port, material.client_context())
@@ -283,7 +282,7 @@ def test_a_gated_store_never_publishes_a_certificate_without_its_key(
     written before its key is held back for every reader of the store, not only for the
     server; once the key arrives both are published together and served."""
     first, second = _leaf(root), _leaf(root)
-    _publish(tmp_path, first, root)
+    publish_material(tmp_path, first, root)
     store = SecretStore(tmp_path, environ={})
     published: list[frozenset[str]] = []
     store.subscribe(lambda changes: published.append(frozenset(changes.changed)))
@@ -301,7 +300,7 @@ def test_a_gated_store_never_publishes_a_certificate_without_its_key(
         write_rename(tmp_path / "tls.key", key_bytes(second.key), mode=0o600)
         _wait_until(lambda: context.material.serial_hex == second.serial_hex)
         assert published == [frozenset({"tls.crt", "tls.key"})]
-        assert fetch_serial(server.port, _client(root)) == second.serial_hex
+        assert fetch_serial(server.port, client_trusting(root)) == second.serial_hex
     assert store._validators == ()
 
 
@@ -311,7 +310,7 @@ def test_an_ungated_store_publishes_what_only_the_context_refuses(
     """``gate_store=False``: the store's other readers see the new certificate at once; the
     server keeps serving the last good pair until the key arrives."""
     first, second = _leaf(root), _leaf(root)
-    _publish(tmp_path, first, root)
+    publish_material(tmp_path, first, root)
     store = SecretStore(tmp_path, environ={})
     with (
         store,

@@ -11,10 +11,18 @@ from pathlib import Path
 import pytest
 
 from runsecrets import InvalidTLSMaterialError, _tls_context
-from runsecrets.testing import write_rename
 from runsecrets.tls import RotatingServerContext, TLSMaterial
 
-from ._pki import KEYS, Issued, cert_pem, key_bytes, make_ca, make_leaf, new_key
+from ._pki import (
+    KEYS,
+    Issued,
+    client_trusting,
+    key_bytes,
+    make_ca,
+    make_leaf,
+    new_key,
+    publish_material,
+)
 from ._tls_server import fetch_serial, running
 
 
@@ -26,19 +34,6 @@ def root() -> Issued:
 
 def _leaf(root: Issued) -> Issued:
     return make_leaf(root, new_key("ec256"))
-
-
-def _publish(directory: Path, leaf: Issued, root: Issued | None = None) -> None:
-    write_rename(directory / "tls.crt", cert_pem(leaf.cert))
-    write_rename(directory / "tls.key", key_bytes(leaf.key), mode=0o600)
-    if root is not None:
-        write_rename(directory / "ca.crt", cert_pem(root.cert))
-
-
-def _client(root: Issued) -> ssl.SSLContext:
-    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client.load_verify_locations(cadata=cert_pem(root.cert).decode())
-    return client
 
 
 def _context(directory: Path) -> RotatingServerContext:
@@ -82,10 +77,10 @@ def test_openssl_refusal_is_invalid_material_and_the_same_pair_is_retried(
     the last good pair kept. The refused parts are not remembered as seen, so the next refresh
     (not forced: as a store's publish triggers it) examines the same files again and succeeds."""
     first, second = _leaf(root), _leaf(root)
-    _publish(tmp_path, first, root)
+    publish_material(tmp_path, first, root)
     context = _context(tmp_path)
     with running(context) as server:
-        _publish(tmp_path, second)
+        publish_material(tmp_path, second)
         monkeypatch.setattr(_tls_context, "load_chain_and_key", loader())
         with (
             caplog.at_level(logging.INFO, "runsecrets.tls"),
@@ -99,14 +94,14 @@ def test_openssl_refusal_is_invalid_material_and_the_same_pair_is_retried(
         assert context.refusals == 1
         assert context.last_error is caught.value
         assert "still serving serial " + first.serial_hex in caplog.text
-        assert fetch_serial(server.port, _client(root)) == first.serial_hex
+        assert fetch_serial(server.port, client_trusting(root)) == first.serial_hex
 
         monkeypatch.undo()  # OpenSSL takes the same files now
         context._refresh(force=False, raise_errors=True)
         assert context.rotations == 1
         assert context.last_error is None
         assert context.material.serial_hex == second.serial_hex
-        assert fetch_serial(server.port, _client(root)) == second.serial_hex
+        assert fetch_serial(server.port, client_trusting(root)) == second.serial_hex
         assert not server.failures
 
 
@@ -116,7 +111,7 @@ def test_a_raising_listener_is_logged_by_type_and_place_only(
     """A listener raising an error that quotes a value is one log line with its name, the error
     type and file:line, no message and no traceback; the next listener is still called."""
     first, second = _leaf(root), _leaf(root)
-    _publish(tmp_path, first, root)
+    publish_material(tmp_path, first, root)
     context = _context(tmp_path)
     seen: list[str] = []
 
@@ -125,7 +120,7 @@ def test_a_raising_listener_is_logged_by_type_and_place_only(
 
     context.subscribe(bad_listener)
     context.subscribe(lambda material: seen.append(material.serial_hex))
-    _publish(tmp_path, second)
+    publish_material(tmp_path, second)
     with caplog.at_level(logging.INFO, "runsecrets.tls"):
         assert context.reload()
     assert seen == [second.serial_hex]
@@ -142,14 +137,14 @@ def test_a_raising_listener_shows_its_traceback_with_runsecrets_debug(
 ) -> None:
     """RUNSECRETS_DEBUG=1 attaches the traceback to that log line (for debugging only)."""
     first, second = _leaf(root), _leaf(root)
-    _publish(tmp_path, first, root)
+    publish_material(tmp_path, first, root)
     context = _context(tmp_path)
 
     def bad_listener(material: TLSMaterial) -> None:
         raise KeyError("x")
 
     context.subscribe(bad_listener)
-    _publish(tmp_path, second)
+    publish_material(tmp_path, second)
     monkeypatch.setenv("RUNSECRETS_DEBUG", "1")
     with caplog.at_level(logging.INFO, "runsecrets.tls"):
         assert context.reload()
