@@ -13,7 +13,6 @@ another command) goes through the full parser.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import warnings
 
@@ -22,7 +21,7 @@ from ._exec import parse_exec_fast
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
     from typing import TextIO
 
 #: Modules under ``runsecrets.cli`` that each add one command with ``register(subparsers)``.
@@ -66,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        with _one_line_warnings():
+        # catch_warnings restores the previous display afterwards (main is called in-process).
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
             code = _run(args)
         # Flushed here, where a closed pipe can still be handled, not at interpreter exit.
         sys.stdout.flush()
@@ -100,24 +101,17 @@ def _run(args: list[str]) -> int:
         return report_error(e)
 
 
-@contextlib.contextmanager
-def _one_line_warnings() -> Iterator[None]:
-    """Show warnings as one ``runsecrets: warning: ...`` line on standard error, not Python's
-    two lines pointing into the library's source; the previous display is restored after."""
-    with warnings.catch_warnings():
-
-        def show(
-            message: Warning | str,
-            category: type[Warning],
-            filename: str,
-            lineno: int,
-            file: TextIO | None = None,
-            line: str | None = None,
-        ) -> None:
-            print(f"runsecrets: warning: {message}", file=file or sys.stderr)
-
-        warnings.showwarning = show
-        yield
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Show a warning as one ``runsecrets: warning: ...`` line on standard error, not Python's
+    two lines pointing into the library's source."""
+    print(f"runsecrets: warning: {message}", file=file or sys.stderr)
 
 
 def _silence_stdout() -> None:
