@@ -574,3 +574,28 @@ def test_awatch_unsubscribes_after_a_break(tmp_path: Path) -> None:
     asyncio.run(asyncio.wait_for(main(), 30))
     assert store._subscribers == ()
     assert not store.running
+
+
+def test_the_backup_poll_is_spaced_by_the_cost_of_a_reread() -> None:
+    """With notifications working, a cheap re-read keeps ``backup_poll_interval``; one costing
+    13 ms of CPU (1,000 secrets) waits 2,000 times that, so an idle store stays under 0.05% of a
+    core. Polling alone keeps the interval it was given."""
+    import types
+
+    from runsecrets._watch import Watcher
+
+    watcher = Watcher(
+        types.SimpleNamespace(),  # type: ignore[arg-type]
+        mode="inotify",
+        step=None,
+        debounce=0.05,
+        poll_interval=1.0,
+        backup_poll_interval=10.0,
+        rearm_after_fork=False,
+    )
+    inotify, poll = types.SimpleNamespace(mode="inotify"), types.SimpleNamespace(mode="poll")
+    watcher._last_cost = 0.001
+    assert watcher._interval(inotify) == 10.0  # type: ignore[arg-type]
+    watcher._last_cost = 0.013
+    assert watcher._interval(inotify) == pytest.approx(26.0)  # type: ignore[arg-type]
+    assert watcher._interval(poll) == 1.0  # type: ignore[arg-type]
