@@ -51,6 +51,8 @@ ON_REMOVE_CHOICES = ("publish", "keep")
 # slower, never slower than this.
 _FIRST_RETRY = 0.01
 _MAX_RETRY = 1.0
+#: A hold-back lasting this long (seconds) is warned about: no writer takes that long.
+_WARN_AFTER = 2.0
 # At construction, how long a half-written state may last before the store starts anyway.
 _STARTUP_RETRIES = (0.01, 0.02, 0.04, 0.08, 0.16)
 
@@ -193,6 +195,7 @@ class SecretStore:
         "_errors",
         "_file_targets",
         "_gone_since",
+        "_held_since",
         "_ignore",
         "_kept",
         "_last_error",
@@ -215,6 +218,7 @@ class SecretStore:
         "_subscribers",
         "_text",
         "_validators",
+        "_warned",
         "_watcher",
     )
 
@@ -283,6 +287,8 @@ class SecretStore:
         self._file_targets: tuple[str, ...] = ()
         self._kept: tuple[str, ...] = ()
         self._problem: str | None = None
+        self._held_since = 0.0  # when the current hold-back started (time.monotonic())
+        self._warned = False  # whether the current hold-back was warned about
         self._last_error: str | None = None
         self._last_error_at: float | None = None
         self._retry: float | None = None
@@ -673,10 +679,22 @@ class SecretStore:
         return None
 
     def _refused(self, problem: str) -> float:
-        # Warn when trouble starts; while a writer keeps the files busy, say more at debug only.
-        level = logging.WARNING if self._problem is None else logging.DEBUG
-        if problem != self._problem:
-            logger.log(level, "secrets update held back, keeping the last good values: %s", problem)
+        # A hold-back is the normal middle of many rotations (a certificate before its key, an
+        # in-place writer between truncate and write): said at INFO when it starts, and at
+        # WARNING once, if it outlasts _WARN_AFTER; while it lasts, more at DEBUG only.
+        now = time.monotonic()
+        if self._problem is None:
+            self._held_since, self._warned = now, False
+            logger.info("secrets update held back, keeping the last good values: %s", problem)
+        elif not self._warned and now - self._held_since >= _WARN_AFTER:
+            self._warned = True
+            logger.warning(
+                "secrets update still held back after %.0f s, keeping the last good values: %s",
+                now - self._held_since,
+                problem,
+            )
+        elif problem != self._problem:
+            logger.debug("secrets update held back, keeping the last good values: %s", problem)
         self._note_problem(problem)
         retry = _FIRST_RETRY if self._retry is None else min(self._retry * 2, _MAX_RETRY)
         self._retry = retry

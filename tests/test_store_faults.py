@@ -414,3 +414,25 @@ def test_one_broken_secret_keeps_its_value_and_does_not_hold_back_the_others(
         write_rename(tmp_path / "a", "a2")
         assert wait_for(lambda: store.get("a") == "a2")
         assert wait_for(lambda: store.status.problem is None)
+
+
+def test_a_hold_back_is_info_when_it_starts_and_a_warning_once_it_lasts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hold-back is the normal middle of many rotations: INFO when it starts; one WARNING
+    only if it outlasts two seconds (no writer takes that long), not one per retry."""
+    secrets = SecretsDir(tmp_path)
+    secrets.write("a", "a1")
+    caplog.set_level(logging.DEBUG, logger="runsecrets.store")
+    store = SecretStore(tmp_path, environ={}, backup_poll_interval=NO_BACKUP_POLL)
+    with store.watch():
+        (tmp_path / "a").write_text("")  # emptied, and left so
+        assert wait_for(lambda: "held back" in caplog.text)
+        started = [r for r in caplog.records if "held back" in r.getMessage()]
+        assert started[0].levelno == logging.INFO
+        assert wait_for(lambda: "still held back" in caplog.text, timeout=10)
+        write_rename(tmp_path / "a", "a2")
+        assert wait_for(lambda: store.get("a") == "a2")
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "still held back after" in warnings[0].getMessage()
