@@ -42,16 +42,15 @@ def startup(runs: int, directory: Path) -> None:
     medians = time_commands(commands, runs, env=env)
     base = medians["python -c pass"]
     print(f"python -c pass: {base * 1000:.2f} ms (baseline)")
-    targets = {"import + get": 1.3}
+    # The targets; ``python -m`` adds runpy's own imports and is shown for scale.
+    targets = {"import + get": 1.3, "runsecrets exec -- true": 1.5}
     for label, seconds in medians.items():
         if label == "python -c pass":
             continue
         ratio = seconds / base
-        target = targets.get(label, 1.5)
-        print(
-            f"{label}: {seconds * 1000:.2f} ms, {ratio:.2f}x baseline "
-            f"(target <= {target}x: {verdict(ratio, target)})"
-        )
+        target = targets.get(label)
+        judged = "for scale" if target is None else f"target <= {target}x: {verdict(ratio, target)}"
+        print(f"{label}: {seconds * 1000:.2f} ms, {ratio:.2f}x baseline ({judged})")
 
 
 def read_many(runs: int, directory: Path, count: int = 1000) -> None:
