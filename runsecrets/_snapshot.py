@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections.abc
+
 from ._read import decode_text
 from ._secret import Secret
 from ._secrets import MISSING, _Missing
@@ -160,6 +162,12 @@ class Snapshot:
 
     def __repr__(self) -> str:
         return f"Snapshot(version={self.version}, names={sorted(self._entries)!r})"
+
+
+# A read-only mapping for ``isinstance`` checks and ``dict(snapshot)``: it has every method of
+# the protocol. Its ``get`` is the store's (absent without a default raises), as validators
+# written against the store expect; ``snapshot[name]`` raises ``KeyError`` as mappings do.
+collections.abc.Mapping.register(Snapshot)
 
 
 class Changes:

@@ -599,3 +599,22 @@ def test_the_backup_poll_is_spaced_by_the_cost_of_a_reread() -> None:
     watcher._last_cost = 0.013
     assert watcher._interval(inotify) == pytest.approx(26.0)  # type: ignore[arg-type]
     assert watcher._interval(poll) == 1.0  # type: ignore[arg-type]
+
+
+def test_a_snapshot_is_a_read_only_mapping_of_name_to_text(tmp_path: Path) -> None:
+    """A snapshot passes ``isinstance(..., Mapping)``, converts with ``dict()``, and indexes
+    like a mapping; its ``get`` is the store's (absent without a default raises)."""
+    from collections.abc import Mapping
+
+    from runsecrets import SecretNotFoundError
+
+    (tmp_path / "a").write_text("1\n")
+    with SecretStore(tmp_path, environ={}) as store:
+        snapshot = store.snapshot
+        assert isinstance(snapshot, Mapping)
+        assert dict(snapshot) == {"a": "1"}
+        with pytest.raises(KeyError):
+            snapshot["b"]
+        with pytest.raises(SecretNotFoundError):
+            snapshot.get("b")
+        assert snapshot.get("b", None) is None
