@@ -11,6 +11,7 @@ import os
 import stat
 import sys
 
+from ._warn import warn
 from .exceptions import (
     InsecurePermissionsWarning,
     SecretDecodeError,
@@ -361,18 +362,15 @@ def _warn_writable(
 ) -> None:
     if warned is not None and not warned.first_time((st.st_dev, st.st_ino)):
         return
-    import warnings
-
     writers = [
         who
         for bit, who in ((stat.S_IWGRP, "its group"), (stat.S_IWOTH, "others"))
         if st.st_mode & bit
     ]
-    warnings.warn(
+    warn(
         f"secret {name!r}: {path} is writable by {' and '.join(writers)} "
         f"(mode {stat.S_IMODE(st.st_mode):04o}); anyone with that access can replace it",
         InsecurePermissionsWarning,
-        stacklevel=4,
     )
 
 

@@ -29,6 +29,7 @@ import time
 import weakref
 
 from ._platform import current_platform, flag_value
+from ._warn import warn
 from .exceptions import WatchFallbackWarning
 
 TYPE_CHECKING = False
@@ -722,7 +723,5 @@ if hasattr(os, "register_at_fork"):
 
 def warn_fallback(message: str) -> None:
     """Emit the fall-back as a :class:`WatchFallbackWarning` and a log record."""
-    import warnings
-
     logger.warning("%s", message)
-    warnings.warn(message, WatchFallbackWarning, stacklevel=4)
+    warn(message, WatchFallbackWarning)

@@ -39,6 +39,7 @@ from ._pydantic_live import LiveSettings, OnChange, ReloadFailure, StoreWatcher,
 from ._pydantic_load import Load, Variables, validation_error
 from ._read import DEFAULT_MAX_SIZE, describe_mode
 from ._resolve import Lookup
+from ._warn import warn
 from .exceptions import RunSecretsWarning, SecretsDirWarning
 
 if TYPE_CHECKING:
@@ -178,11 +179,7 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
                 if named:
                     # pydantic-settings warns too; the default directory may well be absent
                     # outside a container, which is not worth a warning.
-                    warnings.warn(
-                        f'secrets directory "{directory}" does not exist',
-                        SecretsDirWarning,
-                        stacklevel=2,
-                    )
+                    warn(f'secrets directory "{directory}" does not exist', SecretsDirWarning)
                 continue
             except OSError as e:
                 raise SettingsError(
@@ -264,11 +261,10 @@ def hide_input_in_errors(settings_cls: type[BaseSettings]) -> None:
     if config.get("hide_input_in_errors") is True:
         return
     if "hide_input_in_errors" in config:
-        warnings.warn(
+        warn(
             f"{settings_cls.__name__} sets hide_input_in_errors=False; RunSecretsSettingsSource "
             "turns it on, as its errors would quote secret values",
             RunSecretsWarning,
-            stacklevel=3,
         )
     # Each model class has its own config dictionary: its bases are left as they are.
     config["hide_input_in_errors"] = True

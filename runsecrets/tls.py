@@ -24,13 +24,12 @@ This is the only module (with its private ``_tls_*`` helpers) that imports ``cry
 
 from __future__ import annotations
 
-import warnings
-
 from ._secrets import Secrets
 from ._tls_checks import CHECK_ORDER, Check
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
 from ._tls_rotate import RotatingServerContext
 from ._tls_source import is_path, read_spec
+from ._warn import warn
 from .exceptions import CertificateExpiryWarning, InvalidTLSMaterialError
 
 TYPE_CHECKING = False
@@ -120,11 +119,10 @@ def load(
     if error is not None:
         raise error
     if material.expiring:
-        warnings.warn(
+        warn(
             f"certificate {material.subject!r} ({material.files[0]}) expires in "
             f"{material.days_left} days, on {material.not_after:%Y-%m-%d}",
             CertificateExpiryWarning,
-            stacklevel=2,
         )
     return material
 

@@ -443,3 +443,20 @@ def test_a_dangling_link_out_of_the_directory_is_refused_not_missing(tmp_path: P
     with pytest.raises(SecretReadError) as info:
         _secrets(secrets_dir).get("s")
     assert info.value.reason == "outside_directory"
+
+
+def test_a_warning_points_at_the_application_line(tmp_path: Path) -> None:
+    """Whichever public entry point reads the file, the warning is attributed to the caller's
+    line (not to a line inside runsecrets), so ``filterwarnings(module=...)`` with the
+    application's module applies and the display shows the user's code."""
+    import runsecrets
+
+    secret = tmp_path / "db_password"
+    secret.write_text("x")
+    secret.chmod(0o664)
+    with pytest.warns(InsecurePermissionsWarning) as caught:
+        runsecrets.get("db_password", dirs=[tmp_path])
+    assert caught[0].filename == __file__
+    with pytest.warns(InsecurePermissionsWarning) as caught:
+        runsecrets.SecretStore(tmp_path, environ={}).close()
+    assert caught[0].filename == __file__
