@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import collections.abc
-
 from ._read import decode_text
 from ._secret import Secret
 from ._secrets import MISSING, _Missing
@@ -21,7 +19,12 @@ if TYPE_CHECKING:
 
 
 class Snapshot:
-    """A read-only mapping of secret name to text value, frozen at one moment.
+    """A read-only, mapping-like view of secret name to text value, frozen at one moment.
+
+    It has the mapping methods (``snapshot[name]``, ``in``, ``len``, iteration, ``keys``,
+    ``items``, ``values``) but is deliberately not registered as a ``collections.abc.Mapping``:
+    serializers that walk any ``Mapping`` (error reporters capturing local variables,
+    structured loggers) would copy every value out of a snapshot held in a local variable.
 
     Every value in one snapshot comes from the same stable read, so a certificate and its key
     taken from one snapshot belong together. ``get``/``get_bytes`` behave as the store's do
@@ -162,12 +165,6 @@ class Snapshot:
 
     def __repr__(self) -> str:
         return f"Snapshot(version={self.version}, names={sorted(self._entries)!r})"
-
-
-# A read-only mapping for ``isinstance`` checks and ``dict(snapshot)``: it has every method of
-# the protocol. Its ``get`` is the store's (absent without a default raises), as validators
-# written against the store expect; ``snapshot[name]`` raises ``KeyError`` as mappings do.
-collections.abc.Mapping.register(Snapshot)
 
 
 class Changes:

@@ -601,18 +601,22 @@ def test_the_backup_poll_is_spaced_by_the_cost_of_a_reread() -> None:
     assert watcher._interval(poll) == 1.0  # type: ignore[arg-type]
 
 
-def test_a_snapshot_is_a_read_only_mapping_of_name_to_text(tmp_path: Path) -> None:
-    """A snapshot passes ``isinstance(..., Mapping)``, converts with ``dict()``, and indexes
-    like a mapping; its ``get`` is the store's (absent without a default raises)."""
+def test_a_snapshot_works_as_a_mapping_but_is_not_one_for_serializers(
+    tmp_path: Path, sentinel: str
+) -> None:
+    """A snapshot indexes, converts with ``dict()`` and iterates like a mapping, and its ``get``
+    is the store's (absent without a default raises); it is not a registered ``Mapping``, so
+    error reporters that copy any ``Mapping`` out of a frame's locals show its repr instead."""
     from collections.abc import Mapping
 
     from runsecrets import SecretNotFoundError
 
-    (tmp_path / "a").write_text("1\n")
+    (tmp_path / "a").write_text(sentinel + "\n")
     with SecretStore(tmp_path, environ={}) as store:
         snapshot = store.snapshot
-        assert isinstance(snapshot, Mapping)
-        assert dict(snapshot) == {"a": "1"}
+        assert not isinstance(snapshot, Mapping)
+        assert dict(snapshot) == {"a": sentinel}
+        assert sentinel not in repr(snapshot)
         with pytest.raises(KeyError):
             snapshot["b"]
         with pytest.raises(SecretNotFoundError):
