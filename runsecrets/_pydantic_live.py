@@ -160,6 +160,7 @@ class LiveSettings(Generic[_S]):
 
     __slots__ = (
         "__weakref__",
+        "_built_from",
         "_factory",
         "_lock",
         "_subscribers",
@@ -189,7 +190,10 @@ class LiveSettings(Generic[_S]):
         self.last_error: ReloadFailure | None = None
         self.reloads = 0
         self.failures = 0
-        self._vetted: _S | None = None
+        # What vet() built, with the candidate it built it from: used only for that snapshot.
+        self._vetted: tuple[Snapshot, _S] | None = None
+        # The version of the store snapshot .current was last built from (None: from the disk).
+        self._built_from: int | None = None
         self._watcher = None if watcher is None else watcher(self._on_change, self.vet)
 
     def reload(self, snapshot: Snapshot | None = None) -> frozenset[str]:
@@ -229,9 +233,11 @@ class LiveSettings(Generic[_S]):
         with self._lock:
             self._vetted = None
             try:
-                self._vetted = self._build(candidate)
+                instance = self._build(candidate)
             except Exception as e:  # noqa: BLE001 - any refusal holds the snapshot back
                 raise RunSecretsError(str(self._refused(e))) from None
+            if candidate is not None:
+                self._vetted = (candidate, instance)
 
     def _build(self, snapshot: Snapshot | None) -> _S:
         if snapshot is None:
@@ -306,9 +312,13 @@ class LiveSettings(Generic[_S]):
     def _on_change(self, snapshot: Snapshot | None = None) -> object:
         with self._lock:
             vetted, self._vetted = self._vetted, None
-            if vetted is None:  # no validator ran for this publish
-                return self.reload(snapshot)
-            return self._publish(self.current, vetted)
+            if snapshot is not None:
+                if self._built_from is not None and snapshot.version < self._built_from:
+                    return frozenset()  # a newer snapshot is already in .current
+                self._built_from = snapshot.version
+            if vetted is not None and snapshot is not None and vetted[0] is snapshot:
+                return self._publish(self.current, vetted[1])
+            return self.reload(snapshot)  # no validator ran for this snapshot
 
     def __repr__(self) -> str:
         state = "ok" if self.last_error is None else f"last reload refused ({self.last_error})"
@@ -373,12 +383,13 @@ class StoreWatcher:
             store = self._store = self._make_store()
         if self._vet is not None:
             self._remove_vet = store.add_validator(self._vet)
-        subscribed = store  # a name bound to a store, for the closure below
-        self._unsubscribe = store.subscribe(lambda _changes: self._on_change(subscribed.snapshot))
+        # The published snapshot itself: the one the model was vetted against, if it was.
+        self._unsubscribe = store.subscribe(lambda changes: self._on_change(changes.snapshot))
         if not store.running:
             store.start()
             self._started = True
         # A change between the first load and the store's first read publishes nothing later.
+        # (Should the watcher publish a newer snapshot meanwhile, this older one is ignored.)
         self._on_change(store.snapshot)
 
     def stop(self) -> None:

@@ -362,6 +362,28 @@ def test_the_model_is_built_from_the_store_snapshot_not_a_new_read(tmp_path: Pat
     store.close()
 
 
+def test_a_vetted_model_is_used_only_for_its_own_snapshot_and_older_ones_are_ignored(
+    tmp_path: Path,
+) -> None:
+    """What ``vet`` built goes into ``.current`` only with the very snapshot it was built from
+    (a later validator may have refused that one); a publish of an older snapshot than the one
+    ``.current`` came from (a start-up catch-up racing the watcher) changes nothing."""
+    (tmp_path / "token").write_text("one")
+    (tmp_path / "port").write_text("1")
+    store = SecretStore(tmp_path, environ={})  # not started: each reload is explicit
+    first = store.snapshot
+    write_rename(tmp_path / "port", "2")
+    store.reload()
+    second = store.snapshot
+    settings = live(settings_class(tmp_path), watch=False)
+    settings.vet(first)  # vetted, but say another validator refused ``first``
+    settings._on_change(second)
+    assert settings.current.port == 2  # type: ignore[attr-defined]
+    settings._on_change(first)  # older than what .current came from
+    assert settings.current.port == 2  # type: ignore[attr-defined]
+    store.close()
+
+
 def test_an_ungated_shared_store_publishes_what_only_the_settings_refuse(tmp_path: Path) -> None:
     """``gate_store=False``: the store's other readers get the new value; the settings keep
     their last valid instance and record the refusal."""
