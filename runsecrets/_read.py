@@ -88,11 +88,15 @@ class Containment:
     def __bool__(self) -> bool:
         return bool(self.roots)
 
-    def holds(self, real: str) -> bool:
-        """Whether the fully resolved path ``real`` lies inside one of the roots."""
+    def holds(self, real: str, *, strictly: bool = False) -> bool:
+        """Whether the fully resolved path ``real`` lies inside one of the roots (or is one,
+        unless ``strictly``: a file never is its directory)."""
         if self._real is None:
             self._real = tuple(os.path.realpath(root) for root in self.roots)
-        return any(real == root or real.startswith(os.path.join(root, "")) for root in self._real)
+        return any(
+            real.startswith(os.path.join(root, "")) or (real == root and not strictly)
+            for root in self._real
+        )
 
 
 def describe_mode(mode: int) -> str:
@@ -128,8 +132,16 @@ def opened_path(fd: int) -> str | None:
     if not real.startswith("/"):
         return None
     # A file unlinked since (the old ``..<timestamp>`` directory of a Kubernetes swap) shows
-    # with this suffix; where it lay is what counts.
-    return real.removesuffix(" (deleted)")
+    # with this suffix; where it lay is what counts. Only then: a file may well be *named*
+    # "<secrets dir> (deleted)" next to the directory, and must not pass for inside it.
+    if real.endswith(" (deleted)"):
+        try:
+            unlinked = os.fstat(fd).st_nlink == 0
+        except OSError:
+            return None
+        if unlinked:
+            return real.removesuffix(" (deleted)")
+    return real
 
 
 def read_file(
@@ -230,7 +242,7 @@ def _check_contained_fd(
         # No /proc: resolve the path again. A link swapped between the open and this call is
         # judged by its new target, as every check by path is.
         real = os.path.realpath(path)
-    if not containment.holds(real):
+    if not containment.holds(real, strictly=True):
         raise _outside(path, context)
 
 

@@ -460,3 +460,18 @@ def test_a_warning_points_at_the_application_line(tmp_path: Path) -> None:
     with pytest.warns(InsecurePermissionsWarning) as caught:
         runsecrets.SecretStore(tmp_path, environ={}).close()
     assert caught[0].filename == __file__
+
+
+def test_a_link_to_a_sibling_named_like_a_deleted_directory_is_outside(tmp_path: Path) -> None:
+    """``/proc/self/fd`` marks unlinked files with " (deleted)"; a file merely *named*
+    "<secrets dir> (deleted)" beside the directory is not taken for a file inside it."""
+    from runsecrets import Secrets
+
+    root = tmp_path / "secrets"
+    root.mkdir()
+    outside = tmp_path / "secrets (deleted)"
+    outside.write_text("from outside")
+    (root / "foo").symlink_to(outside)
+    with pytest.raises(SecretReadError) as caught:
+        Secrets([root], environ={}).get("foo")
+    assert caught.value.reason == "outside_directory"
