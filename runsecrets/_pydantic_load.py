@@ -17,7 +17,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from . import _pydantic_fields as fields
 from ._names import FILE_SUFFIX
 from ._provenance import DIRECTORY, FILE_VARIABLE, Provenance
-from ._read import decode_text
+from ._read import decode_text, too_large
 from ._resolve import _from_file, check_conflict
 from .exceptions import RunSecretsError, SecretConflictError, SecretReadError
 
@@ -83,6 +83,8 @@ def _read(
             missing_ok=missing_ok,
         )
     raw, mtime = hit
+    if len(raw) > lookup.max_size:  # the store may allow more than this model does
+        raise too_large(len(raw), lookup.max_size, name=name, path=path, variable=variable)
     return raw, Provenance(name, kind, path=path, variable=variable, size=len(raw), mtime=mtime)
 
 

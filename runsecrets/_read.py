@@ -302,13 +302,22 @@ def _check_kind_and_size(
             **context,
         )
     if st.st_size > max_size:
-        raise SecretTooLargeError(
-            f"secret {context['name']!r}: {where} is {st.st_size} bytes, over the "
-            f"{max_size}-byte limit",
-            size=st.st_size,
-            limit=max_size,
-            **context,
-        )
+        raise too_large(st.st_size, max_size, **context)
+
+
+def too_large(
+    size: int, max_size: int, *, name: str | None, path: str, variable: str | None
+) -> SecretTooLargeError:
+    """The error for a file of ``size`` bytes over the ``max_size`` cap (never its content)."""
+    return SecretTooLargeError(
+        f"secret {name!r}: {_where(path, variable)} is {size} bytes, over the "
+        f"{max_size}-byte limit",
+        size=size,
+        limit=max_size,
+        name=name,
+        path=path,
+        variable=variable,
+    )
 
 
 def _where(path: str, variable: str | None) -> str:
