@@ -174,7 +174,8 @@ class SecretStore:
         debounce: Longest grouping of a burst, seconds.
         poll_interval: Seconds between re-reads when polling alone.
         backup_poll_interval: Seconds between re-reads when notifications work (they get lost);
-            longer for a store whose re-read costs more than 5 ms of CPU (2,000 times that).
+            longer for a store whose read costs more than 5 ms of CPU (2,000 times that, at
+            most ten intervals).
         rearm_after_fork: Start a watcher in a child process after ``os.fork()``.
 
     Raises:
@@ -208,6 +209,7 @@ class SecretStore:
         "_plan",
         "_poll_interval",
         "_problem",
+        "_read_cost",
         "_rearm_after_fork",
         "_remove_delay",
         "_resolver",
@@ -287,8 +289,11 @@ class SecretStore:
         self._file_targets: tuple[str, ...] = ()
         self._kept: tuple[str, ...] = ()
         self._problem: str | None = None
-        self._held_since = 0.0  # when the current hold-back started (time.monotonic())
-        self._warned = False  # whether the current hold-back was warned about
+        # When the current hold-back started (time.monotonic()), None while nothing is held;
+        # and whether it was warned about.
+        self._held_since: float | None = None
+        self._read_cost = 0.0  # CPU seconds the last read of the files took (validators apart)
+        self._warned = False
         self._last_error: str | None = None
         self._last_error_at: float | None = None
         self._retry: float | None = None
@@ -500,6 +505,9 @@ class SecretStore:
     def _watch_paths(self) -> list[str]:
         return watch_paths(self._resolver.dirs, self._file_targets)
 
+    def _last_read_cost(self) -> float:
+        return self._read_cost
+
     def _is_relevant(self, name: str) -> bool:
         if self._ignore is not None and self._ignore(name):
             return False
@@ -547,7 +555,9 @@ class SecretStore:
 
     def _refresh(self, reason: str) -> tuple[Changes | None, float | None]:
         """Read, compare, validate, publish. Returns (changes, retry delay). Holds the lock."""
+        started = time.thread_time()
         pass_, stable = read_stable(self._plan, self._cache)
+        self._read_cost = time.thread_time() - started
         return self._apply(pass_, stable=stable, initial=False)
 
     def _apply(
@@ -590,6 +600,9 @@ class SecretStore:
             added=added, changed=changed, removed=removed, snapshot=candidate, previous=published
         )
         logger.info("secrets updated: %s", changes)
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.end_window()
         self._deliver(changes)
         return changes, retry
 
@@ -683,7 +696,7 @@ class SecretStore:
         # in-place writer between truncate and write): said at INFO when it starts, and at
         # WARNING once, if it outlasts _WARN_AFTER; while it lasts, more at DEBUG only.
         now = time.monotonic()
-        if self._problem is None:
+        if self._held_since is None:
             self._held_since, self._warned = now, False
             logger.info("secrets update held back, keeping the last good values: %s", problem)
         elif not self._warned and now - self._held_since >= _WARN_AFTER:
@@ -712,6 +725,7 @@ class SecretStore:
 
     def _settle(self, problem: str | None) -> None:
         self._retry = None
+        self._held_since = None  # nothing held back any more: the next hold-back starts anew
         if problem is not None and problem != self._problem:
             logger.warning("secrets: %s", problem)
             self._note_problem(problem)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
         def _refresh_for_watcher(self, reason: str) -> float | None: ...
         def _watch_paths(self) -> list[str]: ...
+        def _last_read_cost(self) -> float: ...
         def _is_relevant(self, name: str) -> bool: ...
         def _after_fork_in_child(self, *, rearmed: bool) -> None: ...
         def _note_problem(self, problem: str) -> None: ...
@@ -561,7 +562,6 @@ class Watcher:
         self._debounce = debounce
         self._poll_interval = poll_interval
         self._backup_poll_interval = backup_poll_interval
-        self._last_cost = 0.0  # CPU seconds of the last re-read
         self._rearm_after_fork = rearm_after_fork
         self._backend: Backend | None = None
         self._thread: threading.Thread | None = None
@@ -579,6 +579,12 @@ class Watcher:
         """The watcher thread's identifier, while it runs."""
         thread = self._thread
         return thread.ident if thread is not None else None
+
+    def end_window(self) -> None:
+        """Close the work window early, before subscribers run (called from the watcher thread
+        only): the application's callbacks must not run with the process switching fast."""
+        if threading.get_ident() == self.thread_ident:
+            self._prompt.end()
 
     def start(self, on_fallback: Callable[[str], None]) -> None:
         """Open the backend in the calling thread (a fall-back warns there), then start."""
@@ -610,8 +616,10 @@ class Watcher:
         if backend.mode == "poll":
             return self._poll_interval
         # Lost events are rare with notifications: a big store is re-read less often rather
-        # than cost more while idle (1,000 secrets: about every 25 s instead of 10 s).
-        return max(self._backup_poll_interval, self._last_cost * BACKUP_COST_FACTOR)
+        # than cost more while idle (1,000 secrets: about every 25 s instead of 10 s), within
+        # bounds: a lost event is still picked up within ten intervals.
+        spaced = self._target._last_read_cost() * BACKUP_COST_FACTOR
+        return min(max(self._backup_poll_interval, spaced), 10 * self._backup_poll_interval)
 
     def _run(self) -> None:
         stop_event = self._stop_event
@@ -666,9 +674,7 @@ class Watcher:
             return _RETRY_AFTER_FAILURE
 
     def _refresh(self, reason: str, stop_event: threading.Event) -> float | None:
-        started = time.thread_time()
         retry = self._reread(reason)
-        self._last_cost = time.thread_time() - started
         backend = self._backend
         if stop_event.is_set() or backend is None:
             return retry

@@ -577,15 +577,17 @@ def test_awatch_unsubscribes_after_a_break(tmp_path: Path) -> None:
 
 
 def test_the_backup_poll_is_spaced_by_the_cost_of_a_reread() -> None:
-    """With notifications working, a cheap re-read keeps ``backup_poll_interval``; one costing
-    13 ms of CPU (1,000 secrets) waits 2,000 times that, so an idle store stays under 0.05% of a
-    core. Polling alone keeps the interval it was given."""
+    """With notifications working, a cheap read of the files keeps ``backup_poll_interval``;
+    one costing 13 ms of CPU (1,000 secrets) waits 2,000 times that, so an idle store stays
+    under 0.05% of a core, but never more than ten intervals. Polling alone keeps its own."""
     import types
 
     from runsecrets._watch import Watcher
 
+    cost = [0.001]
+    target = types.SimpleNamespace(_last_read_cost=lambda: cost[0])
     watcher = Watcher(
-        types.SimpleNamespace(),  # type: ignore[arg-type]
+        target,  # type: ignore[arg-type]
         mode="inotify",
         step=None,
         debounce=0.05,
@@ -594,10 +596,11 @@ def test_the_backup_poll_is_spaced_by_the_cost_of_a_reread() -> None:
         rearm_after_fork=False,
     )
     inotify, poll = types.SimpleNamespace(mode="inotify"), types.SimpleNamespace(mode="poll")
-    watcher._last_cost = 0.001
     assert watcher._interval(inotify) == 10.0  # type: ignore[arg-type]
-    watcher._last_cost = 0.013
+    cost[0] = 0.013
     assert watcher._interval(inotify) == pytest.approx(26.0)  # type: ignore[arg-type]
+    cost[0] = 1.0  # a slow file system: bounded all the same
+    assert watcher._interval(inotify) == 100.0  # type: ignore[arg-type]
     assert watcher._interval(poll) == 1.0  # type: ignore[arg-type]
 
 
@@ -622,3 +625,20 @@ def test_a_snapshot_works_as_a_mapping_but_is_not_one_for_serializers(
         with pytest.raises(SecretNotFoundError):
             snapshot.get("b")
         assert snapshot.get("b", None) is None
+
+
+def test_subscribers_run_after_the_fast_switching_window(tmp_path: Path) -> None:
+    """The watcher lowers the switch interval from the event to the publish only: the
+    application's subscribers run with the process's own interval."""
+    import sys
+
+    from runsecrets.testing import write_rename
+
+    (tmp_path / "a").write_text("1")
+    normal = sys.getswitchinterval()
+    seen: list[float] = []
+    with SecretStore(tmp_path, environ={}) as store:
+        store.subscribe(lambda _changes: seen.append(sys.getswitchinterval()))
+        write_rename(tmp_path / "a", "2")
+        assert wait_for(lambda: seen)
+    assert seen == [normal]
