@@ -19,6 +19,7 @@ import collections
 import logging
 import ssl
 import threading
+import time
 from typing import cast
 
 from ._callbacks import log_callback_error
@@ -44,6 +45,8 @@ logger = logging.getLogger("runsecrets.tls")
 # variable of a private environment layered over the real one, so the store watches the file's
 # directory as it watches any ``_FILE`` target.
 _PATH_NAME = "runsecrets-tls-internal-{part}"
+#: How long (seconds) the store validator's verdict stands in for a new examination.
+_VETTED_FOR = 5.0
 
 
 class MaterialSource:
@@ -229,7 +232,7 @@ class RotatingServerContext(ssl.SSLContext):
         self._log_expiry(material)
         self._material = material
         self._last_raw: RawParts = raw
-        self._vetted: tuple[RawParts, TLSMaterial] = (raw, material)
+        self._vetted: tuple[RawParts, TLSMaterial, float] = (raw, material, 0.0)
         self._serving: ssl.SSLContext = self
         self.sni_callback = self._choose_context
         self._unsubscribe: Callable[[], None] | None = None
@@ -334,7 +337,8 @@ class RotatingServerContext(ssl.SSLContext):
                 self.refusals += 1
                 self.last_error = error
             raise error
-        self._vetted = (raw, material)  # the publish that follows need not examine it again
+        # The publish that follows (at once, in this thread) need not examine it again.
+        self._vetted = (raw, material, time.monotonic())
 
     def _on_store_change(self, changes: Changes) -> None:
         assert isinstance(self._source, StoreSource)
@@ -347,8 +351,9 @@ class RotatingServerContext(ssl.SSLContext):
                 raw = self._source.read()
                 if raw == self._last_raw and not (force and self.last_error is not None):
                     return
-                vetted_raw, vetted = self._vetted
-                material = vetted if raw == vetted_raw else self._examine(raw)
+                vetted_raw, vetted, vetted_at = self._vetted
+                fresh = time.monotonic() - vetted_at < _VETTED_FOR  # dates are checked then
+                material = vetted if raw == vetted_raw and fresh else self._examine(raw)
                 error = material.error()
                 if error is not None:
                     raise error
