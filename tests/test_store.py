@@ -444,25 +444,32 @@ def test_prompt_switching_never_raises_a_lower_interval() -> None:
 def test_the_watcher_switches_promptly_only_while_it_works(
     tmp_path: Path, watcher: str, switch_interval: float
 ) -> None:
-    """Subscribers run inside the watcher's work window (the interval lowered); once the
-    publish is done and the watcher waits again, the interval is back."""
+    """The watcher's work window (the interval lowered) covers reading and validating; it
+    closes before subscribers run (the application's code runs with the process's own
+    interval), and once the watcher waits again the interval is back."""
     from runsecrets._watch import PROMPT_SWITCH_INTERVAL
 
     SecretsDir(tmp_path).write("a", "0")
     store = store_for(tmp_path, watcher=watcher, poll_interval=0.05)
-    during: list[float] = []
+    validating: list[float] = []
+    delivering: list[float] = []
     published = threading.Event()
 
+    def check(_snapshot: object) -> None:
+        validating.append(sys.getswitchinterval())
+
     def record(changes: runsecrets.Changes) -> None:
-        during.append(sys.getswitchinterval())
+        delivering.append(sys.getswitchinterval())
         published.set()
 
+    store.add_validator(check)
     store.subscribe(record)
     with store.watch():
         assert wait_for(lambda: sys.getswitchinterval() == switch_interval, timeout=30)
         write_rename(tmp_path / "a", "1")
         assert published.wait(30)
-    assert during == [pytest.approx(PROMPT_SWITCH_INTERVAL)]
+    assert validating[-1] == pytest.approx(PROMPT_SWITCH_INTERVAL)
+    assert delivering == [switch_interval]
     assert sys.getswitchinterval() == switch_interval
 
 
@@ -625,20 +632,3 @@ def test_a_snapshot_works_as_a_mapping_but_is_not_one_for_serializers(
         with pytest.raises(SecretNotFoundError):
             snapshot.get("b")
         assert snapshot.get("b", None) is None
-
-
-def test_subscribers_run_after_the_fast_switching_window(tmp_path: Path) -> None:
-    """The watcher lowers the switch interval from the event to the publish only: the
-    application's subscribers run with the process's own interval."""
-    import sys
-
-    from runsecrets.testing import write_rename
-
-    (tmp_path / "a").write_text("1")
-    normal = sys.getswitchinterval()
-    seen: list[float] = []
-    with SecretStore(tmp_path, environ={}) as store:
-        store.subscribe(lambda _changes: seen.append(sys.getswitchinterval()))
-        write_rename(tmp_path / "a", "2")
-        assert wait_for(lambda: seen)
-    assert seen == [normal]

@@ -320,6 +320,9 @@ class _RearmTarget:
             self.changed.set()
         return None
 
+    def _last_read_cost(self) -> float:
+        return 0.0
+
     def _watch_paths(self) -> list[str]:
         return list(self.paths)
 
