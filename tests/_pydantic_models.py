@@ -10,10 +10,18 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from runsecrets.pydantic import RunSecretsSettingsSource
 
 
-def plain_model(directory: Path, *, ours: bool = True, **config: Any) -> type[BaseSettings]:
+def plain_model(
+    directory: Path,
+    *,
+    ours: bool = True,
+    source_options: dict[str, Any] | None = None,
+    **config: Any,
+) -> type[BaseSettings]:
     """A plain ``BaseSettings`` (not ``SecretsSettings``) with an int ``port`` read from the
-    files in ``directory``: through :class:`RunSecretsSettingsSource` (``ours``) or through
-    pydantic-settings' own source, with ``config`` added to its model config."""
+    files in ``directory``: through :class:`RunSecretsSettingsSource` (``ours``, made with
+    ``source_options``) or through pydantic-settings' own source, with ``config`` added to its
+    model config."""
+    options = source_options or {}
 
     class Plain(BaseSettings):
         model_config = SettingsConfigDict(secrets_dir=directory, **config)
@@ -29,7 +37,8 @@ def plain_model(directory: Path, *, ours: bool = True, **config: Any) -> type[Ba
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             """Init arguments, then the secrets directory (ours or theirs)."""
-            files = RunSecretsSettingsSource(settings_cls) if ours else file_secret_settings
-            return (init_settings, files)
+            if ours:
+                return (init_settings, RunSecretsSettingsSource(settings_cls, **options))
+            return (init_settings, file_secret_settings)
 
     return Plain

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from runsecrets import SecretStore
 from runsecrets._pydantic_live import clean_validation_error
-from runsecrets.pydantic import LiveSettings, RunSecretsSettingsSource, SecretsSettings, live
+from runsecrets.pydantic import LiveSettings, SecretsSettings, live
 from runsecrets.testing import SecretsDir, write_rename
 
 from ._pydantic_models import plain_model
@@ -387,31 +387,14 @@ def test_a_vetted_model_is_used_only_for_its_own_snapshot_and_older_ones_are_ign
 def test_bytes_from_the_snapshot_still_obey_the_model_size_cap(tmp_path: Path) -> None:
     """A store may allow larger files than the model's source does: bytes taken from the
     store's snapshot are held to the source's ``max_size`` as a read from the disk is."""
-    (tmp_path / "token").write_text("short")
-
-    class Capped(BaseSettings):
-        model_config = SettingsConfigDict(secrets_dir=tmp_path)
-        token: str
-
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            """Init arguments, then our source with a 10-byte cap."""
-            return (init_settings, RunSecretsSettingsSource(settings_cls, max_size=10))
-
-    settings = live(Capped, watch=False)
+    (tmp_path / "port").write_text("8080")
+    settings = live(plain_model(tmp_path, source_options={"max_size": 10}), watch=False)
     store = SecretStore(tmp_path, environ={})  # its own cap: 500 KiB
-    (tmp_path / "token").write_text("x" * 50)
+    (tmp_path / "port").write_text("8" * 50)
     store.reload()
     assert settings.reload(store.snapshot) == frozenset()
     assert settings.last_error is not None
-    assert settings.last_error.errors == (("token", "runsecrets_too_large"),)
+    assert settings.last_error.errors == (("port", "runsecrets_too_large"),)
     store.close()
 
 
