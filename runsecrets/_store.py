@@ -197,6 +197,7 @@ class SecretStore:
         "_file_targets",
         "_gone_since",
         "_held_since",
+        "_held_warned",
         "_ignore",
         "_kept",
         "_last_error",
@@ -220,7 +221,6 @@ class SecretStore:
         "_subscribers",
         "_text",
         "_validators",
-        "_warned",
         "_watcher",
     )
 
@@ -293,7 +293,7 @@ class SecretStore:
         # and whether it was warned about.
         self._held_since: float | None = None
         self._read_cost = 0.0  # CPU seconds the last read of the files took (validators apart)
-        self._warned = False
+        self._held_warned = False
         self._last_error: str | None = None
         self._last_error_at: float | None = None
         self._retry: float | None = None
@@ -697,10 +697,10 @@ class SecretStore:
         # WARNING once, if it outlasts _WARN_AFTER; while it lasts, more at DEBUG only.
         now = time.monotonic()
         if self._held_since is None:
-            self._held_since, self._warned = now, False
+            self._held_since, self._held_warned = now, False
             logger.info("secrets update held back, keeping the last good values: %s", problem)
-        elif not self._warned and now - self._held_since >= _WARN_AFTER:
-            self._warned = True
+        elif not self._held_warned and now - self._held_since >= _WARN_AFTER:
+            self._held_warned = True
             logger.warning(
                 "secrets update still held back after %.0f s, keeping the last good values: %s",
                 now - self._held_since,
@@ -740,7 +740,7 @@ class SecretStore:
                     callback(changes)
                 except Exception as e:  # noqa: BLE001  (one bad subscriber must not stop the rest)
                     self._counters["subscriber_errors"] += 1
-                    _log_subscriber_error(callback, e)
+                    log_callback_error(logger, "secrets subscribers", callback, e)
         finally:
             self._delivering = outer
 
@@ -760,10 +760,6 @@ def _from_dir(entry: Entry, directory: str) -> bool:
         and path is not None
         and (os.path.dirname(path) == directory)
     )
-
-
-def _log_subscriber_error(callback: Subscriber, error: Exception) -> None:
-    log_callback_error(logger, "secrets subscribers", callback, error)
 
 
 def merge_changes(first: Changes, second: Changes) -> Changes:

@@ -386,7 +386,7 @@ class RotatingServerContext(ssl.SSLContext):
             try:
                 listener(material)
             except Exception as e:  # noqa: BLE001  (one bad listener must not stop the others)
-                _log_listener_error(listener, e)
+                log_callback_error(logger, "TLS rotation listeners", listener, e)
 
     def _load_context(self, material: TLSMaterial) -> ssl.SSLContext:
         """A new context holding ``material``.
@@ -451,7 +451,3 @@ class RotatingServerContext(ssl.SSLContext):
                 material.days_left,
                 material.not_after.strftime("%Y-%m-%d"),
             )
-
-
-def _log_listener_error(listener: Callable[[TLSMaterial], object], error: Exception) -> None:
-    log_callback_error(logger, "TLS rotation listeners", listener, error)

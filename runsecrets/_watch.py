@@ -79,7 +79,8 @@ PROMPT_SWITCH_INTERVAL = 0.0002
 # How long the watcher waits after a re-read that raised before trying again.
 _RETRY_AFTER_FAILURE = 1.0
 #: The backup re-read (notifications working) waits at least this many times what the last
-#: re-read cost in CPU: at most 0.05% of a core, however many secrets a store tracks.
+#: read of the files cost in CPU (at most ten intervals): at most 0.05% of a core, however
+#: many secrets a store tracks.
 BACKUP_COST_FACTOR = 2000.0
 
 
@@ -540,8 +541,8 @@ class Watcher:
         step: Quiet period ending a burst of events (seconds; ``None``: the backend's default).
         debounce: Longest grouping of a burst (seconds).
         poll_interval: Seconds between re-reads when polling alone.
-        backup_poll_interval: Seconds between re-reads when notifications work (longer for
-            a store whose re-read costs more than ``1/BACKUP_COST_FACTOR`` of that in CPU).
+        backup_poll_interval: Seconds between re-reads when notifications work (longer, up to
+            ten times, for a store whose read costs more than ``1/BACKUP_COST_FACTOR`` of it).
         rearm_after_fork: Start a new watcher in a child process after ``os.fork()``.
     """
 

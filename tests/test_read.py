@@ -399,18 +399,6 @@ def test_an_entry_replaced_by_an_escaping_link_after_the_scan_is_refused(tmp_pat
     assert info.value.reason == "outside_directory"
 
 
-def test_an_escaping_link_to_a_fifo_is_refused_as_outside_without_opening(tmp_path: Path) -> None:
-    """A link out of the directory to something that is not a file is refused for leaving the
-    directory (the more telling reason), before any open that could block."""
-    os.mkfifo(tmp_path / "pipe")
-    secrets_dir = tmp_path / "secrets"
-    secrets_dir.mkdir()
-    (secrets_dir / "s").symlink_to(tmp_path / "pipe")
-    with pytest.raises(SecretReadError) as info:
-        _secrets(secrets_dir).get("s")
-    assert info.value.reason == "outside_directory"
-
-
 def test_an_unlistable_directory_is_a_permission_error_naming_it(tmp_path: Path) -> None:
     """Listing a directory the process may not read raises ``SecretReadError``
     (``permission_denied``, the directory named), not a bare ``PermissionError``."""
@@ -435,16 +423,6 @@ def test_an_unlistable_directory_is_a_permission_error_naming_it(tmp_path: Path)
     assert "permission denied" in message
 
 
-def test_a_dangling_link_out_of_the_directory_is_refused_not_missing(tmp_path: Path) -> None:
-    """A link out of the directory to nothing is still a link out: ``outside_directory``."""
-    secrets_dir = tmp_path / "secrets"
-    secrets_dir.mkdir()
-    (secrets_dir / "s").symlink_to(tmp_path / "nothing-here")
-    with pytest.raises(SecretReadError) as info:
-        _secrets(secrets_dir).get("s")
-    assert info.value.reason == "outside_directory"
-
-
 def test_a_warning_points_at_the_application_line(tmp_path: Path) -> None:
     """Whichever public entry point reads the file, the warning is attributed to the caller's
     line (not to a line inside runsecrets), so ``filterwarnings(module=...)`` with the
@@ -462,16 +440,24 @@ def test_a_warning_points_at_the_application_line(tmp_path: Path) -> None:
     assert caught[0].filename == __file__
 
 
-def test_a_link_to_a_sibling_named_like_a_deleted_directory_is_outside(tmp_path: Path) -> None:
-    """``/proc/self/fd`` marks unlinked files with " (deleted)"; a file merely *named*
-    "<secrets dir> (deleted)" beside the directory is not taken for a file inside it."""
-    from runsecrets import Secrets
-
-    root = tmp_path / "secrets"
-    root.mkdir()
-    outside = tmp_path / "secrets (deleted)"
-    outside.write_text("from outside")
-    (root / "foo").symlink_to(outside)
-    with pytest.raises(SecretReadError) as caught:
-        Secrets([root], environ={}).get("foo")
-    assert caught.value.reason == "outside_directory"
+@pytest.mark.parametrize("target", ["fifo", "nothing", "named-deleted"])
+def test_a_link_out_of_the_directory_is_refused_as_outside(tmp_path: Path, target: str) -> None:
+    """A link out of the directory is refused as ``outside_directory`` whatever it leads to:
+    to a FIFO (the more telling reason, and before any open that could block), to nothing (a
+    link out, not a missing file), or to a sibling file merely *named* "<secrets dir>
+    (deleted)" (``/proc/self/fd`` marks unlinked files so; this one is not inside)."""
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    outside = {
+        "fifo": tmp_path / "pipe",
+        "nothing": tmp_path / "nothing-here",
+        "named-deleted": tmp_path / "secrets (deleted)",
+    }[target]
+    if target == "fifo":
+        os.mkfifo(outside)
+    elif target == "named-deleted":
+        outside.write_text("from outside")
+    (secrets_dir / "s").symlink_to(outside)
+    with pytest.raises(SecretReadError) as info:
+        _secrets(secrets_dir).get("s")
+    assert info.value.reason == "outside_directory"
