@@ -29,7 +29,10 @@ _VALUE_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a PEM private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")),
     ("a Docker Swarm join token", re.compile(r"SWMTKN-1-[0-9a-z]+-[0-9a-z]+")),
     ("a Docker Swarm unlock key", re.compile(r"SWMKEY-1-[A-Za-z0-9+/=]+")),
-    ("an AWS access key id", re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])")),
+    (
+        "an AWS access key id",
+        re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+    ),
     ("a Google API key", re.compile(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])")),
     ("a Google OAuth client secret", re.compile(r"GOCSPX-[0-9A-Za-z_-]{20,}")),
     ("an Azure storage account key", re.compile(r"AccountKey=[A-Za-z0-9+/]{40,}={0,2}")),
