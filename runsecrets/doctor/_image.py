@@ -174,23 +174,24 @@ def run_arguments(text: str, declared: set[str]) -> list[tuple[str, str]]:
 
 
 def diagnose_image(image: str, client: Any = None) -> list[Finding]:
-    """Check ``image`` in the Docker engine that ``client`` (default: from the environment,
-    ``DOCKER_HOST`` and friends) talks to. Never raises for the engine's sake: what cannot be
-    checked is an ``image_not_checked`` finding."""
-    from ..swarm import SwarmError
+    """Check ``image`` in the Docker engine that ``client`` (default: one made from the
+    environment, ``DOCKER_HOST`` and friends, and closed afterwards) talks to. Never raises for
+    the engine's sake: what cannot be checked is an ``image_not_checked`` finding."""
+    from ..swarm import SwarmError, client_from_env
 
     try:
-        if client is None:
-            from ..swarm import client_from_env
-
-            client = client_from_env()
-        found = client.images.get(image)
-        env = (found.attrs.get("Config") or {}).get("Env") or []
-        history = [step.get("CreatedBy") or "" for step in found.history()]
+        own = client_from_env() if client is None else None
     except SwarmError as e:
         return [Finding("image_not_checked", image, _engine_problem(e.reason))]
+    try:
+        found = (own or client).images.get(image)
+        env = (found.attrs.get("Config") or {}).get("Env") or []
+        history = [step.get("CreatedBy") or "" for step in found.history()]
     except Exception as e:  # noqa: BLE001 - the SDK's and requests' errors; shown by type only
         return [Finding("image_not_checked", image, _image_problem(e))]
+    finally:
+        if own is not None:
+            own.close()
     return check_image(image, env, history)
 
 
