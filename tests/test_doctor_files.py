@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -21,6 +20,7 @@ from runsecrets.doctor._directories import check_directories
 from runsecrets.doctor._files import check_files
 
 from ._pki import DAY, KEYS, NOW, Issued, cert_pem, key_bytes, make_ca, make_leaf
+from ._privileges import run_without_dac_override
 from .conftest import leaked
 
 Check = Callable[[Context], Iterable[Finding]]
@@ -119,15 +119,8 @@ def test_file_variable_targets_are_checked_too(tmp_path: Path) -> None:
 
 
 def _without_dac_override(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``runsecrets ARGS`` as a process that file permissions apply to (root drops its
-    capability to bypass them with ``setpriv``)."""
-    command = [sys.executable, "-m", "runsecrets", *args]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("setpriv (util-linux) is needed to drop root's file capabilities")
-        command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
-    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    """Run ``runsecrets ARGS`` in a process that file permissions apply to."""
+    return run_without_dac_override([sys.executable, "-m", "runsecrets", *args])
 
 
 def test_unreadable_file_and_unlistable_directory(tmp_path: Path, sentinel: str) -> None:

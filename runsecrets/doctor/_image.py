@@ -28,7 +28,7 @@ from ._shapes import value_shape
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable
     from typing import Any
 
 _CLASSIC_PREFIX = "/bin/sh -c #(nop) "
@@ -88,11 +88,13 @@ def _step_findings(
     instruction = text.partition(" ")[0]
     if instruction == "ARG":
         declared.update(_ARG_NAME.findall(text[4:]))
-        found = list(_arg_defaults(subject, text[4:]))
+        found = _variables(subject, assignments(text[4:]), "secret_build_argument", _arg_default)
     elif instruction == "ENV":
-        found = list(_overwritten_env(subject, text[4:], reported))
+        pairs = [(n, v) for n, v in assignments(text[4:]) if n not in reported]
+        found = _variables(subject, pairs, "secret_in_image_history", _overwritten_env)
     else:
-        found = list(_run_arguments(subject, text, declared))
+        pairs = run_arguments(text, declared)
+        found = _variables(subject, pairs, "secret_build_argument", _recorded_argument)
     if found:
         return found
     shape = value_shape(text)
@@ -109,42 +111,40 @@ def _step_findings(
     ]
 
 
-def _arg_defaults(subject: str, text: str) -> Iterator[Finding]:
-    for name, value in assignments(text):
+def _variables(
+    subject: str,
+    pairs: Iterable[tuple[str, str]],
+    code: str,
+    message: Callable[[str, str], str],
+) -> list[Finding]:
+    """A finding with ``code`` for each ``(name, value)`` that holds a secret by the rule."""
+    found = []
+    for name, value in pairs:
         why = secret_reason(name, value, _is_path)
         if why is not None:
-            yield Finding(
-                "secret_build_argument",
-                subject,
-                f"ARG {name} has a default and {why.replace('is set and ', 'is ', 1)}; the default "
-                f"is recorded in the image's history (docker history); drop it and "
-                f"{_BUILD_ARGUMENT_FIX}",
-            )
+            found.append(Finding(code, subject, message(name, why)))
+    return found
 
 
-def _overwritten_env(subject: str, text: str, reported: set[str]) -> Iterator[Finding]:
-    for name, value in assignments(text):
-        why = secret_reason(name, value, _is_path)
-        if why is not None and name not in reported:
-            yield Finding(
-                "secret_in_image_history",
-                subject,
-                f"ENV {name} {why}; the image's configuration no longer shows it but its "
-                "history does (docker history); rebuild without it and give it at run time as "
-                "a secret file",
-            )
+def _arg_default(name: str, why: str) -> str:
+    return (
+        f"ARG {name} has a default and {why.replace('is set and ', 'is ', 1)}; the default is "
+        f"recorded in the image's history (docker history); drop it and {_BUILD_ARGUMENT_FIX}"
+    )
 
 
-def _run_arguments(subject: str, text: str, declared: set[str]) -> Iterator[Finding]:
-    for name, value in run_arguments(text, declared):
-        why = secret_reason(name, value, _is_path)
-        if why is not None:
-            yield Finding(
-                "secret_build_argument",
-                subject,
-                f"build argument {name} {why} and a RUN step recorded it in the image's "
-                f"history (docker history); {_BUILD_ARGUMENT_FIX}",
-            )
+def _overwritten_env(name: str, why: str) -> str:
+    return (
+        f"ENV {name} {why}; the image's configuration no longer shows it but its history does "
+        "(docker history); rebuild without it and give it at run time as a secret file"
+    )
+
+
+def _recorded_argument(name: str, why: str) -> str:
+    return (
+        f"build argument {name} {why} and a RUN step recorded it in the image's history "
+        f"(docker history); {_BUILD_ARGUMENT_FIX}"
+    )
 
 
 def assignments(text: str, names: set[str] | None = None) -> list[tuple[str, str]]:
