@@ -3,6 +3,9 @@ mount table parser (escapes, odd lines, lookups, the Swarm and Kubernetes mount 
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from runsecrets.doctor import CODES, ERROR, WARNING, Finding
@@ -241,3 +244,11 @@ def test_swarm_and_kubernetes_mount_shapes() -> None:
     writable = parse_line(b"9 1 0:5 /m21tnpz184118f35ikod34w7a /s rw - tmpfs tmpfs rw")
     assert writable is not None
     assert not writable.swarm_secret
+
+
+def test_the_docs_page_lists_every_code_with_its_severity() -> None:
+    """docs/drafts/doctor.md's table of codes and :data:`CODES` say the same."""
+    page = (Path(__file__).parents[1] / "docs" / "drafts" / "doctor.md").read_text()
+    table = page.split("## Codes", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| (error|warning) \|", table, re.MULTILINE))
+    assert rows == CODES
