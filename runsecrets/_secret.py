@@ -12,7 +12,10 @@ _MASK = "**********"
 class Secret:
     """A secret text whose ``repr``, ``str`` and format never show it.
 
-    Use :meth:`reveal` where the value is really needed. Equality compares in constant time.
+    Use :meth:`reveal` where the value is really needed. Compare a credential someone sent with
+    :meth:`matches`; equality also compares in constant time. An empty secret matches nothing
+    and equals nothing, not even another empty one: an empty token file must not let in a
+    request that sends no token.
 
     Attributes:
         provenance: Where the value came from (source, size, modification time), when known.
@@ -41,12 +44,24 @@ class Secret:
     def __format__(self, format_spec: str) -> str:
         return format(_MASK, format_spec)
 
+    def matches(self, given: str | bytes | Secret | None) -> bool:
+        """Whether ``given`` (a token a client sent, say) is this secret, in constant time.
+
+        False when either is empty or ``given`` is ``None``.
+        """
+        if isinstance(given, Secret):
+            given = given._value
+        if not given or not self._value:
+            return False
+        from hmac import compare_digest
+
+        sent = given.encode() if isinstance(given, str) else given
+        return compare_digest(sent, self._value.encode())
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
-        from hmac import compare_digest
-
-        return compare_digest(self._value.encode(), other._value.encode())
+        return self.matches(other)
 
     def __hash__(self) -> int:
         return hash((Secret, self._value))

@@ -60,10 +60,11 @@ def free_port() -> int:
 class PostgresServer:
     """Connection facts of a running private server (superuser ``postgres``)."""
 
-    def __init__(self, port: int, superuser_password: str) -> None:
+    def __init__(self, port: int, superuser_password: str, log_path: str | None = None) -> None:
         self.host = "127.0.0.1"
         self.port = port
         self.superuser_password = superuser_password
+        self.log_path = log_path  # the server's log (failed logins are logged there)
 
     def connect(
         self, user: str = "postgres", password: str | None = None, dbname: str = "postgres"
@@ -161,7 +162,7 @@ def running_postgres() -> Iterator[PostgresServer]:
             timeout=90,
         )
         started = True
-        yield PostgresServer(port, password)
+        yield PostgresServer(port, password, log)
     finally:
         if started:
             subprocess.run(

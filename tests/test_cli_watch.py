@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from runsecrets.cli import main
-from runsecrets.cli._actions import check_post_url, is_loopback_host, parse_signal, pids_named
+from runsecrets.cli._actions import check_post_url, is_loopback_host
+from runsecrets.cli._signal_action import parse_signal, processes_named
 from runsecrets.testing import SecretsDir, write_in_place, write_rename
 
 from ._servers import BIN
@@ -258,7 +259,7 @@ def test_signal_names_and_process_lookup() -> None:
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         name = os.path.basename(sys.executable)
-        assert wait_until(lambda: process.pid in pids_named(name))
+        assert wait_until(lambda: process.pid in [p.pid for p in processes_named(name)])
     finally:
         process.kill()
         process.wait()

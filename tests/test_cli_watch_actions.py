@@ -114,7 +114,7 @@ def test_post_sends_url_credentials_as_basic_auth_and_never_shows_them(
         f"http://ops:{sentinel}@127.0.0.1:{server.port}/ok?token={sentinel}", timeout=5
     )
     outcome = action(_changes())
-    assert outcome == f"POST http://***@127.0.0.1:{server.port}/ok?***: 204"
+    assert outcome == f"POST http://***@127.0.0.1:{server.port}/***?***: 204"
     ((path, headers),) = server.requests
     assert path == f"/ok?token={sentinel}"
     expected = base64.b64encode(f"ops:{sentinel}".encode()).decode()
@@ -161,7 +161,7 @@ def test_post_protocol_errors_are_action_errors_by_type(
     action = PostAction(server.url(path) + f"?key={sentinel}", timeout=5)
     with pytest.raises(ActionError) as caught:
         action(_changes())
-    assert str(caught.value) == f"POST http://127.0.0.1:{server.port}{path}?*** failed: {kind}"
+    assert str(caught.value) == f"POST http://127.0.0.1:{server.port}/***?*** failed: {kind}"
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
 
@@ -195,7 +195,7 @@ def test_post_value_http_and_os_errors_become_action_errors(
     action._opener = _FailingOpener(make_error(sentinel))  # type: ignore[assignment]
     with pytest.raises(ActionError, match=shown) as caught:
         action(_changes())
-    assert str(caught.value).startswith("POST http://127.0.0.1:9/reload failed: ")
+    assert str(caught.value).startswith("POST http://127.0.0.1:9/*** failed: ")
 
 
 @pytest.mark.parametrize(
@@ -232,9 +232,11 @@ def test_url_check_errors_never_show_credentials(sentinel: str) -> None:
 def test_redaction_of_urls_and_commands(sentinel: str) -> None:
     """URLs lose user, password, query and fragment; commands keep the program only."""
     assert redact_url(f"https://u:{sentinel}@app:8443/r?x={sentinel}#{sentinel}") == (
-        "https://***@app:8443/r?***#***"
+        "https://***@app:8443/***?***#***"
     )
-    assert redact_url("http://127.0.0.1:8080/-/reload") == "http://127.0.0.1:8080/-/reload"
+    # Webhook tokens often sit in the path: it is never shown.
+    assert redact_url(f"http://127.0.0.1:8080/hooks/{sentinel}") == "http://127.0.0.1:8080/***"
+    assert redact_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
     assert describe_command(["nginx", "-s", "reload"]) == "nginx (2 arguments not shown)"
     assert describe_command(["/usr/bin/reload"]) == "/usr/bin/reload"
     action = ExecAction(["false", f"--token={sentinel}"])
@@ -249,7 +251,7 @@ def test_start_up_line_redacts_url_and_command(sentinel: str) -> None:
     post = _describe(
         _namespace(**main_args, exec_command=None, post=f"http://a:{sentinel}@h/x?k={sentinel}")
     )
-    assert post == "POST http://***@h/x?***"
+    assert post == "POST http://***@h/***?***"
     run = _describe(_namespace(**main_args, exec_command=f"curl -H 'X-Token: {sentinel}' x"))
     assert run == "run curl (3 arguments not shown)"
 
@@ -306,7 +308,7 @@ def test_sidecar_keeps_running_after_failed_posts(tmp_path: Path, sentinel: str)
         broken.httpd.shutdown()
         broken.httpd.server_close()
     log = watch.log()
-    assert f"POST http://***@127.0.0.1:{broken.port}/drop?***" in log
+    assert f"POST http://***@127.0.0.1:{broken.port}/***?***" in log
     assert "Traceback" not in log
     assert sentinel not in log
 
@@ -314,7 +316,8 @@ def test_sidecar_keeps_running_after_failed_posts(tmp_path: Path, sentinel: str)
 def test_a_fifo_as_pid_file_is_refused_without_blocking(tmp_path: Path) -> None:
     """A FIFO where the pid file should be is an ActionError at once, not a hang waiting for
     a writer (the open is non-blocking and the type is checked before any read)."""
-    from runsecrets.cli._actions import ActionError, read_pidfile
+    from runsecrets.cli._actions import ActionError
+    from runsecrets.cli._signal_action import read_pidfile
 
     fifo = tmp_path / "app.pid"
     os.mkfifo(fifo)

@@ -102,3 +102,27 @@ def test_crlf_and_bom_are_dropped(tmp_path: Path, sentinel: str) -> None:
     assert result.returncode == 0, result.stderr
     assert seen is not None
     assert seen["value"] == sentinel
+
+
+@pytest.mark.parametrize("args", [[], ["--workers", "4"]], ids=["no-arguments", "flags-only"])
+def test_no_arguments_or_flags_only_start_the_default_server(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """Under ``set -u``, no arguments at all (``docker run --entrypoint`` drops CMD) and flags
+    alone both mean the default server: here a stand-in ``gunicorn`` first on PATH records the
+    arguments it got (the real one would listen on 0.0.0.0)."""
+    stub_dir = tmp_path / "bin"
+    stub_dir.mkdir()
+    seen = tmp_path / "argv.json"
+    stub = stub_dir / "gunicorn"
+    stub.write_text(
+        f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(seen)!r}, 'w'))\n"
+    )
+    stub.chmod(0o755)
+    env = {"PATH": f"{stub_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [SCRIPT, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "unbound" not in result.stderr
+    assert json.loads(seen.read_text()) == ["--bind", "0.0.0.0:8000", "app:application", *args]

@@ -94,14 +94,14 @@ def test_sessions_survive_a_secret_key_rotation(flask_server: tuple[Server, Path
         assert b'"bob"' in response.read()
 
 
-def test_health_endpoint_lists_keys_and_sources_only(
+def test_health_endpoint_is_liveness_naming_nothing(
     flask_server: tuple[Server, Path], sentinel: str
 ) -> None:
-    """/healthz: healthy, which key comes from which secret, and no value."""
-    server, _ = flask_server
+    """/healthz: 200 with a status and the store's version; no secret, key or path named."""
+    server, secrets_dir = flask_server
     status, body = server.get("/healthz")
     assert status == 200
-    assert body["healthy"] is True
-    assert body["config_keys"] == {"API_TOKEN": "app_api_token", "SECRET_KEY": "flask_secret_key"}
-    assert body["mode"] in ("inotify", "watchfiles", "poll")
+    assert set(body) == {"status", "version"}
+    assert body["status"] == "ok"
     assert sentinel not in str(body)
+    assert str(secrets_dir) not in str(body)

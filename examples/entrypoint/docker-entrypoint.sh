@@ -6,8 +6,10 @@
 # container's PID 1 and receives `docker stop`'s SIGTERM itself.
 set -eu
 
-# `docker run IMAGE --workers 4` means: the default server, with these flags.
-if [ "${1#-}" != "$1" ]; then
+# No arguments (`docker run --entrypoint ...` drops CMD) means the default server, and so does
+# `docker run IMAGE --workers 4`: the default server with these flags. `$#` first: under `set -u`
+# a bare `$1` with no arguments is an error.
+if [ "$#" -eq 0 ] || [ "${1#-}" != "$1" ]; then
     set -- gunicorn --bind 0.0.0.0:8000 app:application "$@"
 fi
 

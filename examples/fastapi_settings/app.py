@@ -65,8 +65,9 @@ def create_app() -> FastAPI:
         current: Annotated[Settings, Depends(current_settings)],
         authorization: Annotated[str, Header()] = "",
     ) -> dict[str, str]:
-        expected = "Bearer " + current.api_token.get_secret_value()
-        if not hmac.compare_digest(authorization.encode(), expected.encode()):
+        token = current.api_token.get_secret_value()
+        # An empty token must let nobody in: "Bearer " + "" is what a client sends with no token.
+        if not token or not hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
             raise HTTPException(status_code=401, detail="unauthorized")
         return {"message": "welcome"}
 

@@ -27,7 +27,10 @@ def create_app() -> Flask:
     def api() -> dict[str, object]:
         # Read the config at request time: after a rotation it holds the new token.
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if not hmac.compare_digest(sent.encode(), app.config["API_TOKEN"].encode()):
+        expected = app.config["API_TOKEN"]
+        # An empty token (an empty secret file) must let nobody in: compare_digest("", "") is
+        # True, so a request without the header would pass.
+        if not expected or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
             abort(403)
         return {"ok": True}
 

@@ -40,9 +40,10 @@ def create_app(settings: LiveSettings[Settings] | None = None) -> Flask:
 
     @app.get("/private")
     def private() -> tuple[Response, int]:
-        expected = "Bearer " + settings.current.api_token.get_secret_value()
+        token = settings.current.api_token.get_secret_value()
         given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        # An empty token must let nobody in: "Bearer " + "" is what a client sends with no token.
+        if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return jsonify(error="unauthorized"), 401
         return jsonify(message="welcome"), 200
 

@@ -16,7 +16,9 @@ store = SecretStore(names=["api_token"]).start()
 def application(environ: dict[str, object], start_response: object) -> list[bytes]:
     """``GET /``: which worker answered, the store's version, and whether the token matched."""
     sent = str(environ.get("HTTP_AUTHORIZATION", "")).removeprefix("Bearer ")
-    authorized = hmac.compare_digest(sent.encode(), store.get("api_token").encode())
+    expected = store.get("api_token")
+    # An empty token file must authorize nobody (compare_digest("", "") is True).
+    authorized = bool(expected and sent) and hmac.compare_digest(sent.encode(), expected.encode())
     body = json.dumps(
         {"pid": os.getpid(), "version": store.snapshot.version, "authorized": authorized}
     ).encode()

@@ -1,23 +1,24 @@
-"""What ``runsecrets watch`` does when secrets change: signal a process, run a command, POST.
+"""What ``runsecrets watch`` does when secrets change: run a command or POST (the signal is in
+``_signal_action``).
 
 Each action gets the names that changed (never a value) and reports what it did in one line.
-Targets are looked up afresh for every firing: the watched process may have restarted.
 
-Log lines and errors show a ``--post`` URL without its credentials and query string
-(:func:`redact_url`) and an ``--exec`` command by its program only (:func:`describe_command`):
-an operator may put a token in either.
+Log lines and errors show a ``--post`` URL without its credentials, path and query string
+(:func:`redact_url`: webhook tokens often sit in the path) and an ``--exec`` command by its
+program only (:func:`describe_command`): an operator may put a token in either.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import ipaddress
 import json
 import os
 import signal
-import stat
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,13 +27,19 @@ from ..exceptions import RunSecretsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Iterable, Sequence
 
     from .._snapshot import Changes
 
 #: Environment variable with more hosts ``--post`` may reach (comma-separated).
 ALLOWED_HOSTS_ENV = "RUNSECRETS_WATCH_ALLOWED_HOSTS"
-_EXEC_TIMEOUT = 60.0
+#: How long an ``--exec`` command may run (seconds) unless ``--exec-timeout`` says otherwise.
+EXEC_TIMEOUT = 60.0
+#: How long a command's process group gets between SIGTERM and SIGKILL.
+_EXEC_GRACE = 1.0
+#: How often a running command is checked for its end, the timeout and a stop of the watch.
+_EXEC_POLL = 0.05
 _POST_TIMEOUT = 10.0
 
 
@@ -53,114 +60,6 @@ def change_summary(changes: Changes) -> dict[str, object]:
     }
 
 
-def parse_signal(text: str) -> signal.Signals:
-    """``HUP``, ``SIGHUP`` or ``1`` to a signal.
-
-    Raises:
-        ValueError: Not a signal of this platform.
-    """
-    name = text.strip().upper()
-    if name.isdigit():
-        return signal.Signals(int(name))
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    try:
-        return signal.Signals[name]
-    except KeyError:
-        raise ValueError(f"unknown signal {text!r}") from None
-
-
-class SignalAction:
-    """Send a signal to the process given by pid, pid file or process name."""
-
-    def __init__(
-        self,
-        signum: signal.Signals,
-        *,
-        pid: int | None = None,
-        pidfile: str | None = None,
-        process_name: str | None = None,
-    ) -> None:
-        self.signum = signum
-        self.pid = pid
-        self.pidfile = pidfile
-        self.process_name = process_name
-
-    def targets(self) -> list[int]:
-        """The process ids to signal now.
-
-        Raises:
-            ActionError: The pid file is missing or holds no pid, or no process has the name.
-        """
-        if self.pid is not None:
-            return [self.pid]
-        if self.pidfile is not None:
-            return [read_pidfile(self.pidfile)]
-        assert self.process_name is not None
-        found = pids_named(self.process_name)
-        if not found:
-            raise ActionError(f"no process named {self.process_name!r}")
-        return found
-
-    def __call__(self, changes: Changes) -> str:
-        sent = []
-        for pid in self.targets():
-            try:
-                os.kill(pid, self.signum)
-            except ProcessLookupError as e:
-                raise ActionError(f"process {pid} does not exist") from e
-            except PermissionError as e:
-                raise ActionError(f"not allowed to signal process {pid}") from e
-            sent.append(str(pid))
-        return f"sent {self.signum.name} to {', '.join(sent)}"
-
-
-def read_pidfile(path: str) -> int:
-    """The pid in ``path`` (first line, surrounding space ignored).
-
-    Raises:
-        ActionError: Missing, unreadable or not a positive number.
-    """
-    try:
-        # Non-blocking and checked: a FIFO at that path must not hang the action thread.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ActionError(f"pid file {path} is not a regular file")
-            text = os.read(fd, 64).decode("ascii", "replace").strip()
-        finally:
-            os.close(fd)
-    except OSError as e:
-        raise ActionError(f"cannot read pid file {path}: {e.strerror}") from e
-    if not text.isdigit() or int(text) <= 0:
-        raise ActionError(f"pid file {path} does not hold a process id")
-    return int(text)
-
-
-def pids_named(name: str, proc: str = "/proc") -> list[int]:
-    """Processes whose command name (``comm``) or program file name is ``name``, not this one."""
-    found = []
-    me = os.getpid()
-    try:
-        entries = os.listdir(proc)
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            with open(os.path.join(proc, entry, "comm")) as f:
-                comm = f.read().strip()
-            with open(os.path.join(proc, entry, "cmdline"), "rb") as f:
-                argv0 = f.read().split(b"\0", 1)[0].decode(errors="replace")
-        except OSError:
-            continue  # exited meanwhile, or not ours to read
-        # comm is cut at 15 characters, so a long name is matched on argv[0] too.
-        if name in (comm, os.path.basename(argv0)):
-            found.append(int(entry))
-    return sorted(found)
-
-
 def describe_command(command: Sequence[str]) -> str:
     """A command as log lines show it: the program only, never its arguments."""
     if not command:
@@ -174,31 +73,71 @@ def describe_command(command: Sequence[str]) -> str:
 class ExecAction:
     """Run a command (no shell) with ``RUNSECRETS_CHANGED`` and ``RUNSECRETS_VERSION`` set.
 
+    The command runs in a process group of its own. When it outlasts ``timeout``, or the watch
+    is stopped (``stop`` set: SIGTERM or SIGINT) while it runs, the whole group gets SIGTERM,
+    then SIGKILL a second later: no child it started is left behind.
+
     Its messages name the program only: the arguments may hold a token.
     """
 
-    def __init__(self, command: Sequence[str], timeout: float = _EXEC_TIMEOUT) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        timeout: float = EXEC_TIMEOUT,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.command = list(command)
         self.timeout = timeout
+        self.stop = stop
 
     def __call__(self, changes: Changes) -> str:
         summary = change_summary(changes)
         env = dict(os.environ)
         env["RUNSECRETS_CHANGED"] = ",".join(sorted(changes.names))
         env["RUNSECRETS_VERSION"] = str(summary["version"])
+        program = self.command[0]
         try:
-            completed = subprocess.run(
-                self.command, env=env, timeout=self.timeout, check=False, stdin=subprocess.DEVNULL
+            child = subprocess.Popen(
+                self.command, env=env, stdin=subprocess.DEVNULL, start_new_session=True
             )
         except FileNotFoundError as e:
-            raise ActionError(f"command not found: {self.command[0]}") from e
-        except subprocess.TimeoutExpired:
-            raise ActionError(f"{self.command[0]} ran longer than {self.timeout:g}s") from None
+            raise ActionError(f"command not found: {program}") from e
         except OSError as e:
-            raise ActionError(f"cannot run {self.command[0]}: {e.strerror}") from e
-        if completed.returncode != 0:
-            raise ActionError(f"{self.command[0]} exited with {completed.returncode}")
-        return f"ran {self.command[0]}"
+            raise ActionError(f"cannot run {program}: {e.strerror}") from e
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                returncode = child.wait(timeout=_EXEC_POLL)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if self.stop is not None and self.stop.is_set():
+                _end_group(child)
+                raise ActionError(f"{program} stopped: the watch is stopping") from None
+            if time.monotonic() >= deadline:
+                _end_group(child)
+                raise ActionError(
+                    f"{program} ran longer than {self.timeout:g}s; its process group was killed"
+                ) from None
+        if returncode != 0:
+            raise ActionError(f"{program} exited with {returncode}")
+        return f"ran {program}"
+
+
+def _end_group(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the child's process group, SIGKILL after a grace period, then reap it."""
+    group = child.pid  # start_new_session: the child leads a group of its own
+    for signum, wait in ((signal.SIGTERM, _EXEC_GRACE), (signal.SIGKILL, None)):
+        try:
+            os.killpg(group, signum)
+        except ProcessLookupError:
+            break  # nothing of the group is left
+        except PermissionError:  # a member changed its user: what is left is not ours to end
+            break
+        if wait is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=wait)
+    child.wait()
 
 
 def is_loopback_host(host: str) -> bool:
@@ -212,19 +151,24 @@ def is_loopback_host(host: str) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """``url`` as log lines and errors show it: no user or password, no query, no fragment.
+    """``url`` as log lines and errors show it: scheme, host and port only.
 
-    ``http://user:pw@host:8080/reload?token=x`` is shown as ``http://***@host:8080/reload?***``.
-    A URL that does not parse is not shown at all.
+    ``http://user:pw@host:8080/hooks/T0KEN?token=x`` is shown as
+    ``http://***@host:8080/***?***``: webhook URLs often carry their token in the path. A URL
+    that does not parse is not shown at all.
     """
     try:
         parts = urllib.parse.urlsplit(url)
         netloc = parts.netloc
     except ValueError:
         return "(unparsable URL)"
+    if not parts.scheme:
+        return "(URL without scheme)"
     if "@" in netloc:
         netloc = "***@" + netloc.rpartition("@")[2]
-    shown = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else "(URL without scheme)"
+    shown = f"{parts.scheme}://{netloc}"
+    if parts.path not in ("", "/"):
+        shown += "/***"
     if parts.query:
         shown += "?***"
     if parts.fragment:

@@ -47,10 +47,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="POST {version, added, changed, removed} as JSON; loopback only unless allowed",
     )
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--pid", type=int, help="the process to signal")
-    target.add_argument("--pidfile", metavar="FILE", help="read the pid from FILE at each change")
     target.add_argument(
-        "--process-name", metavar="NAME", help="signal every process with this name"
+        "--pid", type=int, help="the process to signal (the one holding this pid at start)"
+    )
+    target.add_argument(
+        "--pidfile",
+        metavar="FILE",
+        help="read the pid from FILE at each change (not writable by group or others; a file "
+        "owned by another user may only name that user's processes)",
+    )
+    target.add_argument(
+        "--process-name",
+        metavar="NAME",
+        help="the process with this program name; several matches are refused unless --all",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="--process-name is the whole command line (arguments joined by spaces)",
+    )
+    parser.add_argument(
+        "--all",
+        dest="all_matches",
+        action="store_true",
+        help="signal every process --process-name matches",
+    )
+    parser.add_argument(
+        "--allow-pid-1",
+        action="store_true",
+        help="allow signalling PID 1 (refused by default: it is the namespace's init)",
+    )
+    parser.add_argument(
+        "--exec-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="end an --exec command's process group after this long (default 60)",
     )
     parser.add_argument(
         "--allow-host",

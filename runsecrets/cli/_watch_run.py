@@ -31,51 +31,86 @@ class UsageError(RunSecretsError, ValueError):
     """A combination of options that does not make sense (exit 2)."""
 
 
-def build_action(args: argparse.Namespace) -> Action:
-    """The action the options ask for.
+def build_action(args: argparse.Namespace, stop: threading.Event | None = None) -> Action:
+    """The action the options ask for (``stop``: set when the watch is stopping).
 
     Raises:
         UsageError: The options do not name one complete action.
     """
-    from ._actions import (
-        ALLOWED_HOSTS_ENV,
-        ExecAction,
-        PostAction,
-        SignalAction,
-        check_post_url,
-        parse_signal,
-    )
-
-    has_target = args.pid is not None or args.pidfile or args.process_name
-    if args.signal is None and has_target:
-        raise UsageError("--pid, --pidfile and --process-name go with --signal")
-    if args.signal is not None:
-        if not has_target:
-            raise UsageError("--signal needs --pid, --pidfile or --process-name")
-        try:
-            signum = parse_signal(args.signal)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        if args.pid is not None and args.pid <= 0:
-            raise UsageError("--pid must be a positive process id")
-        return SignalAction(
-            signum, pid=args.pid, pidfile=args.pidfile, process_name=args.process_name
-        )
+    if args.exec_timeout is not None and args.exec_command is None:
+        raise UsageError("--exec-timeout goes with --exec")
+    if args.signal is not None or _signal_options(args):
+        return _signal_action(args)
     if args.exec_command is not None:
-        import shlex
+        return _exec_action(args, stop)
+    from ._actions import ALLOWED_HOSTS_ENV, PostAction, check_post_url
 
-        try:
-            command = shlex.split(args.exec_command)
-        except ValueError as e:  # "No closing quotation": shlex's words, not the command's
-            raise UsageError(f"--exec cannot be split like a shell would: {e}") from None
-        if not command:
-            raise UsageError("--exec needs a command")
-        return ExecAction(command)
     allowed = [*args.allow_host, *os.environ.get(ALLOWED_HOSTS_ENV, "").split(",")]
     try:
         return PostAction(check_post_url(args.post, allowed))
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def _signal_options(args: argparse.Namespace) -> list[str]:
+    """The signal-only options given."""
+    given = {
+        "--pid": args.pid is not None,
+        "--pidfile": bool(args.pidfile),
+        "--process-name": bool(args.process_name),
+        "--full": args.full,
+        "--all": args.all_matches,
+        "--allow-pid-1": args.allow_pid_1,
+    }
+    return [option for option, present in given.items() if present]
+
+
+def _signal_action(args: argparse.Namespace) -> Action:
+    from ._signal_action import SignalAction, parse_signal
+
+    if args.signal is None:
+        raise UsageError(f"{', '.join(_signal_options(args))}: these options go with --signal")
+    if args.pid is None and not args.pidfile and not args.process_name:
+        raise UsageError("--signal needs --pid, --pidfile or --process-name")
+    if (args.full or args.all_matches) and not args.process_name:
+        raise UsageError("--full and --all go with --process-name")
+    try:
+        signum = parse_signal(args.signal)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.pid is not None:
+        if args.pid <= 0:
+            raise UsageError("--pid must be a positive process id")
+        if args.pid == os.getpid():
+            raise UsageError("--pid is this watcher's own process id")
+        if args.pid == 1 and not args.allow_pid_1:
+            raise UsageError("--pid 1 is the init of this PID namespace; add --allow-pid-1")
+    return SignalAction(
+        signum,
+        pid=args.pid,
+        pidfile=args.pidfile,
+        process_name=args.process_name,
+        full=args.full,
+        all_matches=args.all_matches,
+        allow_pid_1=args.allow_pid_1,
+    )
+
+
+def _exec_action(args: argparse.Namespace, stop: threading.Event | None) -> Action:
+    import shlex
+
+    from ._actions import EXEC_TIMEOUT, ExecAction
+
+    try:
+        command = shlex.split(args.exec_command)
+    except ValueError as e:  # "No closing quotation": shlex's words, not the command's
+        raise UsageError(f"--exec cannot be split like a shell would: {e}") from None
+    if not command:
+        raise UsageError("--exec needs a command")
+    timeout = EXEC_TIMEOUT if args.exec_timeout is None else args.exec_timeout
+    if not timeout > 0:
+        raise UsageError("--exec-timeout must be a positive number of seconds")
+    return ExecAction(command, timeout=timeout, stop=stop)
 
 
 class _Pending:
@@ -86,6 +121,8 @@ class _Pending:
         self._changes: Changes | None = None
         self._names: set[str] = set()
         self.stopping = False
+        #: Set at once by a stop signal, for an action that is running (see ExecAction).
+        self.stopped = threading.Event()
 
     def add(self, changes: Changes) -> None:
         with self._condition:
@@ -94,6 +131,7 @@ class _Pending:
             self._condition.notify()
 
     def stop(self) -> None:
+        self.stopped.set()
         with self._condition:
             self.stopping = True
             self._condition.notify()
@@ -111,8 +149,9 @@ class _Pending:
 
 def run_watch(args: argparse.Namespace) -> int:
     """Watch until SIGTERM or SIGINT; fire the action once per published change."""
+    pending = _Pending()
     try:
-        action = build_action(args)
+        action = build_action(args, pending.stopped)
     except UsageError as e:
         parser: argparse.ArgumentParser = args.watch_parser
         parser.print_usage(sys.stderr)
@@ -127,7 +166,6 @@ def run_watch(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         watcher="poll" if args.poll else "auto",
     )
-    pending = _Pending()
     store.subscribe(pending.add)
     previous = _install_stop_handlers(pending)
     try:
@@ -140,6 +178,7 @@ def run_watch(args: argparse.Namespace) -> int:
             len(store.names),
             _describe(args),
         )
+        _warn_at_start(action)
         _serve(store, pending, action)
     finally:
         store.close()
@@ -147,6 +186,15 @@ def run_watch(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
     logger.info("stopped")
     return EXIT_OK
+
+
+def _warn_at_start(action: Action) -> None:
+    """Log what is already wrong with a signal's target (the app may not have started yet)."""
+    from ._signal_action import SignalAction
+
+    if isinstance(action, SignalAction):
+        for warning in action.startup_warnings():
+            logger.warning("%s; the watch goes on", warning)
 
 
 def _serve(store: SecretStore, pending: _Pending, action: Action) -> None:
@@ -197,13 +245,15 @@ def _describe(args: argparse.Namespace) -> str:
     from ._actions import describe_command, redact_url
 
     if args.signal is not None:
-        target = (
-            f"pid {args.pid}"
-            if args.pid is not None
-            else f"pid file {args.pidfile}"
-            if args.pidfile
-            else f"processes named {args.process_name}"
-        )
+        if args.pid is not None:
+            target = f"pid {args.pid}"
+        elif args.pidfile:
+            target = f"pid file {args.pidfile}"
+        elif getattr(args, "full", False):
+            target = "the process with the command line given"  # it may hold a token
+        else:
+            every = "every process" if getattr(args, "all_matches", False) else "the process"
+            target = f"{every} named {args.process_name}"
         return f"signal {args.signal} to {target}"
     if args.exec_command is not None:
         import shlex

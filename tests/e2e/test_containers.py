@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,11 +19,19 @@ pytestmark = pytest.mark.e2e
 EXAMPLE = h.ROOT / "examples" / "build-secrets"
 
 
-def _secret_file(directory: Path, name: str, content: str, mode: int = 0o644) -> Path:
-    """A host file as Compose's ``secrets: file:`` would use."""
+#: The production image's user: the owner compose.yaml tells the host's secret files to have.
+APP_UID = 10001
+
+
+def _secret_file(
+    directory: Path, name: str, content: str, mode: int = 0o400, owner: int = APP_UID
+) -> Path:
+    """A host file as Compose's ``secrets: file:`` would use, made as compose.yaml says: owned
+    by the app's uid, mode 0400, readable by no one else."""
     directory.mkdir(exist_ok=True)
     path = directory / name
     path.write_text(content)
+    os.chown(path, owner, owner)
     os.chmod(path, mode)
     return path
 
@@ -37,8 +49,15 @@ def test_compose_yaml_declares_the_file_variables() -> None:
         "API_KEY_FILE: /run/secrets/api_key",
         "file: ./secrets/db_password.txt",
         "network_mode: none",
+        "umask 077",
+        "chown 10001:10001 docker/secrets/*.txt && chmod 0400 docker/secrets/*.txt",
     ):
         assert line in text
+    # The host file is never to be world-readable, here nor in the README.
+    readme = (h.ROOT / "README.md").read_text()
+    for advice in ("umask 022", "mode 0644", "0644 or owned", "Make the host file 0644"):
+        assert advice not in text
+        assert advice not in readme
 
 
 def test_compose_file_secrets_through_runsecrets_exec(
@@ -131,7 +150,7 @@ def test_compose_file_secret_unreadable_by_the_app_user(
     docker: h.Docker, app_image: str, sentinel: str, tmp_path: Path
 ) -> None:
     """A 0600 root-owned host file is unreadable by uid 10001: the error says why, exit 3."""
-    password = _secret_file(tmp_path / "secrets", "db_password.txt", sentinel, mode=0o600)
+    password = _secret_file(tmp_path / "secrets", "db_password.txt", sentinel, mode=0o600, owner=0)
     result = docker.run(
         "run",
         "--rm",
@@ -192,7 +211,8 @@ def test_build_secret_leaves_no_trace(
     )
     history = docker.run("history", "--no-trunc", tag).stdout
     # The step is recorded, with the build argument empty: the value came from the mount.
-    assert b"THEPASSWORD= /bin/sh -c runsecrets get --env-fallback THEPASSWORD" in history
+    assert b"THEPASSWORD= THEPASSWORD_VERSION=unversioned /bin/sh -c echo" in history
+    assert b"runsecrets get --env-fallback THEPASSWORD thepassword" in history
     assert not h.leaked_any(sentinel, history, docker.run("image", "inspect", tag).stdout)
     assert not h.saved_image_contains(docker, tag, sentinel.encode(), tmp_path)
 
@@ -210,3 +230,122 @@ def test_build_argument_fallback_leaks(docker: h.Docker, app_image: str, tmp_pat
     assert f"a {len(canary)}-character token" in receipt
     assert canary.encode() in docker.run("history", "--no-trunc", tag).stdout
     assert h.saved_image_contains(docker, tag, canary.encode(), tmp_path)
+
+
+def test_build_secret_version_busts_the_cache(
+    docker: h.Docker, app_image: str, tmp_path: Path
+) -> None:
+    """BuildKit leaves the secret's content out of its cache key: a rebuild with a new token and
+    the same THEPASSWORD_VERSION reuses the step (the old receipt); a new version runs it again
+    with the new token. Tokens of different lengths tell the receipts apart; the labels are
+    unique to this run, so no earlier build's cache answers."""
+    label = os.urandom(4).hex()
+    old, new = tmp_path / "old.txt", tmp_path / "new.txt"
+    old.write_text("o" * 11)
+    new.write_text("n" * 23)
+
+    def receipt(source: Path, version: str) -> str:
+        tag = _build_example(
+            docker,
+            app_image,
+            docker.name(f"build-version-{version}"),
+            "--secret",
+            f"id=thepassword,src={source}",
+            "--build-arg",
+            f"THEPASSWORD_VERSION={version}",
+        )
+        return docker.out("run", "--rm", "--network", "none", tag, "cat", "/tmp/receipt.txt")
+
+    assert "a 11-character token" in receipt(old, f"v1-{label}")
+    # The token changed, its version label did not: the cached step, the old token's receipt.
+    assert "a 11-character token" in receipt(new, f"v1-{label}")
+    assert "a 23-character token" in receipt(new, f"v2-{label}")
+
+
+ENTRYPOINT_EXAMPLE = h.ROOT / "examples" / "entrypoint"
+
+
+def test_entrypoint_example_builds_as_documented_and_runs_without_arguments(
+    docker: h.Docker, app_image: str, tmp_path: Path
+) -> None:
+    """examples/entrypoint: the Dockerfile's own build command (wheels inside the context)
+    builds the image; run with no arguments (``--entrypoint`` drops CMD) under ``set -u`` it
+    starts the default server; ``X_FILE`` becomes ``X`` for a given command."""
+    text = (ENTRYPOINT_EXAMPLE / "Dockerfile").read_text()
+    (wheel_dir,) = re.findall(r"pip wheel -w (\S+) \. gunicorn", text)
+    context = re.findall(r"-t app-with-secrets (\S+)", text)[0]
+    assert Path(wheel_dir).parent == Path(context), (wheel_dir, context)
+    build = tmp_path / "context"
+    shutil.copytree(ENTRYPOINT_EXAMPLE, build)
+    # The documented `pip wheel`, with the wheelhouse the suite already built as a local index.
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--wheel-dir",
+            str(build / "wheels"),
+            "--find-links",
+            str(h.DOCKER_DIR / "wheels"),
+            str(h.ROOT),
+            "gunicorn",
+        ],
+        check=True,
+        timeout=600,
+    )
+    tag = docker.name("entrypoint-example")
+    docker.run(
+        "build",
+        "--quiet",
+        "--network",
+        "none",
+        "--label",
+        docker.label,
+        "--build-arg",
+        f"BASE={h.BASE_IMAGE}",
+        "--tag",
+        tag,
+        str(build),
+        env={"DOCKER_BUILDKIT": "1"},
+        timeout=600,
+    )
+    name = docker.name("entrypoint-no-args")
+    docker.run(
+        "run",
+        "--detach",
+        "--name",
+        name,
+        "--label",
+        docker.label,
+        "--network",
+        "none",
+        "--entrypoint",
+        "docker-entrypoint.sh",
+        tag,
+    )
+    docker.wait_for(
+        "gunicorn listening", lambda: b"Listening at" in docker.run("logs", name).stderr
+    )
+    logs = docker.run("logs", name)
+    assert b"unbound variable" not in logs.stdout + logs.stderr
+    # The image runs as uid 65534: the host file is that user's, 0400.
+    password = _secret_file(tmp_path / "secrets", "db_password.txt", "pw-12345", owner=65534)
+    seen = docker.out(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--label",
+        docker.label,
+        "--mount",
+        _compose_mount(password, "db_password"),
+        "--env",
+        "DB_PASSWORD_FILE=/run/secrets/db_password",
+        tag,
+        "python3",
+        "-c",
+        "import os; print(len(os.environ['DB_PASSWORD']), 'DB_PASSWORD_FILE' in os.environ)",
+    )
+    assert seen == "8 False"

@@ -17,13 +17,25 @@ In ``settings.py``::
     }
 
 :func:`secret` raises Django's ``ImproperlyConfigured`` naming the secret and every place
-searched (never a value). The database engines are the stock PostgreSQL and MySQL/MariaDB
-backends plus :class:`RotatingCredentialsMixin`; mix it into any other backend the same way.
+searched (never a value). Its value is a :class:`SecretText`, a ``str`` whose ``repr`` hides
+it: Django's error reports (``DEBUG = False``), which hide settings by name only, never show it
+(a ``DATABASE_URL`` or ``SENTRY_DSN`` included), nor a frame local holding it.
+
+The database engines are the stock PostgreSQL and MySQL/MariaDB backends plus
+:class:`RotatingCredentialsMixin`; mix it into any other backend the same way.
 """
 
 from __future__ import annotations
 
 from ._credentials import CredentialSettings, RotatingCredentialsMixin
 from ._settings import secret, secret_bytes
+from ._values import SecretBytes, SecretText
 
-__all__ = ["CredentialSettings", "RotatingCredentialsMixin", "secret", "secret_bytes"]
+__all__ = [
+    "CredentialSettings",
+    "RotatingCredentialsMixin",
+    "SecretBytes",
+    "SecretText",
+    "secret",
+    "secret_bytes",
+]

@@ -7,8 +7,10 @@ already open keep working: servers do not re-authenticate a live session.
 
 A rotation has two steps that never happen at the same instant: the server learns the new
 password, and the file is rewritten. A connection attempted between them is refused, so on an
-authentication failure the mixin re-reads the credentials and retries for a bounded time
-(``retry_seconds``) before giving up with the driver's error.
+authentication failure the mixin watches the credentials for a bounded time (``retry_seconds``)
+before giving up with the driver's error: new credentials are tried as soon as they are read,
+the refused ones again only after a pause that doubles, so that a login that cannot succeed
+costs the server a handful of failed attempts, not dozens.
 
 The methods that handle credentials (``connect``, ``get_connection_params``,
 ``get_new_connection``, and the reading and applying of the secrets) are wrapped in Django's
@@ -44,8 +46,10 @@ logger = logging.getLogger("runsecrets.django")
 SETTINGS_KEY = "RUNSECRETS"
 _KNOWN_KEYS = frozenset(("password", "user", "dirs", "prefix", "retry_seconds"))
 _DEFAULT_RETRY_SECONDS = 5.0
-_FIRST_PAUSE = 0.05
-_MAX_PAUSE = 0.5
+#: How often the secrets are re-read while a refused login waits for new credentials.
+_POLL = 0.05
+#: The first pause before the same refused credentials are tried again (then doubled).
+_FIRST_SAME_RETRY = 0.5
 
 
 class _SensitiveMethod:
@@ -191,18 +195,23 @@ class RotatingCredentialsMixin:
 
     @sensitive()
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        """Connect; on a refused login, re-read the credentials and retry for a bounded time."""
+        """Connect; on a refused login, wait for new credentials and retry, for a bounded time.
+
+        A refused login is retried at once when the secrets hold new credentials (checked
+        every 50 ms), and with the same ones only after a pause that doubles (0.5 s, 1 s, 2 s,
+        ...): the server may learn the new password after the file changed. So with
+        ``retry_seconds=5`` and credentials that never change, the server sees four failed
+        logins, not one every few tens of milliseconds.
+        """
         credentials = self.runsecrets_credentials
-        deadline = time.monotonic() + credentials.retry_seconds
-        pause = _FIRST_PAUSE
-        attempts = 1
+        retry = _LoginRetry(credentials)
         while True:
             try:
                 return super().get_new_connection(conn_params)  # type: ignore[misc]
             except Exception as e:
-                if not self.is_authentication_failure(e) or time.monotonic() >= deadline:
+                if not self.is_authentication_failure(e):
                     raise
-                if attempts == 1:
+                if retry.attempts == 1 and credentials.retry_seconds > 0:
                     logger.warning(
                         "database %r refused the login with secret %r; retrying for up to "
                         "%.1fs while a rotation completes",
@@ -210,10 +219,10 @@ class RotatingCredentialsMixin:
                         credentials.password,
                         credentials.retry_seconds,
                     )
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, _MAX_PAUSE)
-            attempts += 1
-            self._apply_credentials(conn_params, credentials.read())
+                fresh = retry.wait(_current(conn_params))
+                if fresh is None:
+                    raise
+            self._apply_credentials(conn_params, fresh)
 
     @sensitive()
     def _apply_credentials(
@@ -238,3 +247,47 @@ class RotatingCredentialsMixin:
         # MySQL/MariaDB: ER_ACCESS_DENIED_ERROR (1045).
         args: tuple[object, ...] = getattr(error, "args", ())
         return bool(args) and args[0] == 1045
+
+
+def _current(params: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The ``(user, password)`` the driver was just given."""
+    return params.get("user"), params.get("password", "")
+
+
+class _LoginRetry:
+    """When to try a refused login again, and with which credentials.
+
+    New credentials in the secrets are tried as soon as they are seen; the refused ones only
+    again after a pause that doubles. Nothing is retried after ``retry_seconds``.
+    """
+
+    __slots__ = ("_credentials", "_deadline", "_pause", "attempts")
+
+    def __init__(self, credentials: CredentialSettings) -> None:
+        self._credentials = credentials
+        self._deadline = time.monotonic() + credentials.retry_seconds
+        self._pause = _FIRST_SAME_RETRY
+        self.attempts = 1
+
+    @sensitive()
+    def wait(self, refused: tuple[str | None, str]) -> tuple[str | None, str] | None:
+        """Block until the next attempt is due; its credentials, or ``None``: give up."""
+        same_due = min(time.monotonic() + self._pause, self._deadline)
+        while True:
+            now = time.monotonic()
+            if now >= self._deadline:
+                return None
+            time.sleep(max(0.0, min(_POLL, same_due - now, self._deadline - now)))
+            try:
+                user, password = self._credentials.read()
+            except ImproperlyConfigured:
+                user, password = refused  # gone for a moment, as in the middle of a swap
+            if (refused[0] if user is None else user, password) != refused:
+                break  # a rotation: try the new credentials now
+            if time.monotonic() >= same_due:
+                if same_due >= self._deadline:
+                    return None
+                self._pause *= 2
+                break
+        self.attempts += 1
+        return user, password

@@ -6,6 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..._secrets import MISSING, Secrets, _Missing
 from ...exceptions import RunSecretsError, SecretNotFoundError
+from ._values import SecretBytes, SecretText
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,6 +28,10 @@ def secret(
 ) -> str | _T:
     """Read one secret as text for ``settings.py``.
 
+    The value is a :class:`SecretText`: a ``str`` whose ``repr`` hides it, so that Django's
+    error reports (which hide settings by name only, and show frame locals) never show it,
+    whatever the setting is called. A default is returned as given.
+
     The lookup order is :class:`runsecrets.Secrets`'s: ``NAME_FILE``, ``NAME``, then a file
     ``name`` in the secrets directories.
 
@@ -43,9 +48,12 @@ def secret(
             or set twice; the runsecrets error is its ``__cause__``.
     """
     try:
-        return Secrets(dirs, prefix=prefix, environ=environ).get(name, default)
+        value = Secrets(dirs, prefix=prefix, environ=environ).get(name, default)
     except RunSecretsError as e:
         raise _improperly_configured(e) from e
+    if value is default or not isinstance(value, str):
+        return value  # the caller's default, as given
+    return SecretText(value, name)
 
 
 def secret_bytes(
@@ -56,11 +64,14 @@ def secret_bytes(
     prefix: str = "",
     environ: Mapping[str, str] | None = None,
 ) -> bytes | _T:
-    """Like :func:`secret`, but the raw bytes (nothing stripped)."""
+    """Like :func:`secret`, but the raw bytes (nothing stripped), as :class:`SecretBytes`."""
     try:
-        return Secrets(dirs, prefix=prefix, environ=environ).get_bytes(name, default)
+        value = Secrets(dirs, prefix=prefix, environ=environ).get_bytes(name, default)
     except RunSecretsError as e:
         raise _improperly_configured(e) from e
+    if value is default or not isinstance(value, bytes):
+        return value
+    return SecretBytes(value, name)
 
 
 def _improperly_configured(error: RunSecretsError) -> ImproperlyConfigured:

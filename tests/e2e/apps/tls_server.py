@@ -57,8 +57,8 @@ def status(store: SecretStore, context: RotatingServerContext) -> dict[str, obje
 def authorized(store: SecretStore, header: str | None) -> bool:
     """Whether ``header`` is ``Bearer <the current db_password>`` (compared in constant time)."""
     expected = store.get_bytes("db_password", None)
-    if expected is None or header is None or not header.startswith("Bearer "):
-        return False
+    if not expected or header is None or not header.startswith("Bearer "):
+        return False  # an empty password file authorizes nobody
     return hmac.compare_digest(header.removeprefix("Bearer ").encode(), expected)
 
 
