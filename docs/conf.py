@@ -70,3 +70,8 @@ intersphinx_mapping = (
     else {}
 )
 intersphinx_timeout = 1
+
+# --- examples: every {testcode} block runs (sphinx-build -b doctest, from the test suite) ----
+# Each group starts in a fresh temporary directory with the example secrets (doc_examples.py).
+doctest_global_setup = "import doc_examples\n_world = doc_examples.ExampleWorld()"
+doctest_global_cleanup = "_world.close()"
