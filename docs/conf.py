@@ -44,8 +44,6 @@ html_css_files = ["runsecrets.css"]
 html_show_sourcelink = False
 myst_enable_extensions = ["deflist"]
 myst_heading_anchors = 3
-pygments_style = "sphinx"
-pygments_dark_style = "monokai"
 
 # --- the API reference from docstrings ----------------------------------------------------
 autodoc_member_order = "bysource"

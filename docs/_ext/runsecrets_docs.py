@@ -93,6 +93,15 @@ def canonical_homes() -> dict[int, str]:
     return homes
 
 
+#: How a module's names are grouped on its page, in this order (``__all__`` order within).
+GROUPS = (
+    ("Functions", ("function",)),
+    ("Classes", ("class",)),
+    ("Errors and warnings", ("exception",)),
+    ("Constants", ("data",)),
+)
+
+
 class ApiModule(SphinxDirective):
     """``api-module NAME``: the module's docstring, then one entry per name of its ``__all__``,
     in that order. A name documented under another public module gets a short entry that
@@ -105,8 +114,12 @@ class ApiModule(SphinxDirective):
         module = importlib.import_module(module_name)
         homes = canonical_homes()
         lines = [f".. automodule:: {module_name}", ""]
-        for name in module.__all__:
-            lines += _entry(module_name, name, getattr(module, name), homes)
+        for heading, kinds in GROUPS:
+            names = [n for n in module.__all__ if _kind(getattr(module, n)) in kinds]
+            if names:
+                lines += [f".. rubric:: {heading}", ""]
+            for name in names:
+                lines += _entry(module_name, name, getattr(module, name), homes)
         return self.parse_text_to_nodes("\n".join(lines))
 
     def parse_text_to_nodes(self, text: str) -> list[nodes.Node]:  # type: ignore[override]

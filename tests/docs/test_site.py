@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +20,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs"
-sys.path.insert(0, str(DOCS / "_ext"))
-
-import doc_examples  # noqa: E402
-import runsecrets_docs  # noqa: E402
-
-BIN = Path(sys.executable).parent
-SPHINX_BUILD = BIN / "sphinx-build"
-STRICT = ["-W", "--keep-going", "-n", "-q"]
+from ._site import BIN, DOCS, ROOT, SPHINX_BUILD, STRICT, Built, doc_examples, runsecrets_docs
 
 #: The fences a page may use. Python runs as ``{testcode}``; shell sessions as ``console``
 #: (run here); ``sh`` only for commands that need a Docker engine or a network (syntax and
@@ -52,28 +42,6 @@ ALLOWED_FENCES = frozenset(
         "{runsecrets-cli}",
     }
 )
-
-
-@dataclass(frozen=True)
-class Built:
-    html: Path
-    doctrees: Path
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """The site, built as ``make docs`` builds it."""
-    out = tmp_path_factory.mktemp("docs")
-    html, doctrees = out / "html", out / "doctrees"
-    result = subprocess.run(
-        [SPHINX_BUILD, *STRICT, "-E", "-b", "html", "-d", doctrees, DOCS, html],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, f"the strict docs build failed:\n{result.stderr}"
-    return Built(html, doctrees)
 
 
 def pages() -> list[Path]:
