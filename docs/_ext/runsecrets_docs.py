@@ -302,6 +302,10 @@ def _is_private(full_name: str) -> bool:
     return any(part.startswith("_") for part in full_name.split("."))
 
 
+#: The roles that signatures produce for the types they name (and docstrings for classes).
+TYPE_ROLES = frozenset({"class", "obj", "exc"})
+
+
 def resolve_reference(
     app: Sphinx, env: BuildEnvironment, node: pending_xref, contnode: nodes.TextElement
 ) -> nodes.Element | None:
@@ -310,7 +314,9 @@ def resolve_reference(
         return None
     target = node["reftarget"]
     inherited = _inherited_member(app, env, node, contnode)
-    if inherited is not None:
+    if inherited is not None or node["reftype"] not in TYPE_ROLES:
+        # A function, method or attribute reference is written by hand: if it does not
+        # resolve, the docstring is wrong, and the build says so.
         return inherited
     full = target if target.startswith(f"{PACKAGE}.") else (qualify(target) or target)
     origins = import_origins().get(target.partition(".")[0], frozenset())
