@@ -156,8 +156,7 @@ class TLSMaterial:
     @property
     def days_left(self) -> int:
         """Whole days of validity left at :attr:`checked_at` (negative once expired)."""
-        seconds = (self.not_after - self.checked_at).total_seconds()
-        return math.floor(seconds / _SECONDS_PER_DAY)
+        return days_left(self.not_after, self.checked_at)
 
     @property
     def expiring(self) -> bool:
@@ -326,6 +325,11 @@ def material_from_parts(
         checked_at=when,
         min_valid_days=min_valid_days,
     )
+
+
+def days_left(not_after: datetime.datetime, at: datetime.datetime) -> int:
+    """Whole days from ``at`` to ``not_after`` (negative once past), rounded down."""
+    return math.floor((not_after - at).total_seconds() / _SECONDS_PER_DAY)
 
 
 def _utc(now: datetime.datetime | None) -> datetime.datetime:

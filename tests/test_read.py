@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from runsecrets import (
     SecretTooLargeError,
 )
 
+from ._privileges import run_without_dac_override
 from .conftest import leaked
 
 
@@ -263,18 +263,8 @@ def test_warned_files_memory_is_bounded() -> None:
 
 
 def _run_without_dac_override(code: str) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a Python that cannot bypass file permissions.
-
-    Root ignores mode bits, so as root the child drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
-    with ``setpriv`` (util-linux); a normal user needs nothing.
-    """
-    command = [sys.executable, "-c", code]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("setpriv (util-linux) is needed to drop root's file capabilities")
-        command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
-    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    """Run Python ``code`` in a process that file permissions apply to."""
+    return run_without_dac_override([sys.executable, "-c", code])
 
 
 def test_unreadable_file_names_path_mode_and_uid(tmp_path: Path, sentinel: str) -> None:

@@ -2,7 +2,8 @@
 
 ``main(argv)`` runs one command and returns its exit code, so tests call it without a
 subprocess. Exit codes: 0 ok, 1 not found or check failed, 2 usage, 3 read or validation error
-(126 and 127 for ``exec``: the command could not be run, or was not found, as in a shell), 141
+(126 and 127 for ``exec``: the command could not be run, or was not found, as in a shell;
+``doctor``: 0 clean, 1 warnings only, 3 any error), 141
 when the reader of standard output went away (``runsecrets explain | head -1``), as a shell
 reports a program killed by SIGPIPE.
 
@@ -25,10 +26,11 @@ if TYPE_CHECKING:
     from typing import TextIO
 
 #: Modules under ``runsecrets.cli`` that each add one command with ``register(subparsers)``.
-COMMAND_MODULES = ("_core", "_exec", "_tls", "_watch", "_swarm")
+COMMAND_MODULES = ("_core", "_exec", "_tls", "_watch", "_swarm", "_doctor")
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
+EXIT_WARNINGS = 1  # doctor: warnings only
 EXIT_USAGE = 2
 EXIT_INVALID = 3
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a program killed by it
@@ -46,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read container secrets safely: FOO_FILE variables, FOO variables, "
         "secrets directories such as /run/secrets.",
         epilog="Exit codes: 0 ok, 1 not found or check failed, 2 usage, 3 read or validation "
-        "error; exec: 126 command not executable, 127 command not found; 141 output pipe "
-        "closed.",
+        "error; exec: 126 command not executable, 127 command not found; doctor: 0 clean, 1 "
+        "warnings only, 3 an error; 141 output pipe closed.",
     )
     parser.add_argument("--version", action="version", version=f"runsecrets {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
