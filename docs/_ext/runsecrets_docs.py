@@ -45,6 +45,7 @@ PUBLIC_MODULES = (
     "runsecrets.pydantic",
     "runsecrets.swarm",
     "runsecrets.testing",
+    "runsecrets.doctor",
 )
 
 
@@ -179,9 +180,13 @@ def _entry(module_name: str, name: str, value: object, homes: dict[int, str]) ->
         return [f".. auto{kind}:: {name}", "   :members:", "   :special-members: __call__", ""]
     if kind == "function":
         return [f".. autofunction:: {name}", ""]
-    # Constants: their ``#:`` comment sits where they are defined, maybe a private module.
-    doc = _attribute_doc(module_name, name)
-    return [f".. autodata:: {name}", "", *(f"   {line}" for line in doc), ""]
+    # Constants: their ``#:`` comment sits where they are defined, maybe a private module, and
+    # autodoc would fall back to the docstring of the value's type (``dict``'s, say).
+    shown = repr(value)
+    lines = [f".. py:data:: {name}"]
+    if len(shown) <= 72 and "\n" not in shown:
+        lines.append(f"   :value: {shown}")
+    return [*lines, "", *(f"   {line}" for line in _attribute_doc(module_name, name)), ""]
 
 
 def _kind(value: object) -> str:
@@ -199,7 +204,7 @@ def _attribute_doc(module_name: str, name: str) -> list[str]:
     for candidate in (module_name, defining):
         docs = ModuleAnalyzer.for_module(candidate).find_attr_docs()
         if ("", name) in docs:
-            return [line for line in docs[("", name)] if line] if candidate != module_name else []
+            return [line for line in docs[("", name)] if line]
     return []
 
 
