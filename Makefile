@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install lint typecheck test demo e2e images bench clean
+.PHONY: install lint typecheck test demo e2e images bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,13 @@ images:
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
+# The documentation site, strictly (any warning fails), into docs/_build/html.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -n -E -q -b html docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
+
 bench: $(STAMP)
 	@for script in tests/benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build docs/_build

@@ -172,6 +172,13 @@ class Changes:
 
     It is true when anything changed; ``name in changes`` says whether that name did. It holds
     names only; read values from :attr:`snapshot`.
+
+    Attributes:
+        added: Names that appeared.
+        changed: Names whose content changed.
+        removed: Names that are gone.
+        snapshot: The snapshot just published.
+        previous: The snapshot it replaced.
     """
 
     __slots__ = ("added", "changed", "previous", "removed", "snapshot")

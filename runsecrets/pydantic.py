@@ -85,8 +85,8 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
     ``ValidationError`` for that field, typed ``runsecrets_<reason>``, and never shows a value.
 
     The model it is installed on gets ``hide_input_in_errors=True`` (see
-    :func:`hide_input_in_errors`): pydantic's own errors about a value read here (a port that is
-    not a number) would otherwise quote it.
+    ``hide_input_in_errors()`` in this module): pydantic's own errors about a value read here (a
+    port that is not a number) would otherwise quote it.
 
     Args:
         settings_cls: The settings model.

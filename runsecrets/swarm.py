@@ -107,6 +107,9 @@ class RotationError(SwarmError):
     failed midway (after the new version was chosen): the report then holds what was done
     until then. Every service still uses an existing secret (failed updates are rolled back,
     versions are removed last), and running :func:`rotate` again finishes the rotation.
+
+    Attributes:
+        report: The :class:`RotationReport` of what was done before it stopped.
     """
 
     def __init__(self, message: str, *, report: RotationReport, **kwargs: Any) -> None:

@@ -4,19 +4,19 @@
 secret name (resolved as every secret is: ``FOO_FILE``, ``FOO``, the secrets directories) or a
 path, and refuses material that would break or weaken a TLS endpoint, with a stable reason code:
 
-==================  ===================================================================
-``parse_error``     not PEM/DER, no certificate, no key, an encrypted key without (or
-                    with a wrong) password
-``key_mismatch``    the private key is not the certificate's
-``not_yet_valid``   the certificate's validity starts in the future
-``expired``         the certificate's validity has ended
-``bad_key_usage``   a CA certificate used as a leaf, or an extended key usage that does
-                    not allow the purpose (``serverAuth`` / ``clientAuth``)
-``weak_key``        RSA or DSA below 2048 bits, an EC curve below P-256
-``weak_signature``  the certificate or an intermediate signed with SHA-1 or MD5
-``hostname_mismatch`` ``host`` is not among the subjectAltName's DNS names / IP addresses
-``untrusted_chain`` the chain does not verify to the CA bundle
-==================  ===================================================================
+=====================  ===================================================================
+``parse_error``        not PEM/DER, no certificate, no key, an encrypted key without (or
+                       with a wrong) password
+``key_mismatch``       the private key is not the certificate's
+``not_yet_valid``      the certificate's validity starts in the future
+``expired``            the certificate's validity has ended
+``bad_key_usage``      a CA certificate used as a leaf, or an extended key usage that does
+                       not allow the purpose (``serverAuth`` / ``clientAuth``)
+``weak_key``           RSA or DSA below 2048 bits, an EC curve below P-256
+``weak_signature``     the certificate or an intermediate signed with SHA-1 or MD5
+``hostname_mismatch``  ``host`` is not among the subjectAltName's DNS names / IP addresses
+``untrusted_chain``    the chain does not verify to the CA bundle
+=====================  ===================================================================
 
 This is the only module (with its private ``_tls_*`` helpers) that imports ``cryptography``;
 ``import runsecrets`` does not load it.
