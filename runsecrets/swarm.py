@@ -65,7 +65,8 @@ __all__ = [
 ]
 
 #: Swarm's own limits (swarmkit's validation): names of at most 64 characters matching this
-#: pattern, data of 1 byte to 500 KiB.
+#: pattern; data of at least 1 byte and *less than* 500 KiB (512,000 bytes is refused: "must
+#: be larger than 0 and less than 512000 bytes").
 MAX_NAME_LENGTH = 64
 MAX_SECRET_SIZE = 500 * 1024
 _NAME_PATTERN = re.compile(r"^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$")
@@ -88,7 +89,8 @@ class SwarmError(RunSecretsError):
 
     Attributes:
         reason: A stable code: ``invalid_name``, ``empty``, ``too_large``, ``conflict``,
-            ``docker_missing``, ``engine_error``, ``rotation_incomplete``.
+            ``docker_missing``, ``invalid_docker_host``, ``engine_error``,
+            ``rotation_incomplete``.
     """
 
     def __init__(self, message: str, *, reason: str, **kwargs: Any) -> None:
@@ -133,16 +135,17 @@ def validate_name(name: str) -> None:
 
 
 def validate_data(data: bytes) -> None:
-    """Check a secret's size against Swarm's limits (1 byte to 500 KiB); never shows the data.
+    """Check a secret's size against Swarm's limits: at least 1 byte and less than 512,000
+    bytes (500 KiB). Never shows the data.
 
     Raises:
         InvalidSwarmSecretError: ``reason="empty"`` or ``reason="too_large"``.
     """
     if not data:
         raise InvalidSwarmSecretError("a Swarm secret cannot be empty", reason="empty")
-    if len(data) > MAX_SECRET_SIZE:
+    if len(data) >= MAX_SECRET_SIZE:
         raise InvalidSwarmSecretError(
-            f"secret data is {len(data)} bytes; Swarm's limit is {MAX_SECRET_SIZE} (500 KiB)",
+            f"secret data is {len(data)} bytes; Swarm takes less than {MAX_SECRET_SIZE} (500 KiB)",
             reason="too_large",
         )
 
@@ -374,11 +377,20 @@ def client_from_env() -> DockerClient:
     """A Docker client configured from the environment (``DOCKER_HOST`` and friends).
 
     Raises:
-        SwarmError: when the docker package is missing or the engine cannot be reached.
+        SwarmError: ``reason="docker_missing"`` without the docker package,
+            ``"invalid_docker_host"`` when ``DOCKER_HOST`` is not an address docker can use,
+            ``"engine_error"`` when the engine cannot be reached.
     """
     docker = _docker()
     try:
         client: DockerClient = docker.from_env()
+    except ValueError as e:  # urllib's parsing of DOCKER_HOST: "Invalid IPv6 URL", a bad port
+        raise SwarmError(
+            f"DOCKER_HOST is not an address the docker SDK can use ({type(e).__name__}); "
+            "expected unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://USER@HOST",
+            reason="invalid_docker_host",
+            variable="DOCKER_HOST",
+        ) from e
     except docker.errors.DockerException as e:
         raise SwarmError(
             f"cannot reach the Docker engine ({type(e).__name__}); is DOCKER_HOST right?",

@@ -205,17 +205,20 @@ def test_invalid_names(name: str) -> None:
     assert isinstance(caught.value, ValueError)
 
 
-def test_size_limits(sentinel: str) -> None:
-    """1 byte to 500 KiB; the message gives sizes, never the data."""
+def test_size_limit_is_less_than_512000_bytes(sentinel: str) -> None:
+    """Finding 7: 1 byte to 511,999 bytes; exactly 512,000 is refused, as Swarm refuses it
+    ("less than 512000"). The message gives sizes, never the data."""
     sw.validate_data(b"x")
-    sw.validate_data(b"x" * sw.MAX_SECRET_SIZE)
+    sw.validate_data(b"x" * (sw.MAX_SECRET_SIZE - 1))
+    with pytest.raises(sw.InvalidSwarmSecretError) as exact:
+        sw.validate_data(b"x" * 512_000)
+    assert exact.value.reason == "too_large"
     with pytest.raises(sw.InvalidSwarmSecretError) as empty:
         sw.validate_data(b"")
     assert empty.value.reason == "empty"
     big = sentinel.encode() * (sw.MAX_SECRET_SIZE // len(sentinel) + 1)
     with pytest.raises(sw.InvalidSwarmSecretError) as large:
         sw.validate_data(big)
-    assert large.value.reason == "too_large"
     assert str(len(big)) in str(large.value)
     assert sentinel not in str(large.value)
 
@@ -225,7 +228,7 @@ def test_rotate_validates_before_any_call(client: FakeClient) -> None:
     for name, data in [
         ("bad name", b"x"),
         ("db_password", b""),
-        ("db_password", b"x" * (sw.MAX_SECRET_SIZE + 1)),
+        ("db_password", b"x" * sw.MAX_SECRET_SIZE),
         ("x" * 60, b"x"),  # fits alone, but x*60 + "_v0002" does not
     ]:
         with pytest.raises(sw.InvalidSwarmSecretError):
@@ -560,18 +563,39 @@ def test_a_rotation_after_no_wait_uses_its_new_value(client: FakeClient) -> None
     assert api.data[by_name[second.new_secret]] == b"v3"
 
 
-def test_rotate_input_is_read_up_to_one_byte_over_the_limit() -> None:
-    """``--from-file /dev/zero`` ends at the size limit plus one byte (then refused by the size
-    check) instead of filling the memory; ``--generate`` beyond the limit is refused first."""
+def test_rotate_input_is_read_up_to_the_limit() -> None:
+    """``--from-file /dev/zero`` stops at the size limit (then refused by the size check)
+    instead of filling the memory; ``--generate`` of the limit or more is refused first."""
     import argparse
 
     from runsecrets.cli._swarm import _new_value
-    from runsecrets.exceptions import RunSecretsError
 
     endless = argparse.Namespace(generate=None, from_stdin=False, from_file="/dev/zero")
-    assert len(_new_value(endless)) == sw.MAX_SECRET_SIZE + 1
+    assert len(_new_value(endless)) == sw.MAX_SECRET_SIZE
     with pytest.raises(sw.InvalidSwarmSecretError):
         sw.validate_data(_new_value(endless))
-    huge = argparse.Namespace(generate=10**9, from_stdin=False, from_file=None)
-    with pytest.raises(RunSecretsError, match="--generate takes a length"):
-        _new_value(huge)
+    for length in (sw.MAX_SECRET_SIZE, 10**9):
+        huge = argparse.Namespace(generate=length, from_stdin=False, from_file=None)
+        with pytest.raises(RunSecretsError, match="--generate takes a length from 1 to 511999"):
+            _new_value(huge)
+
+
+def test_docker_host_that_is_no_address_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 9: ``DOCKER_HOST='tcp://[::1'`` (the real docker SDK, which raises ValueError
+    while parsing it) gives a typed SwarmError (``invalid_docker_host``) and one line naming
+    DOCKER_HOST, exit 3, not "unexpected ValueError"."""
+    import docker
+    from runsecrets import cli
+
+    monkeypatch.setattr(sw, "_docker", lambda: docker)
+    monkeypatch.setenv("DOCKER_HOST", "tcp://[::1")
+    with pytest.raises(sw.SwarmError) as caught:
+        sw.client_from_env()
+    assert caught.value.reason == "invalid_docker_host"
+    assert caught.value.variable == "DOCKER_HOST"
+    assert cli.main(["swarm", "ls"]) == 3
+    err = capsys.readouterr().err
+    assert "DOCKER_HOST is not an address" in err
+    assert "unexpected" not in err

@@ -86,12 +86,13 @@ def _new_value(args: argparse.Namespace) -> bytes:
     """The value to rotate to, from the chosen source (never echoed)."""
     from ..swarm import MAX_SECRET_SIZE
 
-    # One byte over the limit is enough for the size check to refuse: a source that never ends
-    # (``--from-file /dev/zero``) or a huge ``--generate`` must not fill the memory first.
-    limit = MAX_SECRET_SIZE + 1
+    # Swarm takes less than MAX_SECRET_SIZE bytes, so reading that many is enough for the size
+    # check to refuse: a source that never ends (``--from-file /dev/zero``) or a huge
+    # ``--generate`` must not fill the memory first.
+    limit = MAX_SECRET_SIZE
     if args.generate is not None:
-        if not 1 <= args.generate <= MAX_SECRET_SIZE:
-            raise RunSecretsError(f"--generate takes a length from 1 to {MAX_SECRET_SIZE}")
+        if not 1 <= args.generate < MAX_SECRET_SIZE:
+            raise RunSecretsError(f"--generate takes a length from 1 to {MAX_SECRET_SIZE - 1}")
         import secrets
 
         return "".join(secrets.choice(_ALPHABET) for _ in range(args.generate)).encode()
