@@ -359,6 +359,21 @@ def test_service_that_rolls_itself_back(client: FakeClient) -> None:
     assert api.names() == ["db_password"]
 
 
+def test_a_new_version_no_service_took_is_removed_again_beside_a_job(client: FakeClient) -> None:
+    """Every update failed, and the only other user is a job (skipped): the version this run
+    created is unused, and removed again, so no unprovable version is left behind."""
+    api = client.api
+    old = api.add_secret("db_password")
+    api.add_service("web", (old, "db_password", "0", "0", 0o444))
+    api.add_service("job", (old, "db_password", "0", "0", 0o444), mode={"GlobalJob": {}})
+    api.refuse_updates.add("web")
+    with pytest.raises(sw.RotationError) as caught:
+        _rotate(client)
+    assert _states(caught.value.report) == {"web": "failed", "job": "skipped"}
+    assert caught.value.report.removed == ["db_password_v0002"]
+    assert api.names() == ["db_password"]
+
+
 def test_refused_update_marks_failed_and_keeps_old(client: FakeClient) -> None:
     """An update the engine keeps refusing leaves that service untouched and fails the
     rotation; once accepted, the re-run resumes and finishes."""

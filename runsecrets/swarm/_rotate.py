@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 #: Attempts at a service update on a fresh read (a concurrent update moves its version on).
 _ATTEMPTS = 3
+#: The states of a service that took the new version (a skipped job did not).
+_TOOK = frozenset({"updated", "current", "submitted"})
 
 
 @dataclass
@@ -335,7 +337,7 @@ def _drop_unused_target(engine: Engine, run: _Run, in_use: set[str]) -> None:
     """A version this very call created that no service took (every update was refused or
     rolled back) goes again, so that nothing is left that no record could prove ours."""
     target = run.target.id
-    if target in in_use or any(m.update.state in OK_STATES for m in run.moves):
+    if target in in_use or any(m.update.state in _TOOK for m in run.moves):
         return
     for move in run.moves:
         if any(
