@@ -483,17 +483,53 @@ class Swarm:
     def secret(self, base: str, value: bytes, *labels: str) -> str:
         """Create a Swarm secret from ``value`` (given on stdin); return its full name."""
         name = self.docker.name(base)
-        extra = [arg for label in labels for arg in ("--label", label)]
-        self.docker.run(
-            "secret", "create", "--label", self.docker.label, *extra, name, "-", input=value
-        )
+        self.named_secret(name, value, *labels)
         return name
 
+    def named_secret(self, name: str, value: bytes, *labels: str) -> str:
+        """Create a secret called exactly ``name`` (it must start with the session id, for the
+        clean-up); ``labels`` are ``key=value``. Returns its id."""
+        assert name.startswith(self.docker.session), name
+        extra = [arg for label in labels for arg in ("--label", label)]
+        return self.docker.out(
+            "secret", "create", "--label", self.docker.label, *extra, name, "-", input=value
+        )
+
+    def references(self, service: str) -> dict[str, tuple[str, str, str, int]]:
+        """The service's secret references: target -> (secret name, uid, gid, integer mode)."""
+        (spec,) = self.docker.inspect("service", "inspect", service)
+        refs = spec["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets") or []  # type: ignore[index]
+        return {
+            r["File"]["Name"]: (
+                r["SecretName"],
+                r["File"]["UID"],
+                r["File"]["GID"],
+                r["File"]["Mode"],
+            )
+            for r in refs
+        }
+
+    def secret_names(self, prefix: str) -> list[str]:
+        """The sorted names of the secrets whose names start with ``prefix``."""
+        names = self.docker.out(
+            "secret", "ls", "--format", "{{.Name}}", "--filter", f"name={prefix}"
+        )
+        return sorted(name for name in names.split() if name.startswith(prefix))
+
     def service(
-        self, base: str, *args: str, image: str = APP_IMAGE, command: Sequence[str] = ()
+        self,
+        base: str,
+        *args: str,
+        image: str = APP_IMAGE,
+        command: Sequence[str] = (),
+        update_monitor: str | None = "1s",
     ) -> str:
-        """Create a one-replica service on the internal network; return its name (not waited)."""
+        """Create a one-replica service on the internal network; return its name (not waited).
+
+        ``update_monitor=None`` leaves out the update settings (the engine refuses them for
+        jobs, ``--mode replicated-job``)."""
         name = self.docker.name(base)
+        monitor = ("--update-monitor", update_monitor) if update_monitor else ()
         self.docker.run(
             "service",
             "create",
@@ -511,8 +547,7 @@ class Swarm:
             "2s",
             # Swarm watches a new task for 5s by default before calling an update done; 1s
             # keeps the suite fast (a test that needs longer passes its own value after this).
-            "--update-monitor",
-            "1s",
+            *monitor,
             *args,
             image,
             *command,
