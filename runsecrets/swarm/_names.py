@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 #: Swarm's own limits (swarmkit's validation): names of at most 64 characters matching
-#: :data:`NAME_PATTERN`; data of at least 1 byte and *less than* 500 KiB (512,000 bytes is
+#: the pattern below; data of at least 1 byte and *less than* 500 KiB (512,000 bytes is
 #: refused: "must be larger than 0 and less than 512000 bytes").
 MAX_NAME_LENGTH = 64
 MAX_SECRET_SIZE = 500 * 1024
