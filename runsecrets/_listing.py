@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ._names import name_problem
+from ._read import os_reason
 from .exceptions import SecretReadError
 
 TYPE_CHECKING = False
@@ -98,7 +99,7 @@ def _listing_error(directory: str, error: OSError) -> SecretReadError:
             path=directory,
         )
     return SecretReadError(
-        f"cannot list secrets directory {directory}: {error.strerror or error}",
+        f"cannot list secrets directory {directory}: {os_reason(error)}",
         reason="os_error",
         errno=error.errno,
         path=directory,

@@ -257,25 +257,26 @@ class Load:
             self._fail(loc, e, provenance.describe())
             return None
         except ValueError as e:
-            # Not chained and not quoted: a JSON error carries the whole document in ``.doc``.
+            # Said in our own words: a JSON error carries the whole document in ``.doc`` and
+            # its message is the parser's (never repeated); its position is ours to give.
             detail = (
-                f" ({e.msg} at line {e.lineno} column {e.colno})"
+                f" (at line {e.lineno}, column {e.colno}, byte offset {e.pos})"
                 if isinstance(e, json.JSONDecodeError)
                 else ""
             )
-            self.errors.append(
-                FieldError(
-                    loc,
-                    "invalid_json",
-                    f"secret {name!r} from {provenance.describe()} is not valid JSON{detail}",
-                    provenance.describe(),
-                )
-            )
-            return None
-        self.provenance[".".join(loc)] = provenance
-        if isinstance(value, dict) and not self._case_sensitive:
-            value = self._source._replace_field_names_case_insensitively(field, value)
-        return value
+            problem = f"is not valid JSON{detail}"
+        except RecursionError:
+            problem = "is JSON nested too deeply to decode"
+        else:
+            self.provenance[".".join(loc)] = provenance
+            if isinstance(value, dict) and not self._case_sensitive:
+                value = self._source._replace_field_names_case_insensitively(field, value)
+            return value
+        where = provenance.describe()
+        self.errors.append(
+            FieldError(loc, "invalid_json", f"secret {name!r} from {where} {problem}", where)
+        )
+        return None
 
     def _find(
         self, loc: tuple[str, ...], parts: tuple[str, ...], field: FieldInfo

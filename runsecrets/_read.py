@@ -357,6 +357,14 @@ def _permission_denied(
     )
 
 
+def os_reason(error: OSError) -> str:
+    """What went wrong, from the error number alone: the system's description of it
+    (``Input/output error``), never the error's own text, which may hold a path or more."""
+    if error.errno is not None:
+        return os.strerror(error.errno)
+    return type(error).__name__
+
+
 def _os_error(path: str, name: str | None, variable: str | None, e: OSError) -> SecretReadError:
     if isinstance(e, PermissionError):
         return SecretReadError(
@@ -369,7 +377,7 @@ def _os_error(path: str, name: str | None, variable: str | None, e: OSError) -> 
             variable=variable,
         )
     return SecretReadError(
-        f"secret {name!r}: cannot read {_where(path, variable)}: {e.strerror or e}",
+        f"secret {name!r}: cannot read {_where(path, variable)}: {os_reason(e)}",
         reason="os_error",
         errno=e.errno,
         name=name,

@@ -24,6 +24,7 @@ from typing import cast
 
 from ._callbacks import log_callback_error
 from ._names import file_env_name
+from ._scrub import scrubbed
 from ._secrets import Secrets
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
 from ._tls_source import PARTS, is_path, read_spec
@@ -322,23 +323,35 @@ class RotatingServerContext(ssl.SSLContext):
     def _gate(self, candidate: Snapshot) -> None:
         """The store's validator: refuse a candidate snapshot whose material would be refused.
 
+        Every refusal is counted in :attr:`refusals` and kept in :attr:`last_error`, whatever
+        the reason: a part missing or unreadable, material that does not parse, a failed check.
+
         Raises:
-            RunSecretsError: A part is missing or unreadable, or the material is invalid (the
-                store logs and reports it; the message names files and a reason, no bytes).
+            RunSecretsError: Why (the store logs and reports it; the message names files and a
+                reason, no bytes).
         """
-        assert isinstance(self._source, StoreSource)
-        raw = self._source.read_from(candidate)
-        if raw == self._last_raw:
-            return  # unchanged parts were checked when they went into service
-        material = self._examine(raw)
-        error = material.error()
+        error = self._refusal(candidate)
         if error is not None:
             with self._lock:  # the store logs the refusal; here it is counted and kept
                 self.refusals += 1
                 self.last_error = error
             raise error
-        # The publish that follows (at once, in this thread) need not examine it again.
-        self._vetted = (raw, material, time.monotonic())
+
+    def _refusal(self, candidate: Snapshot) -> RunSecretsError | None:
+        """Why ``candidate``'s material would be refused, or ``None`` when it would be served."""
+        assert isinstance(self._source, StoreSource)
+        try:
+            raw = self._source.read_from(candidate)
+            if raw == self._last_raw:
+                return None  # unchanged parts were checked when they went into service
+            material = self._examine(raw)
+        except RunSecretsError as e:
+            return scrubbed(e)
+        error = material.error()
+        if error is None:
+            # The publish that follows (at once, in this thread) need not examine it again.
+            self._vetted = (raw, material, time.monotonic())
+        return error
 
     def _on_store_change(self, changes: Changes) -> None:
         assert isinstance(self._source, StoreSource)
@@ -433,7 +446,7 @@ class RotatingServerContext(ssl.SSLContext):
 
     def _refused(self, error: RunSecretsError) -> None:
         self.refusals += 1
-        self.last_error = error
+        self.last_error = scrubbed(error)
         # A certificate whose key is not written yet is the normal middle of a rotation.
         transient = isinstance(error, InvalidTLSMaterialError) and error.reason == "key_mismatch"
         logger.log(

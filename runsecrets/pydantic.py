@@ -37,7 +37,7 @@ from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS
 from ._pydantic_index import SecretsIndex
 from ._pydantic_live import LiveSettings, OnChange, ReloadFailure, StoreWatcher, Vet
 from ._pydantic_load import Load, Variables, validation_error
-from ._read import DEFAULT_MAX_SIZE, describe_mode
+from ._read import DEFAULT_MAX_SIZE, describe_mode, os_reason
 from ._resolve import Lookup
 from ._warn import warn
 from .exceptions import RunSecretsWarning, SecretsDirWarning
@@ -183,7 +183,7 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
                 continue
             except OSError as e:
                 raise SettingsError(
-                    f'secrets directory "{directory}" cannot be used: {e.strerror or e}'
+                    f'secrets directory "{directory}" cannot be used: {os_reason(e)}'
                 ) from e
             if not stat.S_ISDIR(st.st_mode):
                 kind = "a file" if stat.S_ISREG(st.st_mode) else describe_mode(st.st_mode)
