@@ -415,17 +415,18 @@ def decode_text(data: bytes, *, strip: bool, name: str | None, path: str | None 
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        # ``from None``: the UnicodeDecodeError holds the whole value in ``.object`` and prints
-        # the offending byte; neither may travel with the traceback.
-        raise SecretDecodeError(
-            f"secret {name!r}{f' in {path}' if path else ''} is not valid UTF-8 "
-            f"(first bad byte at offset {e.start}); read it as bytes instead",
-            offset=e.start,
-            name=name,
-            path=path,
-        ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if strip:
-        text = text.rstrip("\r\n")
-    return text
+        offset = e.start
+    else:
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        return text.rstrip("\r\n") if strip else text
+    # Raised here, past the handler and with the bytes dropped: the UnicodeDecodeError (whose
+    # ``.object`` is the whole value) is neither chained nor kept, and this frame holds no value.
+    del data
+    raise SecretDecodeError(
+        f"secret {name!r}{f' in {path}' if path else ''} is not valid UTF-8 "
+        f"(first bad byte at offset {offset}); read it as bytes instead",
+        offset=offset,
+        name=name,
+        path=path,
+    )

@@ -18,6 +18,7 @@ from ._names import FILE_SUFFIX, env_name, name_problem
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
 from ._read import Containment, read_file
 from ._resolve import check_conflict, file_variables
+from ._scrub import scrubbed
 from .exceptions import RunSecretsError, SecretReadError
 
 TYPE_CHECKING = False
@@ -142,7 +143,7 @@ def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
             # Unreadable for now (permissions being fixed, a mount going away): keep its values
             # and say why.
             result.missing_dirs.append(directory)
-            result.dir_errors[directory] = e
+            result.dir_errors[directory] = scrubbed(e)
             continue
         listings[directory] = {name: (entry, dangling) for name, entry, dangling in listing}
     # One per directory and pass: the real path of each root is resolved once per pass.
@@ -156,7 +157,7 @@ def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
         try:
             _read_one(name, plan, listings, containments, cache, result)
         except RunSecretsError as e:
-            result.errors[name] = e
+            result.errors[name] = scrubbed(e)  # kept by the store: no frame, no chained error
     return result
 
 

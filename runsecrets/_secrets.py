@@ -10,6 +10,7 @@ from ._platform import resolve_dirs, trusted_link_roots
 from ._provenance import DEFAULT_SOURCES, Provenance
 from ._read import DEFAULT_MAX_SIZE, decode_text
 from ._resolve import Lookup, places_searched, resolve
+from ._scrub import scrub_errors
 from ._secret import Secret
 from .exceptions import SecretNotFoundError
 
@@ -107,6 +108,7 @@ class Secrets:
         """The environment this resolver reads."""
         return self._environ
 
+    @scrub_errors
     def get(self, name: str, default: _T | _Missing = MISSING) -> str | _T:
         """Return the secret as text.
 
@@ -129,6 +131,7 @@ class Secrets:
             return raw
         return decode_text(raw, strip=self._strip, name=name, path=provenance.path)
 
+    @scrub_errors
     def get_bytes(self, name: str, default: _T | _Missing = MISSING) -> bytes | _T:
         """Return the secret's raw bytes (nothing stripped); see :meth:`get` for the rules."""
         found = self._find(name)
@@ -137,6 +140,7 @@ class Secrets:
         raw = found[0]
         return os.fsencode(raw) if isinstance(raw, str) else raw
 
+    @scrub_errors
     def secret(self, name: str, default: _T | _Missing = MISSING) -> Secret | _T:
         """Return the secret wrapped in a :class:`Secret` that never shows its value."""
         found = self._find(name)
@@ -150,6 +154,7 @@ class Secrets:
         )
         return Secret(text, provenance)
 
+    @scrub_errors
     def explain(self, name: str) -> Provenance:
         """Say where ``name`` comes from (kind, path or variable, size, age), never what it is.
 
@@ -163,6 +168,7 @@ class Secrets:
             raise self.not_found_error(name)
         return found[1]
 
+    @scrub_errors
     def find(self, name: str) -> Provenance | None:
         """Like :meth:`explain`, but ``None`` when no source holds the secret."""
         found = self._find(name)
@@ -179,6 +185,7 @@ class Secrets:
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
+    @scrub_errors
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._find(name) is not None
 

@@ -21,6 +21,7 @@ from ._names import validate_name
 from ._provenance import DEFAULT_SOURCES, DIRECTORY
 from ._read import DEFAULT_MAX_SIZE
 from ._scan import Entry, ScanPlan, read_stable
+from ._scrub import scrub_errors, scrubbed
 from ._secrets import MISSING, Secrets, _Missing
 from ._snapshot import Changes, Snapshot, diff
 from ._watch import Watcher, resolve_watcher_mode, warn_fallback, watch_paths
@@ -224,6 +225,7 @@ class SecretStore:
         "_watcher",
     )
 
+    @scrub_errors
     def __init__(
         self,
         dirs: DirsArg | None = None,
@@ -488,6 +490,7 @@ class SecretStore:
         """
         return AsyncChanges(self, max_pending)
 
+    @scrub_errors
     def reload(self) -> Changes | None:
         """Re-read now, in this thread; returns what was published, or ``None``."""
         with self._lock:
@@ -683,7 +686,8 @@ class SecretStore:
             try:
                 verdict = validator(candidate)
             except RunSecretsError as e:
-                return label, f"{label} refused it: {e}"
+                # Scrubbed: a validator may keep its error (a TLS context's last_error).
+                return label, f"{label} refused it: {scrubbed(e)}"
             except Exception as e:  # noqa: BLE001  (a refusal, whatever its type)
                 # Not the message: a model's validation error quotes the input values.
                 return label, f"{label} refused it ({type(e).__name__})"

@@ -24,7 +24,7 @@ from typing import cast
 
 from ._callbacks import log_callback_error
 from ._names import file_env_name
-from ._scrub import scrubbed
+from ._scrub import scrub_errors, scrubbed
 from ._secrets import Secrets
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
 from ._tls_source import PARTS, is_path, read_spec
@@ -176,6 +176,7 @@ class RotatingServerContext(ssl.SSLContext):
         # ssl.SSLContext.__new__ takes the protocol as its first argument: ours are the specs.
         return super().__new__(cls, ssl.PROTOCOL_TLS_SERVER)
 
+    @scrub_errors
     def __init__(
         self,
         cert: Spec,
@@ -256,6 +257,7 @@ class RotatingServerContext(ssl.SSLContext):
         """The context new handshakes are switched to (``self`` until the first rotation)."""
         return self._serving
 
+    @scrub_errors
     def reload(self) -> bool:
         """Read the material now and put it in service if it is new and valid.
 

@@ -28,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ._scrub import scrub_errors
 from .exceptions import RunSecretsError
 
 TYPE_CHECKING = False
@@ -600,6 +601,7 @@ def _as_bytes(data: bytes | str) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
 
 
+@scrub_errors  # the new data is in its frames
 def rotate(
     client: DockerClient,
     name: str,

@@ -30,6 +30,7 @@ import logging
 
 from flask import Flask, jsonify
 
+from .._scrub import scrub_errors
 from .._store import SecretStore
 from ..exceptions import SecretDecodeError
 
@@ -128,6 +129,7 @@ class RunSecrets:
             self.init_app(app)
 
     # ------------------------------------------------------------------------- set-up
+    @scrub_errors  # its frame holds the values read so far
     def init_app(self, app: Flask) -> None:
         """Fill ``app.config`` from the secrets and follow their rotation."""
         if EXTENSION_KEY in app.extensions:
