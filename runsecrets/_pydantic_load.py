@@ -97,7 +97,11 @@ class Variables:
         # One copy per load: a consistent view, and dictionary look-ups instead of os.environ's
         # encoding ones; folded once, as a per-field scan would make the load quadratic again.
         self._environ = dict(environ)
-        self._folded = None if case_sensitive else {key.lower(): key for key in self._environ}
+        # Folded by ASCII case only: ``str.lower`` maps the Kelvin sign to ``k``, which would
+        # let a variable no name can have answer for one.
+        self._folded = (
+            None if case_sensitive else {key.lower(): key for key in self._environ if key.isascii()}
+        )
         #: Whether any ``*_FILE`` variable is set at all: when none is, no field needs a look.
         self.any_set = any(
             value and key.upper().endswith(FILE_SUFFIX) for key, value in self._environ.items()

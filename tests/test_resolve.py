@@ -217,6 +217,36 @@ def test_case_insensitive_file_lookup_is_an_option(tmp_path: Path) -> None:
     assert Secrets(tmp_path, environ={}, case_sensitive=False).get("db_password") == "v"
 
 
+@pytest.mark.parametrize(
+    ("on_disk", "asked"),
+    [("\u212aey", "key"), ("pa\u017f\u017fword", "password"), ("\u212aEY", "KEY")],
+    ids=["kelvin-sign", "long-s", "kelvin-upper"],
+)
+def test_case_insensitive_lookup_never_matches_a_name_the_rule_rejects(
+    tmp_path: Path, on_disk: str, asked: str
+) -> None:
+    """``case_sensitive=False`` compares ASCII case only (finding 14 of the hardening issue):
+    a file named with the Kelvin sign (U+212A) or long s (U+017F), which Unicode case folding
+    equates with ``k`` and ``s`` but no secret name may hold, never answers for ``key`` or
+    ``password``, neither in the resolver nor in the pydantic source."""
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    from runsecrets.pydantic import RunSecretsSettingsSource
+
+    (tmp_path / on_disk).write_text("from the lookalike")
+    assert Secrets(tmp_path, environ={}, case_sensitive=False).get(asked, None) is None
+
+    class Settings(BaseSettings):
+        model_config = SettingsConfigDict(case_sensitive=False)
+        key: str = "default"
+        password: str = "default"
+
+    field = asked.lower()
+    env = {f"{on_disk}_FILE": str(tmp_path / on_disk)}
+    source = RunSecretsSettingsSource(Settings, tmp_path, environ=env)
+    assert field not in source()
+
+
 def test_sources_order_is_configurable(tmp_path: Path) -> None:
     """Putting the directory first makes a file win over a variable."""
     (tmp_path / "token").write_text("file")
