@@ -16,7 +16,7 @@ import time
 from ._listing import list_secret_entries
 from ._names import FILE_SUFFIX, env_name, name_problem
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
-from ._read import Containment, read_file
+from ._read import Containment, describe_file, read_file
 from ._resolve import check_conflict, file_variables
 from ._scrub import scrubbed
 from .exceptions import RunSecretsError, SecretReadError
@@ -201,7 +201,7 @@ def _read_one(
                 name, path, plan, cache.get(name), kind=FILE_VARIABLE, variable=file_variable
             )
             if entry is None:
-                result.incomplete[name] = f"{path} (named by {file_variable}) is missing"
+                result.incomplete[name] = f"{describe_file(path, file_variable)} is missing"
             else:
                 result.entries[name] = entry
                 result.fresh_reads += entry is not cache.get(name)

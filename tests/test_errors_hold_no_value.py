@@ -203,3 +203,59 @@ def test_live_first_error_chains_nothing(tmp_path: Path, sentinel: str, expose: 
         assert caught.value.__context__ is None
         assert where_held(sentinel, *_renderings(caught.value)) == []
         expose(caught.value)
+
+
+# --- finding 18: a _FILE variable holding a value, not a path -------------------------------------
+
+
+def test_a_value_pasted_into_a_file_variable_is_never_echoed(
+    tmp_path: Path,
+    sentinel: str,
+    expose: Expose,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``DB_PASSWORD_FILE=<the password itself>``: the error says the file named by the
+    variable does not exist, with the value's length, and never repeats the value: not in the
+    resolver's error (message or ``path``), the store's status, the pydantic error, nor the
+    output of ``check``, ``explain`` (text and JSON) and ``exec`` (finding 18)."""
+    from pydantic_settings import BaseSettings
+
+    from runsecrets.cli import main
+    from runsecrets.pydantic import RunSecretsSettingsSource
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RUNSECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("DB_PASSWORD_FILE", sentinel)
+    monkeypatch.delenv("DB_PASSWORD", raising=False)
+    with pytest.raises(RunSecretsError) as caught:
+        Secrets(tmp_path).get("db_password")
+    assert caught.value.path is None
+    assert caught.value.variable == "DB_PASSWORD_FILE"
+    assert f"{len(sentinel)} characters" in caught.value.message
+    expose(caught.value)
+
+    store = SecretStore(tmp_path, names=["db_password"])
+    status = store.status.as_dict()
+    assert status["problem"] is not None
+    expose(status, store.snapshot.errors)
+    with pytest.raises(RunSecretsError) as from_store:
+        store.get("db_password")
+    expose(from_store.value)
+
+    class Settings(BaseSettings):
+        db_password: str = "default"
+
+    with pytest.raises(ValidationError) as invalid:
+        Settings.model_validate(RunSecretsSettingsSource(Settings, tmp_path)())
+    expose(invalid.value, invalid.value.errors(), invalid.value.json())
+
+    for argv in (
+        ["check", "db_password"],
+        ["explain"],
+        ["explain", "--json"],
+        ["exec", "--", "true"],
+    ):
+        assert main(argv) == 3, argv
+    captured = capsys.readouterr()
+    assert "named by DB_PASSWORD_FILE" in captured.err + captured.out
