@@ -24,8 +24,11 @@ from .exceptions import RunSecretsError, SecretReadError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from typing import TypeVar
 
     from ._resolve import Lookup
+
+    _T = TypeVar("_T")
 
     #: What identifies one version of a file without reading it.
     Fingerprint = tuple[int, int, int, int, int]
@@ -215,11 +218,14 @@ def _read_one(
                 return
             continue
         for directory in lookup.dirs:
-            found = listings.get(directory, {}).get(name)
+            found = _listed(listings.get(directory, {}), name, lookup.case_sensitive)
             if found is None:
                 continue
             listed, dangling = found
             path = listed.path
+            if lookup.allow_external_links and listed.is_symlink():
+                # It may lead anywhere: watched as a _FILE target is, its real directory too.
+                result.file_targets.append(path)
             entry = (
                 None
                 if dangling
@@ -238,6 +244,17 @@ def _read_one(
                 result.entries[name] = entry
                 result.fresh_reads += entry is not cache.get(name)
             return
+
+
+def _listed(listing: Mapping[str, _T], name: str, case_sensitive: bool) -> _T | None:
+    """The entry listed for ``name``; without case, the only one equal to it in ASCII case
+    (listed names are valid secret names: ASCII only)."""
+    found = listing.get(name)
+    if found is not None or case_sensitive:
+        return found
+    wanted = name.lower()
+    matches = [key for key in listing if key.lower() == wanted]
+    return listing[matches[0]] if len(matches) == 1 else None
 
 
 def read_entry(

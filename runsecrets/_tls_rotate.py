@@ -24,6 +24,7 @@ from typing import cast
 
 from ._callbacks import log_callback_error
 from ._names import file_env_name
+from ._provenance import FILE_VARIABLE
 from ._scrub import scrub_errors, scrubbed
 from ._secrets import Secrets
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
@@ -121,14 +122,15 @@ def store_for_specs(specs: Mapping[str, Spec | None], secrets: Secrets) -> Store
         else:
             names[part] = str(spec)
     # Read live, never copied: the real environment is only ever read through this layer.
-    environ = collections.ChainMap(synthetic, cast("MutableMapping[str, str]", secrets.environ))
+    rules = secrets.rules
+    environ = collections.ChainMap(synthetic, cast("MutableMapping[str, str]", rules.environ))
+    # The resolver's rules handed on whole (links, sources, case...), only the environment
+    # layered: a part the resolver reads, the context's store reads the same way.
+    changes: dict[str, object] = {"environ": environ}
+    if synthetic and FILE_VARIABLE not in rules.sources:
+        changes["sources"] = (FILE_VARIABLE, *rules.sources)  # how the store reads paths
     store = SecretStore(
-        secrets.dirs,
-        names=[n for n in names.values() if n is not None],
-        environ=environ,
-        prefix=secrets.prefix,
-        max_size=secrets.max_size,
-        strip=False,
+        names=[n for n in names.values() if n is not None], rules=rules.replace(**changes)
     )
     return StoreSource(store, names, owned=True)
 

@@ -321,3 +321,28 @@ def test_a_bad_file_variable_target_is_named_with_its_variable(tmp_path: Path, k
     with pytest.raises(SecretReadError) as caught:
         secrets.get("db_password")
     assert f"{target} (named by DB_PASSWORD_FILE)" in str(caught.value)
+
+
+def test_reading_rules_are_one_frozen_value_handed_on_whole(tmp_path: Path) -> None:
+    """``Secrets.rules`` holds every reading option; another resolver (or a store) made from
+    it reads the same way; it is immutable, its repr never shows the environment's values,
+    and giving it with separate options is refused rather than half applied."""
+    from runsecrets import SecretStore
+    from runsecrets._rules import ReadingRules
+
+    (tmp_path / "Token").write_text("t\n")
+    env = {"SECRET_VALUE": "hunter2"}
+    first = Secrets(tmp_path, environ=env, case_sensitive=False, strip=False, prefix="APP_")
+    again = Secrets(rules=first.rules)
+    assert again.rules == first.rules
+    assert again.get("token") == "t\n"
+    store = SecretStore(names=["token"], rules=first.rules)
+    assert store.get("token") == "t\n"
+    assert store.rules == first.rules
+    with pytest.raises(AttributeError):
+        first.rules.prefix = "OTHER_"  # type: ignore[misc]
+    assert "hunter2" not in repr(first.rules)
+    assert first.rules.replace(prefix="X_").prefix == "X_"
+    with pytest.raises(ValueError, match="not both"):
+        Secrets(rules=first.rules, prefix="APP_")
+    assert isinstance(first.rules, ReadingRules)
