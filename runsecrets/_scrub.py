@@ -48,8 +48,11 @@ def scrubbed(error: _E) -> _E:
       attributes (``errno``, ``offset``, ``reason``).
     """
     seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         current.__traceback__ = _cleared(current.__traceback__)
         cause = current.__cause__
@@ -57,8 +60,8 @@ def scrubbed(error: _E) -> _E:
         current.__cause__ = cause if isinstance(cause, _OWN) else None
         current.__context__ = context if isinstance(context, _OWN) else None
         current.__suppress_context__ = current.__cause__ is not None
-        # Ours chain only ours: follow the one link that may remain.
-        current = current.__cause__ or current.__context__
+        # Ours chain only ours: scrub the links that remain the same way.
+        pending.extend(link for link in (current.__cause__, current.__context__) if link)
     return error
 
 

@@ -259,3 +259,43 @@ def test_a_value_pasted_into_a_file_variable_is_never_echoed(
         assert main(argv) == 3, argv
     captured = capsys.readouterr()
     assert "named by DB_PASSWORD_FILE" in captured.err + captured.out
+
+
+# --- the mechanism -----------------------------------------------------------------------------
+
+
+def test_scrubbed_clears_every_frame_and_keeps_only_our_own_chain(sentinel: str) -> None:
+    """``scrubbed`` (finding 4): the frames of the error and of every runsecrets error chained
+    to it, by ``__cause__`` or ``__context__``, lose their locals but keep their lines; a
+    foreign exception in the chain (here a ``KeyError`` quoting the value) is dropped."""
+    from runsecrets._scrub import scrubbed
+
+    def inner(value: str) -> None:
+        try:
+            raise KeyError(value)
+        except KeyError:
+            raise RunSecretsError("inner refusal") from None
+
+    def outer(value: str) -> RunSecretsError:
+        try:
+            try:
+                inner(value)
+            except RunSecretsError as first:
+                raise RunSecretsError("outer refusal") from first
+        except RunSecretsError as error:
+            return error
+        raise AssertionError("unreachable")
+
+    error = outer(sentinel)
+    # The test's own frames are left out by where_held: look at the frames directly.
+    chained = error.__cause__
+    assert chained is not None
+    assert chained.__context__ is not None  # the KeyError, hidden by "from None" only
+    scrubbed(error)
+    assert chained.__context__ is None
+    for link in (error, chained):
+        tb = link.__traceback__
+        assert tb is not None
+        while tb is not None:
+            assert sentinel not in repr(tb.tb_frame.f_locals)
+            tb = tb.tb_next
