@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
-from pydantic_settings import SettingsError
 
 from ._callbacks import log_callback_error
+from ._pydantic_errors import clean_validation_error
 from ._pydantic_load import reading_from
+from ._scrub import scrub_errors, scrubbed
 from .exceptions import RunSecretsError
 
 if TYPE_CHECKING:
@@ -77,9 +76,10 @@ class ReloadFailure:
         else:
             self.errors = ()
             self.fields = ()
-            # Our own and pydantic-settings' messages name places and fields, never values;
-            # another exception's message might quote one, so only its type is shown.
-            safe = isinstance(error, (RunSecretsError, SettingsError))
+            # Our own messages name places and fields, never values; any other exception's
+            # (pydantic-settings' included: some quote what they failed to parse) might quote
+            # one, so only its type is shown.
+            safe = isinstance(error, RunSecretsError)
             self.message = f"{model_name}: {self.exception}" + (f": {error}" if safe else "")
 
     def __repr__(self) -> str:
@@ -87,56 +87,6 @@ class ReloadFailure:
 
     def __str__(self) -> str:
         return self.message
-
-
-#: Error types whose message is written by the model's own validators and may quote the value.
-_VALIDATOR_ERROR_TYPES = frozenset({"value_error", "assertion_error"})
-#: Error types raised by runsecrets' source: their messages name places, never values.
-_OWN_ERROR_PREFIX = "runsecrets_"
-#: What a cleaned error holds where pydantic would keep the refused input.
-HIDDEN_INPUT = "[hidden]"
-
-
-def clean_validation_error(error: ValidationError) -> ValidationError:
-    """``error`` rebuilt without anything that could be a secret value.
-
-    For every line: the location and the error type are kept; the input is dropped (shown as
-    ``[hidden]``, and the new error's ``hide_input`` is set); pydantic's own
-    message is kept unless it contains the input's text; the message of a model's validator
-    (``value_error``, ``assertion_error``, a custom error type) is replaced, since it may quote
-    the value; runsecrets' own ``runsecrets_*`` messages (places, never values) are kept. Works
-    whatever the model's ``hide_input_in_errors`` says.
-    """
-    lines: list[InitErrorDetails] = []
-    for item in error.errors(include_url=False, include_context=False):
-        kind = item["type"]
-        message = item["msg"]
-        raw = item.get("input")
-        text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-        if kind.startswith(_OWN_ERROR_PREFIX):
-            pass
-        elif kind in _VALIDATOR_ERROR_TYPES or not _is_core_type(kind):
-            message = (
-                "refused by a validator of the model (its message is hidden: it may quote a value)"
-            )
-        elif isinstance(text, str) and text and text in message:
-            message = "invalid value (the message is hidden: it quotes the value)"
-        lines.append(
-            InitErrorDetails(
-                type=PydanticCustomError(kind, "{message}", {"message": message}),
-                loc=item["loc"],
-                input=HIDDEN_INPUT,
-            )
-        )
-    return ValidationError.from_exception_data(error.title, lines, hide_input=True)
-
-
-def _is_core_type(kind: str) -> bool:
-    """Whether ``kind`` is one of pydantic-core's own error types (its message is pydantic's)."""
-    return kind in _CORE_ERROR_TYPES
-
-
-_CORE_ERROR_TYPES = frozenset(typing.get_args(core_schema.ErrorType))
 
 
 class LiveSettings(Generic[_S]):
@@ -172,6 +122,7 @@ class LiveSettings(Generic[_S]):
         "reloads",
     )
 
+    @scrub_errors
     def __init__(
         self,
         factory: Callable[[], _S],
@@ -181,12 +132,7 @@ class LiveSettings(Generic[_S]):
         self._factory = factory
         self._lock = threading.RLock()  # a subscriber may call reload() itself
         self._subscribers: list[Subscriber[_S]] = []
-        try:
-            # No valid instance yet: the error reaches the caller, cleaned of the values a
-            # model without ``hide_input_in_errors`` (or a validator's message) would show.
-            self.current: _S = factory()
-        except ValidationError as e:
-            raise clean_validation_error(e) from None
+        self.current: _S = _first(factory)
         self.last_error: ReloadFailure | None = None
         self.reloads = 0
         self.failures = 0
@@ -235,9 +181,13 @@ class LiveSettings(Generic[_S]):
             try:
                 instance = self._build(candidate)
             except Exception as e:  # noqa: BLE001 - any refusal holds the snapshot back
-                raise RunSecretsError(str(self._refused(e))) from None
-            if candidate is not None:
-                self._vetted = (candidate, instance)
+                failure = self._refused(e)
+            else:
+                if candidate is not None:
+                    self._vetted = (candidate, instance)
+                return
+        # Raised past the handler: the model's error (pydantic keeps each input) is not chained.
+        raise RunSecretsError(str(failure))
 
     def _build(self, snapshot: Snapshot | None) -> _S:
         if snapshot is None:
@@ -323,6 +273,24 @@ class LiveSettings(Generic[_S]):
     def __repr__(self) -> str:
         state = "ok" if self.last_error is None else f"last reload refused ({self.last_error})"
         return f"LiveSettings({type(self.current).__name__}, {state})"
+
+
+def _first(factory: Callable[[], _S]) -> _S:
+    """The first instance. With none yet, its error reaches the caller: a ``ValidationError``
+    as its cleaned copy (without the values a model without ``hide_input_in_errors``, or a
+    validator's message, would show), raised past the handler so that nothing chains the
+    original; anything else scrubbed."""
+    try:
+        return factory()
+    except ValidationError as e:
+        error: Exception = clean_validation_error(e, _model_of(factory))
+    except Exception as e:  # noqa: BLE001 - re-raised, only scrubbed
+        error = scrubbed(e)
+    raise error
+
+
+def _model_of(factory: Callable[[], object]) -> type[BaseModel] | None:
+    return factory if isinstance(factory, type) and issubclass(factory, BaseModel) else None
 
 
 def changed_fields(old: BaseModel, new: BaseModel) -> frozenset[str]:

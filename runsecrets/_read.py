@@ -277,7 +277,7 @@ def _read_all(fd: int, size: int, max_size: int, path: str, context: dict[str, A
     while True:
         if total > max_size:
             raise SecretTooLargeError(
-                f"secret {context['name']!r}: {_where(path, context['variable'])} grew past "
+                f"secret {context['name']!r}: {describe_file(path, context['variable'])} grew past "
                 f"the {max_size}-byte limit while being read",
                 size=total,
                 limit=max_size,
@@ -293,7 +293,7 @@ def _read_all(fd: int, size: int, max_size: int, path: str, context: dict[str, A
 def _check_kind_and_size(
     st: os.stat_result, path: str, max_size: int, context: dict[str, Any]
 ) -> None:
-    where = _where(path, context["variable"])
+    where = describe_file(path, context["variable"])
     if not stat.S_ISREG(st.st_mode):
         raise SecretReadError(
             f"secret {context['name']!r}: {where} is {describe_mode(st.st_mode)}, "
@@ -310,29 +310,56 @@ def too_large(
 ) -> SecretTooLargeError:
     """The error for a file of ``size`` bytes over the ``max_size`` cap (never its content)."""
     return SecretTooLargeError(
-        f"secret {name!r}: {_where(path, variable)} is {size} bytes, over the "
+        f"secret {name!r}: {describe_file(path, variable)} is {size} bytes, over the "
         f"{max_size}-byte limit",
         size=size,
         limit=max_size,
         name=name,
-        path=path,
+        path=shown_path(path, variable),
         variable=variable,
     )
 
 
-def _where(path: str, variable: str | None) -> str:
-    return f"{path} (named by {variable})" if variable else path
+def describe_file(path: str, variable: str | None) -> str:
+    """``path`` for a message, with the ``_FILE`` variable that named it (see :func:`shown_path`:
+    a variable's value that may not be a path is not repeated)."""
+    if not variable:
+        return path
+    if shown_path(path, variable) is None:
+        return (
+            f"the file named by {variable} (its value, {len(path)} characters, is not shown: "
+            "it names nothing that exists, and may be a secret pasted there by mistake)"
+        )
+    return f"{path} (named by {variable})"
+
+
+def shown_path(path: str, variable: str | None) -> str | None:
+    """``path`` as an error may show it, or ``None``.
+
+    A path the caller or a directory listing gave is shown. A ``_FILE`` variable's value is
+    shown once it is known to be a path: something exists there, or it is absolute and its
+    directory exists. Any other value (``hunter2``: a password pasted into ``DB_PASSWORD_FILE``
+    by mistake) is never repeated, in a message, an attribute, a log line or a status.
+    """
+    if not variable:
+        return path
+    try:
+        if os.path.lexists(path) or (os.path.isabs(path) and os.path.isdir(os.path.dirname(path))):
+            return path
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _missing(
     path: str, name: str | None, variable: str | None, errno: int | None
 ) -> SecretReadError:
     return SecretReadError(
-        f"secret {name!r}: {_where(path, variable)} does not exist",
+        f"secret {name!r}: {describe_file(path, variable)} does not exist",
         reason="not_found",
         errno=errno,
         name=name,
-        path=path,
+        path=shown_path(path, variable),
         variable=variable,
     )
 
@@ -348,32 +375,40 @@ def _permission_denied(
             "keeps the host file's owner and mode)"
         )
     return SecretReadError(
-        f"secret {name!r}: permission denied reading {_where(path, variable)}{who}",
+        f"secret {name!r}: permission denied reading {describe_file(path, variable)}{who}",
         reason="permission_denied",
         errno=errno,
         name=name,
-        path=path,
+        path=shown_path(path, variable),
         variable=variable,
     )
+
+
+def os_reason(error: OSError) -> str:
+    """What went wrong, from the error number alone: the system's description of it
+    (``Input/output error``), never the error's own text, which may hold a path or more."""
+    if error.errno is not None:
+        return os.strerror(error.errno)
+    return type(error).__name__
 
 
 def _os_error(path: str, name: str | None, variable: str | None, e: OSError) -> SecretReadError:
     if isinstance(e, PermissionError):
         return SecretReadError(
-            f"secret {name!r}: permission denied on {_where(path, variable)} "
+            f"secret {name!r}: permission denied on {describe_file(path, variable)} "
             "(a directory on the way is not searchable)",
             reason="permission_denied",
             errno=e.errno,
             name=name,
-            path=path,
+            path=shown_path(path, variable),
             variable=variable,
         )
     return SecretReadError(
-        f"secret {name!r}: cannot read {_where(path, variable)}: {e.strerror or e}",
+        f"secret {name!r}: cannot read {describe_file(path, variable)}: {os_reason(e)}",
         reason="os_error",
         errno=e.errno,
         name=name,
-        path=path,
+        path=shown_path(path, variable),
         variable=variable,
     )
 
@@ -407,17 +442,18 @@ def decode_text(data: bytes, *, strip: bool, name: str | None, path: str | None 
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        # ``from None``: the UnicodeDecodeError holds the whole value in ``.object`` and prints
-        # the offending byte; neither may travel with the traceback.
-        raise SecretDecodeError(
-            f"secret {name!r}{f' in {path}' if path else ''} is not valid UTF-8 "
-            f"(first bad byte at offset {e.start}); read it as bytes instead",
-            offset=e.start,
-            name=name,
-            path=path,
-        ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if strip:
-        text = text.rstrip("\r\n")
-    return text
+        offset = e.start
+    else:
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        return text.rstrip("\r\n") if strip else text
+    # Raised here, past the handler and with the bytes dropped: the UnicodeDecodeError (whose
+    # ``.object`` is the whole value) is neither chained nor kept, and this frame holds no value.
+    del data
+    raise SecretDecodeError(
+        f"secret {name!r}{f' in {path}' if path else ''} is not valid UTF-8 "
+        f"(first bad byte at offset {offset}); read it as bytes instead",
+        offset=offset,
+        name=name,
+        path=path,
+    )

@@ -16,15 +16,19 @@ import time
 from ._listing import list_secret_entries
 from ._names import FILE_SUFFIX, env_name, name_problem
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
-from ._read import Containment, read_file
+from ._read import Containment, describe_file, read_file
 from ._resolve import check_conflict, file_variables
+from ._scrub import scrubbed
 from .exceptions import RunSecretsError, SecretReadError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from typing import TypeVar
 
     from ._resolve import Lookup
+
+    _T = TypeVar("_T")
 
     #: What identifies one version of a file without reading it.
     Fingerprint = tuple[int, int, int, int, int]
@@ -142,7 +146,7 @@ def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
             # Unreadable for now (permissions being fixed, a mount going away): keep its values
             # and say why.
             result.missing_dirs.append(directory)
-            result.dir_errors[directory] = e
+            result.dir_errors[directory] = scrubbed(e)
             continue
         listings[directory] = {name: (entry, dangling) for name, entry, dangling in listing}
     # One per directory and pass: the real path of each root is resolved once per pass.
@@ -156,7 +160,7 @@ def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
         try:
             _read_one(name, plan, listings, containments, cache, result)
         except RunSecretsError as e:
-            result.errors[name] = e
+            result.errors[name] = scrubbed(e)  # kept by the store: no frame, no chained error
     return result
 
 
@@ -200,7 +204,7 @@ def _read_one(
                 name, path, plan, cache.get(name), kind=FILE_VARIABLE, variable=file_variable
             )
             if entry is None:
-                result.incomplete[name] = f"{path} (named by {file_variable}) is missing"
+                result.incomplete[name] = f"{describe_file(path, file_variable)} is missing"
             else:
                 result.entries[name] = entry
                 result.fresh_reads += entry is not cache.get(name)
@@ -214,11 +218,14 @@ def _read_one(
                 return
             continue
         for directory in lookup.dirs:
-            found = listings.get(directory, {}).get(name)
+            found = _listed(listings.get(directory, {}), name, lookup.case_sensitive)
             if found is None:
                 continue
             listed, dangling = found
             path = listed.path
+            if lookup.allow_external_links and listed.is_symlink():
+                # It may lead anywhere: watched as a _FILE target is, its real directory too.
+                result.file_targets.append(path)
             entry = (
                 None
                 if dangling
@@ -237,6 +244,17 @@ def _read_one(
                 result.entries[name] = entry
                 result.fresh_reads += entry is not cache.get(name)
             return
+
+
+def _listed(listing: Mapping[str, _T], name: str, case_sensitive: bool) -> _T | None:
+    """The entry listed for ``name``; without case, the only one equal to it in ASCII case
+    (listed names are valid secret names: ASCII only)."""
+    found = listing.get(name)
+    if found is not None or case_sensitive:
+        return found
+    wanted = name.lower()
+    matches = [key for key in listing if key.lower() == wanted]
+    return listing[matches[0]] if len(matches) == 1 else None
 
 
 def read_entry(

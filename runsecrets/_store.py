@@ -21,6 +21,7 @@ from ._names import validate_name
 from ._provenance import DEFAULT_SOURCES, DIRECTORY
 from ._read import DEFAULT_MAX_SIZE
 from ._scan import Entry, ScanPlan, read_stable
+from ._scrub import scrub_errors, scrubbed
 from ._secrets import MISSING, Secrets, _Missing
 from ._snapshot import Changes, Snapshot, diff
 from ._watch import Watcher, resolve_watcher_mode, warn_fallback, watch_paths
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
     from ._provenance import Provenance
     from ._resolve import Lookup
+    from ._rules import ReadingRules
     from ._scan import Pass
     from ._secret import Secret
     from ._types import DirsArg
@@ -177,6 +179,9 @@ class SecretStore:
             longer for a store whose read costs more than 5 ms of CPU (2,000 times that, at
             most ten intervals).
         rearm_after_fork: Start a watcher in a child process after ``os.fork()``.
+        rules: Every reading option at once (a resolver's ``rules``, case sensitivity
+            included), instead of ``dirs``, ``environ``, ``prefix``, ``max_size``, ``strip``,
+            ``sources`` and ``allow_external_links``.
 
     Raises:
         SecretValidationError: A validator refused the first snapshot.
@@ -224,6 +229,7 @@ class SecretStore:
         "_watcher",
     )
 
+    @scrub_errors
     def __init__(
         self,
         dirs: DirsArg | None = None,
@@ -246,28 +252,30 @@ class SecretStore:
         poll_interval: float = 1.0,
         backup_poll_interval: float = 10.0,
         rearm_after_fork: bool = True,
+        rules: ReadingRules | None = None,
     ) -> None:
         if on_remove not in ON_REMOVE_CHOICES:
             raise ValueError(f"on_remove must be 'publish' or 'keep', not {on_remove!r}")
         for label, value in (("poll_interval", poll_interval), ("debounce", debounce)):
             if value <= 0:
                 raise ValueError(f"{label} must be positive")
-        env = os.environ if environ is None else environ
-        self._environ = env
-        self._mode = resolve_watcher_mode(watcher, env)
         self._resolver = Secrets(
             dirs,
-            environ=env,
+            environ=environ,
             prefix=prefix,
             max_size=max_size,
             strip=strip,
             sources=sources,
             allow_external_links=allow_external_links,
+            rules=rules,
         )
+        env = self._resolver.environ
+        self._environ = env
+        self._mode = resolve_watcher_mode(watcher, env)
         lookup: Lookup = self._resolver._lookup
         fixed = None if names is None else tuple(validate_name(n) for n in names)
         self._plan = ScanPlan(lookup, fixed, ignore)
-        self._strip = strip
+        self._strip = self._resolver.rules.strip
         self._on_remove = on_remove
         self._remove_delay = remove_delay
         self._gone_since: dict[str, float] = {}
@@ -376,6 +384,11 @@ class SecretStore:
     def dirs(self) -> tuple[str, ...]:
         """The secrets directories, in lookup order."""
         return self._resolver.dirs
+
+    @property
+    def rules(self) -> ReadingRules:
+        """Every reading option of this store, as one value."""
+        return self._resolver.rules
 
     @property
     def status(self) -> StoreStatus:
@@ -488,6 +501,7 @@ class SecretStore:
         """
         return AsyncChanges(self, max_pending)
 
+    @scrub_errors
     def reload(self) -> Changes | None:
         """Re-read now, in this thread; returns what was published, or ``None``."""
         with self._lock:
@@ -683,7 +697,8 @@ class SecretStore:
             try:
                 verdict = validator(candidate)
             except RunSecretsError as e:
-                return label, f"{label} refused it: {e}"
+                # Scrubbed: a validator may keep its error (a TLS context's last_error).
+                return label, f"{label} refused it: {scrubbed(e)}"
             except Exception as e:  # noqa: BLE001  (a refusal, whatever its type)
                 # Not the message: a model's validation error quotes the input values.
                 return label, f"{label} refused it ({type(e).__name__})"

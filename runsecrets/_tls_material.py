@@ -8,6 +8,7 @@ import math
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from ._scrub import scrub_errors
 from ._tls_checks import PURPOSES, Check, first_failure, run_checks
 from ._tls_context import configure_server, new_client_context, new_server_context
 from ._tls_parse import describe_key, has_pem_key, parse_certificates, parse_private_key
@@ -205,6 +206,7 @@ class TLSMaterial:
         }
 
     # ---------------------------------------------------------------------------- contexts
+    @scrub_errors
     def server_context(self, *, require_client_cert: bool = False) -> ssl.SSLContext:
         """A server ``ssl.SSLContext``: TLS 1.2+, this chain and key.
 
@@ -218,6 +220,7 @@ class TLSMaterial:
         self.configure_server(context, require_client_cert=require_client_cert)
         return context
 
+    @scrub_errors
     def configure_server(self, context: ssl.SSLContext, *, require_client_cert: bool) -> None:
         """Load this material into an existing server context (see :meth:`server_context`)."""
         configure_server(
@@ -227,6 +230,7 @@ class TLSMaterial:
             require_client_cert=require_client_cert,
         )
 
+    @scrub_errors
     def client_context(self, *, present_certificate: bool = True) -> ssl.SSLContext:
         """A client ``ssl.SSLContext``: TLS 1.2+, server certificate and hostname checked.
 

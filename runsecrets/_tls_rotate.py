@@ -24,6 +24,8 @@ from typing import cast
 
 from ._callbacks import log_callback_error
 from ._names import file_env_name
+from ._provenance import FILE_VARIABLE
+from ._scrub import scrub_errors, scrubbed
 from ._secrets import Secrets
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
 from ._tls_source import PARTS, is_path, read_spec
@@ -120,14 +122,15 @@ def store_for_specs(specs: Mapping[str, Spec | None], secrets: Secrets) -> Store
         else:
             names[part] = str(spec)
     # Read live, never copied: the real environment is only ever read through this layer.
-    environ = collections.ChainMap(synthetic, cast("MutableMapping[str, str]", secrets.environ))
+    rules = secrets.rules
+    environ = collections.ChainMap(synthetic, cast("MutableMapping[str, str]", rules.environ))
+    # The resolver's rules handed on whole (links, sources, case...), only the environment
+    # layered: a part the resolver reads, the context's store reads the same way.
+    changes: dict[str, object] = {"environ": environ}
+    if synthetic and FILE_VARIABLE not in rules.sources:
+        changes["sources"] = (FILE_VARIABLE, *rules.sources)  # how the store reads paths
     store = SecretStore(
-        secrets.dirs,
-        names=[n for n in names.values() if n is not None],
-        environ=environ,
-        prefix=secrets.prefix,
-        max_size=secrets.max_size,
-        strip=False,
+        names=[n for n in names.values() if n is not None], rules=rules.replace(**changes)
     )
     return StoreSource(store, names, owned=True)
 
@@ -175,6 +178,7 @@ class RotatingServerContext(ssl.SSLContext):
         # ssl.SSLContext.__new__ takes the protocol as its first argument: ours are the specs.
         return super().__new__(cls, ssl.PROTOCOL_TLS_SERVER)
 
+    @scrub_errors
     def __init__(
         self,
         cert: Spec,
@@ -255,6 +259,7 @@ class RotatingServerContext(ssl.SSLContext):
         """The context new handshakes are switched to (``self`` until the first rotation)."""
         return self._serving
 
+    @scrub_errors
     def reload(self) -> bool:
         """Read the material now and put it in service if it is new and valid.
 
@@ -322,23 +327,35 @@ class RotatingServerContext(ssl.SSLContext):
     def _gate(self, candidate: Snapshot) -> None:
         """The store's validator: refuse a candidate snapshot whose material would be refused.
 
+        Every refusal is counted in :attr:`refusals` and kept in :attr:`last_error`, whatever
+        the reason: a part missing or unreadable, material that does not parse, a failed check.
+
         Raises:
-            RunSecretsError: A part is missing or unreadable, or the material is invalid (the
-                store logs and reports it; the message names files and a reason, no bytes).
+            RunSecretsError: Why (the store logs and reports it; the message names files and a
+                reason, no bytes).
         """
-        assert isinstance(self._source, StoreSource)
-        raw = self._source.read_from(candidate)
-        if raw == self._last_raw:
-            return  # unchanged parts were checked when they went into service
-        material = self._examine(raw)
-        error = material.error()
+        error = self._refusal(candidate)
         if error is not None:
             with self._lock:  # the store logs the refusal; here it is counted and kept
                 self.refusals += 1
                 self.last_error = error
             raise error
-        # The publish that follows (at once, in this thread) need not examine it again.
-        self._vetted = (raw, material, time.monotonic())
+
+    def _refusal(self, candidate: Snapshot) -> RunSecretsError | None:
+        """Why ``candidate``'s material would be refused, or ``None`` when it would be served."""
+        assert isinstance(self._source, StoreSource)
+        try:
+            raw = self._source.read_from(candidate)
+            if raw == self._last_raw:
+                return None  # unchanged parts were checked when they went into service
+            material = self._examine(raw)
+        except RunSecretsError as e:
+            return scrubbed(e)
+        error = material.error()
+        if error is None:
+            # The publish that follows (at once, in this thread) need not examine it again.
+            self._vetted = (raw, material, time.monotonic())
+        return error
 
     def _on_store_change(self, changes: Changes) -> None:
         assert isinstance(self._source, StoreSource)
@@ -433,7 +450,7 @@ class RotatingServerContext(ssl.SSLContext):
 
     def _refused(self, error: RunSecretsError) -> None:
         self.refusals += 1
-        self.last_error = error
+        self.last_error = scrubbed(error)
         # A certificate whose key is not written yet is the normal middle of a rotation.
         transient = isinstance(error, InvalidTLSMaterialError) and error.reason == "key_mismatch"
         logger.log(

@@ -24,6 +24,7 @@ This is the only module (with its private ``_tls_*`` helpers) that imports ``cry
 
 from __future__ import annotations
 
+from ._scrub import scrub_errors
 from ._secrets import Secrets
 from ._tls_checks import CHECK_ORDER, Check
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
@@ -65,6 +66,7 @@ REASONS = (
 )
 
 
+@scrub_errors
 def load(
     cert: Spec,
     key: Spec | None = None,
@@ -127,6 +129,7 @@ def load(
     return material
 
 
+@scrub_errors
 def examine(
     cert: Spec,
     key: Spec | None = None,

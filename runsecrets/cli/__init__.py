@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import warnings
 
+from ..exceptions import RunSecretsWarning
 from ._exec import parse_exec_fast
 
 TYPE_CHECKING = False
@@ -70,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # catch_warnings restores the previous display afterwards (main is called in-process).
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            # Our warnings stay warning lines whatever PYTHONWARNINGS says: in an entrypoint
+            # (`runsecrets exec`) that setting is the application's, passed on to it.
+            warnings.simplefilter("always", RunSecretsWarning)
             code = _run(args)
         # Flushed here, where a closed pipe can still be handled, not at interpreter exit.
         sys.stdout.flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from .._scrub import scrub_errors
 from .._text import printable
 from ..exceptions import RotationError, SwarmError
 from ._converge import wait_all
@@ -65,6 +66,7 @@ class _Run:
         return record_key(self.lineage.logical)
 
 
+@scrub_errors  # the new data is in its frames
 def rotate(
     client: DockerClient,
     name: str,

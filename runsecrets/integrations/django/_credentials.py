@@ -137,11 +137,16 @@ class CredentialSettings:
             ImproperlyConfigured: A secret is missing or unreadable (names and places only).
         """
         secrets = Secrets(self.dirs, prefix=self.prefix)
+        user = None
         try:
             user = None if self.user is None else secrets.get(self.user)
             return user, secrets.get(self.password)
         except RunSecretsError as e:
-            raise ImproperlyConfigured(f"database credentials: {e.message}") from e
+            error = e
+        # Raised past the handler, the user name read before the password failed dropped (it
+        # is a secret too): this frame keeps no value for an error reporter.
+        del user
+        raise ImproperlyConfigured(f"database credentials: {error.message}") from error
 
 
 class RotatingCredentialsMixin:
