@@ -3,6 +3,13 @@
 For every ``X_FILE`` in the environment (or only the ``--only`` names): refuse when ``X`` is set
 too (an empty variable counts as unset), read the file into ``X``, remove ``X_FILE``, and replace
 this process with the command, so that signals reach it directly and it stays PID 1.
+
+The command gets the signal state a shell would give it, not the interpreter's: Python ignores
+``SIGPIPE`` and ``SIGXFSZ`` at start-up, and an ignored signal stays ignored across ``exec``
+(``yes | head -1`` would then print "Broken pipe", and a shell loop writing into a closed pipe
+would never end). Both are set back to their default before the ``exec``, as ``subprocess``
+does for its children, and the signal mask is emptied. Dispositions the caller chose (a
+``SIGHUP`` ignored by ``nohup``) are passed on untouched.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 
 class ExecRequest:
@@ -215,12 +222,49 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
     program = request.command[0]
     sys.stdout.flush()
     sys.stderr.flush()
+    restore = default_signal_state()
     try:
         os.execvpe(program, request.command, env)
     except FileNotFoundError:
+        restore()
         error_line(f"exec: command not found: {program}")
         return 127
     except OSError as e:
+        restore()
         error_line(f"exec: cannot run {program}: {e.strerror}")
         return 126
     raise AssertionError("unreachable: execvpe returned")  # pragma: no cover
+
+
+#: The signals the interpreter ignores at start-up (``SIGXFZ`` exists on AIX only): the ones
+#: ``subprocess`` restores for its children (``restore_signals=True``).
+INTERPRETER_IGNORED_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
+
+
+def default_signal_state() -> Callable[[], None]:
+    """Set the signals the interpreter ignores back to their default, and empty the signal
+    mask, as a program started by a shell expects; returns the function that undoes it (for
+    when the ``exec`` fails and this process carries on).
+
+    Handlers installed in Python need nothing: ``exec`` resets every caught signal by itself.
+    An ignored signal is different (it stays ignored in the new program), which is why only
+    the interpreter's own are reset and an ignored signal inherited from the caller is kept.
+    """
+    # The C module: ``signal`` imports ``enum``, 4 ms at every container start.
+    import _signal  # type: ignore[import-not-found]
+
+    saved = [
+        (number, _signal.signal(number, _signal.SIG_DFL))
+        for number in (getattr(_signal, name, None) for name in INTERPRETER_IGNORED_SIGNALS)
+        if number is not None
+    ]
+    sigmask = getattr(_signal, "pthread_sigmask", None)  # not on Windows
+    mask = None if sigmask is None else sigmask(_signal.SIG_SETMASK, ())
+
+    def restore() -> None:
+        for number, handler in saved:
+            _signal.signal(number, handler)
+        if sigmask is not None:
+            sigmask(_signal.SIG_SETMASK, mask)
+
+    return restore
