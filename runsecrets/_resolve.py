@@ -216,11 +216,15 @@ def file_variables(
     environ: Mapping[str, str],
     prefix: str = "",
     exclude: frozenset[str] = NOT_SECRET_FILE_VARIABLES,
+    *,
+    include_empty: bool = False,
 ) -> list[tuple[str, str]]:
     """The ``(FOO, FOO_FILE)`` pairs whose ``FOO_FILE`` is set (non-empty), sorted.
 
     Only variables that start with ``prefix`` (upper-cased) count; the ``exclude`` ones (by
-    default well-known tool settings such as ``SSL_CERT_FILE``) never do.
+    default well-known tool settings such as ``SSL_CERT_FILE``) never do. With
+    ``include_empty`` an ``FOO_FILE`` set to the empty string counts too (``runsecrets exec``
+    removes it, as ``file_env`` does).
     """
     wanted = prefix.upper()
     pairs = []
@@ -228,7 +232,7 @@ def file_variables(
         if key in exclude:
             continue
         if (
-            value
+            (value or include_empty)
             and key.endswith(FILE_SUFFIX)
             and len(key) > len(FILE_SUFFIX)
             and key.startswith(wanted)

@@ -124,47 +124,84 @@ def _run_parsed(args: argparse.Namespace) -> int:
 def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dict[str, str]:
     """The environment the command gets: ``X`` from ``X_FILE``, ``X_FILE`` removed.
 
+    As the official images' ``file_env``: an ``X_FILE`` set but empty is removed too, and ``X``
+    is exported empty unless it has a value. Everything is judged on ``environ`` as given, never
+    on a half-made result, so the order of the variables changes nothing: ``FOO_FILE`` beside
+    ``FOO_FILE_FILE`` is the conflict it is, not a ``FOO_FILE`` quietly replaced by a value.
+
     Raises:
         InvalidSecretNameError: An ``--only`` name is empty or holds ``=`` or a NUL byte: no
             environment variable can be called that (checked before anything is read).
-        SecretConflictError: ``X`` and ``X_FILE`` are both set.
+        SecretConflictError: ``X`` and ``X_FILE`` are both set (checked for every variable
+            before any file is read).
         SecretReadError: An ``X_FILE`` target or an ``--only`` file from a secrets directory
-            cannot be read, is not UTF-8, or holds a NUL byte (``reason="not_env_safe"``).
+            cannot be read, is not UTF-8, or cannot be carried by an environment variable
+            (``reason="not_env_safe"``: a NUL byte, or longer than Linux's limit for one
+            environment string).
         SecretNotFoundError: An ``--only`` variable is set nowhere.
     """
     from .._names import FILE_SUFFIX
-    from .._read import decode_text, read_file
     from .._resolve import check_conflict, file_variables
 
     for variable in request.only or ():
         check_variable_name(variable)
-    env = dict(environ)
-    variables = request.only or [variable for variable, _ in file_variables(env)]
+    given = dict(environ)
+    variables = request.only or [
+        variable for variable, _ in file_variables(given, include_empty=True)
+    ]
     for variable in variables:
-        file_variable = variable + FILE_SUFFIX
-        check_conflict(variable.lower(), variable, file_variable, env)
-        path = env.get(file_variable)
-        if path:
-            result = read_file(path, name=variable.lower(), variable=file_variable)
-            assert result is not None  # missing_ok is off: a missing file raised
-            value = decode_text(result[0], strip=True, name=variable.lower(), path=path)
-            check_env_safe(
-                value, variable.lower(), path, file_variable, f"named by {file_variable}"
-            )
-            env[variable] = value
-        elif request.only and not env.get(variable):
-            from .._provenance import DIRECTORY
-            from .._secrets import Secrets
-
-            secret = Secrets(request.dirs, environ=env, sources=(DIRECTORY,)).secret(
-                variable.lower()
-            )
-            found = secret.provenance.path if secret.provenance is not None else None
-            value = secret.reveal()
-            check_env_safe(value, variable.lower(), found, variable, f"for {variable}")
-            env[variable] = value
-        env.pop(file_variable, None)
+        check_conflict(variable.lower(), variable, variable + FILE_SUFFIX, given)
+    values: dict[str, str] = {}
+    for variable in variables:
+        value = _value_for(variable, request, given)
+        if value is not None:
+            values[variable] = value
+    removed = {variable + FILE_SUFFIX for variable in variables}
+    env = {key: value for key, value in given.items() if key not in removed}
+    env.update(values)  # after the removals: FOO_FILE may be both FOO's file and a value
     return env
+
+
+def _value_for(variable: str, request: ExecRequest, given: Mapping[str, str]) -> str | None:
+    """What ``variable`` is set to in the command's environment (``None``: left as it is)."""
+    from .._names import FILE_SUFFIX
+    from .._read import decode_text, read_file
+
+    name = variable.lower()
+    file_variable = variable + FILE_SUFFIX
+    path = given.get(file_variable)
+    if path:
+        result = read_file(path, name=name, variable=file_variable)
+        assert result is not None  # missing_ok is off: a missing file raised
+        value = decode_text(result[0], strip=True, name=name, path=path)
+        check_env_safe(
+            value,
+            name=name,
+            path=path,
+            variable=file_variable,
+            exported=variable,
+            context=f"named by {file_variable}",
+        )
+        return value
+    if given.get(variable):
+        return None  # its own value stands
+    if request.only:
+        from .._provenance import DIRECTORY
+        from .._secrets import Secrets
+
+        secret = Secrets(request.dirs, environ=given, sources=(DIRECTORY,)).secret(name)
+        found = secret.provenance.path if secret.provenance is not None else None
+        value = secret.reveal()
+        check_env_safe(
+            value,
+            name=name,
+            path=found,
+            variable=variable,
+            exported=variable,
+            context="for " + variable,
+        )
+        return value
+    return ""  # X_FILE set but empty: file_env exports X empty
 
 
 def check_variable_name(variable: str) -> None:
@@ -190,8 +227,24 @@ def check_variable_name(variable: str) -> None:
     )
 
 
-def check_env_safe(value: str, name: str, path: str | None, variable: str, context: str) -> None:
-    """Refuse a value holding a NUL byte: no environment variable can carry one.
+#: Linux's limit on one ``NAME=value`` environment string, its final NUL included
+#: (``MAX_ARG_STRLEN``, 32 pages): ``execve`` fails with E2BIG past it.
+MAX_ENV_STRING = 32 * 4096
+
+
+def check_env_safe(
+    value: str, *, name: str, path: str | None, variable: str, exported: str, context: str
+) -> None:
+    """Refuse a value no environment variable can carry: one holding a NUL byte, or (on
+    Linux) one making ``exported=value`` longer than :data:`MAX_ENV_STRING`.
+
+    Args:
+        value: The value ``exported`` would be set to.
+        name: The secret's name.
+        path: The file the value was read from.
+        variable: The variable that led to the file (the error's ``variable``).
+        exported: The variable the value would be exported as.
+        context: How the file was found (``"named by X_FILE"``), for the message.
 
     Raises:
         SecretReadError: ``reason="not_env_safe"``, naming the secret, its file and the
@@ -199,11 +252,19 @@ def check_env_safe(value: str, name: str, path: str | None, variable: str, conte
     """
     from ..exceptions import SecretReadError
 
-    if "\0" not in value:
-        return
     where = path if path is not None else f"secret {name!r}"
+    if "\0" in value:
+        problem = "holds a NUL byte, which no environment variable can carry"
+    else:
+        size = len(os.fsencode(exported)) + 1 + len(os.fsencode(value)) + 1
+        if size <= MAX_ENV_STRING or not sys.platform.startswith("linux"):
+            return
+        problem = (
+            f"would make {exported}=... {size} bytes, over Linux's limit of {MAX_ENV_STRING} "
+            "bytes (128 KiB) for one environment string: no command could be started with it"
+        )
     raise SecretReadError(
-        f"{where} ({context}) holds a NUL byte, which no environment variable can carry",
+        f"{where} ({context}) {problem}",
         reason="not_env_safe",
         name=name,
         path=path,
@@ -218,7 +279,8 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
     """
     from ._output import error_line
 
-    env = prepare_environment(request, os.environ if environ is None else environ)
+    given = os.environ if environ is None else environ
+    env = prepare_environment(request, given)
     program = request.command[0]
     sys.stdout.flush()
     sys.stderr.flush()
@@ -231,9 +293,23 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
         return 127
     except OSError as e:
         restore()
-        error_line(f"exec: cannot run {program}: {e.strerror}")
+        error_line(f"exec: cannot run {program}: {e.strerror}{_too_big(e, env, given)}")
         return 126
     raise AssertionError("unreachable: execvpe returned")  # pragma: no cover
+
+
+def _too_big(error: OSError, env: Mapping[str, str], given: Mapping[str, str]) -> str:
+    """For E2BIG: which variables this command set, and their sizes (never their values)."""
+    import errno
+
+    if error.errno != errno.E2BIG:
+        return ""
+    added = sorted(key for key, value in env.items() if given.get(key) != value)
+    sizes = ", ".join(f"{key} {len(os.fsencode(env[key]))} bytes" for key in added)
+    return (
+        " (the command line and environment together are over the system's limit, "
+        f"ARG_MAX; set from files: {sizes or 'nothing'})"
+    )
 
 
 #: The signals the interpreter ignores at start-up (``SIGXFZ`` exists on AIX only): the ones
