@@ -11,7 +11,7 @@ import os
 from ._listing import find_case_insensitive
 from ._names import FILE_SUFFIX, env_name, file_env_name
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS, Provenance
-from ._read import WarnedFiles, read_file
+from ._read import WarnedFiles, containing_root, read_file
 from .exceptions import SecretConflictError
 
 TYPE_CHECKING = False
@@ -122,7 +122,11 @@ def resolve(name: str, lookup: Lookup) -> tuple[Raw, Provenance] | None:
 
 def _from_dirs(name: str, lookup: Lookup) -> tuple[Raw, Provenance] | None:
     for directory in lookup.dirs:
-        contain_in = () if lookup.allow_external_links else (directory, *lookup.link_roots)
+        contain_in = (
+            ()
+            if lookup.allow_external_links
+            else (containing_root(directory, lookup.dirs), *lookup.link_roots)
+        )
         for entry in _entry_names(directory, name, lookup.case_sensitive):
             found = _from_file(
                 name,

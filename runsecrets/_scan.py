@@ -16,7 +16,7 @@ import time
 from ._listing import list_secret_entries
 from ._names import FILE_SUFFIX, env_name, name_problem
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
-from ._read import Containment, read_file
+from ._read import Containment, containing_root, read_file
 from ._resolve import check_conflict, file_variables
 from .exceptions import RunSecretsError, SecretReadError
 
@@ -148,7 +148,9 @@ def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
     # One per directory and pass: the real path of each root is resolved once per pass.
     containments = {
         directory: Containment(
-            () if lookup.allow_external_links else (directory, *lookup.link_roots)
+            ()
+            if lookup.allow_external_links
+            else (containing_root(directory, lookup.dirs), *lookup.link_roots)
         )
         for directory in listings
     }
