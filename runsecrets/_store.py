@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections import deque
 
-from ._callbacks import log_callback_error
+from ._delivery import Deliveries
+from ._forksafe import ForkSafeLock
 from ._names import validate_name
 from ._provenance import DEFAULT_SOURCES, DIRECTORY
 from ._read import DEFAULT_MAX_SIZE
@@ -55,6 +55,9 @@ _MAX_RETRY = 1.0
 _WARN_AFTER = 2.0
 # At construction, how long a half-written state may last before the store starts anyway.
 _STARTUP_RETRIES = (0.01, 0.02, 0.04, 0.08, 0.16)
+
+#: How long :meth:`SecretStore.close` waits for the watcher thread, in seconds.
+CLOSE_TIMEOUT = 5.0
 
 #: How many separate changes ``awatch()`` holds for a consumer that falls behind; past that,
 #: each new change is merged into the last one held.
@@ -191,7 +194,7 @@ class SecretStore:
         "_cache",
         "_counters",
         "_debounce",
-        "_delivering",
+        "_deliveries",
         "_environ",
         "_errors",
         "_file_targets",
@@ -218,7 +221,6 @@ class SecretStore:
         "_snapshot",
         "_step",
         "_strip",
-        "_subscribers",
         "_text",
         "_validators",
         "_watcher",
@@ -279,10 +281,12 @@ class SecretStore:
         self._poll_interval = poll_interval
         self._backup_poll_interval = backup_poll_interval
         self._rearm_after_fork = rearm_after_fork
-        self._lock = threading.RLock()
+        # Renewed in a forked child (the watcher thread holding it does not exist there).
+        self._lock = ForkSafeLock(reentrant=True)
         self._validators: tuple[Validator, ...] = () if validate is None else (validate,)
-        self._subscribers: tuple[tuple[object, Subscriber], ...] = ()
-        self._delivering: int | None = None
+        self._deliveries: Deliveries[Changes] = Deliveries(
+            merge=merge_changes, logger=logger, what="secrets subscribers"
+        )
         self._watcher: Watcher | None = None
         self._cache: dict[str, Entry] = {}
         self._errors: dict[str, RunSecretsError] = {}
@@ -304,7 +308,6 @@ class SecretStore:
                 "refused",
                 "incomplete",
                 "read_errors",
-                "subscriber_errors",
             ),
             0,
         )
@@ -390,7 +393,7 @@ class SecretStore:
             last_error_at=self._last_error_at,
             kept=self._kept,
             watched=tuple(self._watch_paths()),
-            counters=self._counters,
+            counters={**self._counters, "subscriber_errors": self._deliveries.errors},
         )
 
     # ------------------------------------------------------------------- hooks and subscribers
@@ -413,19 +416,17 @@ class SecretStore:
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(changes)`` after each publish; returns a function that unsubscribes.
 
-        Callbacks run in the watcher thread (or the thread calling :meth:`reload`), one publish
-        at a time, in the order subscribed. One that raises is logged (its type and place, never
-        its message) and the others are still called.
+        Callbacks run in the watcher thread (or the thread calling :meth:`reload`), in the
+        order subscribed, one publish at a time and in publish order, outside the store's lock:
+        a callback that blocks delays the deliveries after it, never a :meth:`reload`,
+        :meth:`subscribe` or :meth:`close` in another thread. A publish made meanwhile (by a
+        callback calling :meth:`reload`, or by another thread) is delivered once the current
+        delivery has reached every callback; publishes that piled up are merged into one
+        :class:`Changes` (names compared end to end; a merge that cancels out is not
+        delivered), so every callback ends on the newest snapshot. One that raises is logged
+        (its type and place, never its message) and the others are still called.
         """
-        token = object()
-        with self._lock:
-            self._subscribers = (*self._subscribers, (token, callback))
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers = tuple(s for s in self._subscribers if s[0] is not token)
-
-        return unsubscribe
+        return self._deliveries.subscribe(callback)
 
     # --------------------------------------------------------------------------- watching
     @property
@@ -455,13 +456,19 @@ class SecretStore:
             watcher.start(on_fallback=warn_fallback)
         return self
 
-    def close(self) -> None:
-        """Stop watching. Safe from inside a subscriber; the snapshot stays readable."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Stop watching. Safe from inside a subscriber; the snapshot stays readable.
+
+        Waits for the watcher thread to end, at most ``timeout`` seconds (5 by default): a
+        subscriber the thread is running at that moment may keep it longer (one waiting for
+        the thread that closes, say). Past the bound ``close()`` returns anyway; the thread, a
+        daemon, re-reads nothing more and ends once its subscribers return.
+        """
         with self._lock:
             watcher, self._watcher = self._watcher, None
         if watcher is not None:
-            inside_callback = self._delivering == threading.get_ident()
-            watcher.stop(join=not inside_callback)
+            inside_callback = self._deliveries.delivering_here
+            watcher.stop(join=not inside_callback, timeout=timeout)
 
     def watch(self) -> SecretStore:
         """Start watching; use as ``with store.watch(): ...`` to stop at the end."""
@@ -491,7 +498,10 @@ class SecretStore:
     def reload(self) -> Changes | None:
         """Re-read now, in this thread; returns what was published, or ``None``."""
         with self._lock:
-            return self._refresh(reason="reload")[0]
+            changes = self._refresh(reason="reload")[0]
+        # Outside the lock; when another thread is delivering, it delivers this one too.
+        self._deliveries.deliver()
+        return changes
 
     # ---------------------------------------------------------------------- the watcher's side
     def _refresh_for_watcher(self, reason: str) -> float | None:
@@ -500,7 +510,9 @@ class SecretStore:
                 # A fresh event means a writer is at work: retry soon after it, not after a
                 # back-off grown while the files were stuck.
                 self._retry = None
-            return self._refresh(reason)[1]
+            retry = self._refresh(reason)[1]
+        self._deliveries.deliver()
+        return retry
 
     def _watch_paths(self) -> list[str]:
         return watch_paths(self._resolver.dirs, self._file_targets)
@@ -518,9 +530,7 @@ class SecretStore:
         return not is_debris(name) or any(os.path.basename(t) == name for t in self._file_targets)
 
     def _after_fork_in_child(self, *, rearmed: bool) -> None:
-        # The parent's lock may have been held by its (now vanished) watcher thread.
-        self._lock = threading.RLock()
-        self._delivering = None
+        # The lock and the delivery loop are renewed already (``_forksafe``).
         if not rearmed:
             # The inherited watcher has no thread here: forget it, so that start() in the
             # child starts a real one instead of taking it for running.
@@ -603,7 +613,7 @@ class SecretStore:
         watcher = self._watcher
         if watcher is not None:
             watcher.end_window()
-        self._deliver(changes)
+        self._deliveries.publish(changes)  # delivered once the lock is released
         return changes, retry
 
     def _candidate(
@@ -731,19 +741,6 @@ class SecretStore:
             self._note_problem(problem)
         self._problem = problem
 
-    def _deliver(self, changes: Changes) -> None:
-        outer = self._delivering
-        self._delivering = threading.get_ident()
-        try:
-            for _, callback in self._subscribers:
-                try:
-                    callback(changes)
-                except Exception as e:  # noqa: BLE001  (one bad subscriber must not stop the rest)
-                    self._counters["subscriber_errors"] += 1
-                    log_callback_error(logger, "secrets subscribers", callback, e)
-        finally:
-            self._delivering = outer
-
     def __repr__(self) -> str:
         watcher = self._watcher
         mode = watcher.mode if watcher is not None else "stopped"
@@ -791,7 +788,7 @@ class _Inbox:
 
         self._loop = loop
         self._limit = max(1, limit)
-        self._guard = threading.Lock()
+        self._guard = ForkSafeLock()
         self._pending: deque[Changes] = deque()
         self._signalled = False
         self.ready = asyncio.Event()
