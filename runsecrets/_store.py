@@ -18,8 +18,10 @@ from collections import deque
 from ._delivery import Deliveries
 from ._forksafe import ForkSafeLock
 from ._names import validate_name
+from ._own_writes import PUBLISH_BURST, PUBLISH_RATE, PublishBudget, open_for_writing
 from ._provenance import DEFAULT_SOURCES, DIRECTORY
 from ._read import DEFAULT_MAX_SIZE
+from ._resolve import is_secret_file_variable
 from ._scan import Entry, ScanPlan, read_stable
 from ._secrets import MISSING, Secrets, _Missing
 from ._snapshot import Changes, Snapshot, diff
@@ -76,6 +78,8 @@ class StoreStatus:
         last_error_at: When it happened.
         kept: Names whose file is gone but whose last value is kept (a missing directory, or
             ``on_remove="keep"``).
+        skipped: Names no longer tracked because this process holds their file open for
+            writing (its own log, say): never a secret (a store made without ``names`` only).
         watched: The directories watched.
         counters: ``reads``, ``publishes``, ``refused`` (validation), ``incomplete`` (a file
             caught between two states), ``read_errors``, ``subscriber_errors``.
@@ -89,6 +93,7 @@ class StoreStatus:
         "last_publish_at",
         "mode",
         "problem",
+        "skipped",
         "version",
         "watched",
     )
@@ -105,6 +110,7 @@ class StoreStatus:
         kept: tuple[str, ...],
         watched: tuple[str, ...],
         counters: Mapping[str, int],
+        skipped: tuple[str, ...] = (),
     ) -> None:
         self.mode = mode
         self.version = version
@@ -113,6 +119,7 @@ class StoreStatus:
         self.last_error = last_error
         self.last_error_at = last_error_at
         self.kept = kept
+        self.skipped = skipped
         self.watched = watched
         self.counters = dict(counters)
 
@@ -132,6 +139,7 @@ class StoreStatus:
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
             "kept": list(self.kept),
+            "skipped": list(self.skipped),
             "watched": list(self.watched),
             "counters": dict(self.counters),
         }
@@ -146,14 +154,26 @@ class StoreStatus:
 class SecretStore:
     """Every tracked secret in one immutable snapshot, re-read and validated on rotation.
 
-    Tracked: every secret file in the directories and every ``FOO_FILE`` target (or exactly
-    ``names``), each resolved in the usual order (``FOO_FILE``, ``FOO``, the directories). The
-    snapshot is read at construction; :meth:`watch` (or :meth:`start`) keeps it current.
+    Tracked: every secret file in the directories and every ``FOO_FILE`` target that names a
+    secret (see ``file_variables``), or exactly ``names``, each resolved in the usual order
+    (``FOO_FILE``, ``FOO``, the directories). The snapshot is read at construction;
+    :meth:`watch` (or :meth:`start`) keeps it current.
+
+    A store never feeds on its own writes. Without ``names``, a file this process holds open
+    for writing (on Linux, where ``/proc`` tells) is not a secret: it is not tracked, or stops
+    being tracked when it keeps changing (once a second three times), with a warning naming it
+    (``status.skipped``). And whatever it tracks, the watcher publishes at most 100 times at
+    once, then 50 times a second (an explicit :meth:`reload` is never held back); during such a
+    storm its "secrets updated" log lines drop to DEBUG, so a log it follows stops growing.
 
     Args:
         dirs: Secrets directories, first match wins (default: ``RUNSECRETS_DIR``, else
             ``/run/secrets``). A missing directory is watched for until it appears.
         names: Track exactly these names (they may then come from plain ``FOO`` variables too).
+        file_variables: Without ``names``: which ``*_FILE`` variables name secrets, given the
+            variable's name. Default :func:`~runsecrets.is_secret_file_variable`: every one
+            except well-known tool settings (``SSL_CERT_FILE``) and files programs write
+            (``LOG_FILE``, ``APP_PID_FILE``). ``lambda variable: False`` tracks none.
         environ: The environment (default ``os.environ``).
         validate: Refuses a candidate snapshot by raising or returning a false value (``None``
             accepts); more with :meth:`add_validator`. Runs before anything is published.
@@ -191,7 +211,9 @@ class SecretStore:
         "__weakref__",
         "_allow_empty",
         "_backup_poll_interval",
+        "_budget",
         "_cache",
+        "_churn",
         "_counters",
         "_debounce",
         "_deliveries",
@@ -231,6 +253,7 @@ class SecretStore:
         dirs: DirsArg | None = None,
         *,
         names: Iterable[str] | None = None,
+        file_variables: Callable[[str], bool] | None = None,
         environ: Mapping[str, str] | None = None,
         validate: Validator | None = None,
         prefix: str = "",
@@ -268,7 +291,15 @@ class SecretStore:
         )
         lookup: Lookup = self._resolver._lookup
         fixed = None if names is None else tuple(validate_name(n) for n in names)
-        self._plan = ScanPlan(lookup, fixed, ignore)
+        self._plan = ScanPlan(
+            lookup,
+            fixed,
+            ignore,
+            is_secret_file_variable if file_variables is None else file_variables,
+        )
+        self._budget = PublishBudget()
+        # Per name: when its current one-second window of changes started, and how many.
+        self._churn: dict[str, tuple[float, int]] = {}
         self._strip = strip
         self._on_remove = on_remove
         self._remove_delay = remove_delay
@@ -394,6 +425,7 @@ class SecretStore:
             kept=self._kept,
             watched=tuple(self._watch_paths()),
             counters={**self._counters, "subscriber_errors": self._deliveries.errors},
+            skipped=tuple(sorted(self._plan.excluded)),
         )
 
     # ------------------------------------------------------------------- hooks and subscribers
@@ -568,16 +600,18 @@ class SecretStore:
         started = time.thread_time()
         pass_, stable = read_stable(self._plan, self._cache)
         self._read_cost = time.thread_time() - started
-        return self._apply(pass_, stable=stable, initial=False)
+        return self._apply(pass_, stable=stable, initial=False, throttle=reason != "reload")
 
     def _apply(
-        self, pass_: Pass, *, stable: bool, initial: bool
+        self, pass_: Pass, *, stable: bool, initial: bool, throttle: bool = False
     ) -> tuple[Changes | None, float | None]:
         self._counters["reads"] += 1
-        self._cache = pass_.entries
+        previous_pass, self._cache = self._cache, pass_.entries
         self._file_targets = tuple(pass_.file_targets)
         published = self._snapshot
         entries, errors, problems, kept, held = self._candidate(pass_, published)
+        if self._plan.names is None:
+            self._skip_own_files(entries, None if initial else previous_pass)
         self._errors = errors
         self._kept = tuple(sorted(kept))
         if not stable:
@@ -589,6 +623,22 @@ class SecretStore:
         added, changed, removed = diff(published._entries, entries)
         if not (added or changed or removed) and not initial:
             return None, self._after_pass("; ".join(problems) or None, held=held)
+        storming = self._budget.storming
+        wait = self._budget.take() if throttle else 0.0
+        if wait:
+            # A storm: publish later (the changes merged), and say so once per storm.
+            if not storming:
+                logger.warning(
+                    "secrets changed more than %d times in a row, faster than %d a second "
+                    "(%s): publishing at most %d a second until they calm down. Does this "
+                    "process, or one it started, write a file the store tracks?",
+                    PUBLISH_BURST,
+                    PUBLISH_RATE,
+                    ", ".join(sorted(added | changed | removed)),
+                    PUBLISH_RATE,
+                )
+            retry = self._after_pass("; ".join(problems) or None, held=held)
+            return None, wait if retry is None else min(wait, retry)
         candidate = self._new_snapshot(entries, version=published.version + 1, errors=errors)
         refusal = self._validate(candidate)
         if refusal is not None:
@@ -609,12 +659,65 @@ class SecretStore:
         changes = Changes(
             added=added, changed=changed, removed=removed, snapshot=candidate, previous=published
         )
-        logger.info("secrets updated: %s", changes)
+        # Quiet during a publish storm: a log this store follows stops feeding it.
+        logger.log(
+            logging.DEBUG if self._budget.storming else logging.INFO, "secrets updated: %s", changes
+        )
         watcher = self._watcher
         if watcher is not None:
             watcher.end_window()
         self._deliveries.publish(changes)  # delivered once the lock is released
         return changes, retry
+
+    def _skip_own_files(
+        self, entries: dict[str, Entry], previous_pass: Mapping[str, Entry] | None
+    ) -> None:
+        """Stop tracking the files among ``entries`` that this process holds open for writing:
+        all of them at the first read (``previous_pass`` ``None``), else those that changed in
+        three passes within a second. Such a file (the process's own log) is never a secret,
+        and following it would publish at every line the process writes."""
+        if previous_pass is None:
+            suspects = list(entries)
+        else:
+            suspects = self._churning(entries, previous_pass)
+        keys = {
+            name: entries[name].fingerprint[:2]  # type: ignore[index]
+            for name in suspects
+            if entries[name].fingerprint is not None
+        }
+        if not keys:
+            return
+        own = open_for_writing(set(keys.values()))
+        for name, key in keys.items():
+            if key in own:
+                self._plan.excluded.add(name)
+                provenance = entries.pop(name).provenance
+                logger.warning(
+                    "secret %r (%s): this process holds the file open for writing, so it is "
+                    "not a secret (a log?); no longer tracked. Give the store names=, or "
+                    "file_variables= to choose the *_FILE variables it follows",
+                    name,
+                    provenance.describe(),
+                )
+
+    def _churning(
+        self, entries: Mapping[str, Entry], previous_pass: Mapping[str, Entry]
+    ) -> list[str]:
+        """The names whose file changed (since the last pass) three times within a second."""
+        now = time.monotonic()
+        churning = []
+        for name, entry in entries.items():
+            before = previous_pass.get(name)
+            if before is None or before.raw == entry.raw:
+                continue
+            started, count = self._churn.get(name, (now, 0))
+            if now - started > 1.0:
+                started, count = now, 0
+            count += 1
+            self._churn[name] = (started, count)
+            if count >= 3:
+                churning.append(name)
+        return churning
 
     def _candidate(
         self, pass_: Pass, published: Snapshot

@@ -567,7 +567,10 @@ def test_awatch_unsubscribes_after_a_break(tmp_path: Path) -> None:
         async def rotate_soon() -> None:
             while not store._deliveries.subscriber_count:
                 await asyncio.sleep(0.005)
-            _rotate(tmp_path / "a", store, "1")
+            # Published here, or by the watcher's first read if it has not happened yet: either
+            # way the iteration hears of it.
+            write_rename(tmp_path / "a", "1")
+            store.reload()
 
         rotation = asyncio.create_task(rotate_soon())
         async for _ in store.awatch():
