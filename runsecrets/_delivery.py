@@ -111,6 +111,10 @@ class Deliveries(_Generic[_T]):
     def deliver(self) -> None:
         """Deliver what is queued, unless a loop already runs (in another thread, or further up
         in this one): that loop delivers it. Call it with no lock held."""
+        if not self._pending:
+            # Nothing queued (read without the guard: a publish racing this call is followed
+            # by that publisher's own call).
+            return
         with self._guard:
             if self._owner is not None or not self._pending:
                 return

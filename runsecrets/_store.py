@@ -55,6 +55,8 @@ _FIRST_RETRY = 0.01
 _MAX_RETRY = 1.0
 #: A hold-back lasting this long (seconds) is warned about: no writer takes that long.
 _WARN_AFTER = 2.0
+#: A name found changing fast is checked for being this process's own file at most this often.
+_CHURN_RECHECK = 10.0
 # At construction, how long a half-written state may last before the store starts anyway.
 _STARTUP_RETRIES = (0.01, 0.02, 0.04, 0.08, 0.16)
 
@@ -703,20 +705,24 @@ class SecretStore:
     def _churning(
         self, entries: Mapping[str, Entry], previous_pass: Mapping[str, Entry]
     ) -> list[str]:
-        """The names whose file changed (since the last pass) three times within a second."""
+        """The names whose file changed (since the last pass) three times within a second, each
+        reported at most once every ``_CHURN_RECHECK`` seconds."""
         now = time.monotonic()
         churning = []
         for name, entry in entries.items():
             before = previous_pass.get(name)
-            if before is None or before.raw == entry.raw:
+            if before is None or before is entry or before.raw == entry.raw:
                 continue
             started, count = self._churn.get(name, (now, 0))
             if now - started > 1.0:
                 started, count = now, 0
             count += 1
-            self._churn[name] = (started, count)
-            if count >= 3:
+            if count == 3:
+                # Asked about once per window, and the window then lasts _CHURN_RECHECK
+                # seconds: a file someone else rotates this fast is not asked about each time.
                 churning.append(name)
+                started = now + _CHURN_RECHECK - 1.0
+            self._churn[name] = (started, count)
         return churning
 
     def _candidate(
