@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ._callbacks import log_callback_error
+from ._delivery import Deliveries
+from ._forksafe import ForkSafeLock
 from ._pydantic_errors import clean_validation_error
 from ._pydantic_load import reading_from
 from ._scrub import scrub_errors, scrubbed
@@ -89,6 +89,38 @@ class ReloadFailure:
         return self.message
 
 
+class SettingsChange(Generic[_S]):
+    """One publish of live settings: the instance before, the one after, the changed fields.
+
+    It is false when no field changed (two publishes merged that cancel out).
+    """
+
+    __slots__ = ("changed", "new", "old")
+
+    def __init__(self, old: _S, new: _S, changed: frozenset[str]) -> None:
+        self.old = old
+        self.new = new
+        self.changed = changed
+
+    def __bool__(self) -> bool:
+        return bool(self.changed)
+
+    def then(self, later: SettingsChange[_S]) -> SettingsChange[_S]:
+        """This change followed by ``later``, as one (fields compared end to end)."""
+        return SettingsChange(self.old, later.new, changed_fields(self.old, later.new))
+
+
+def _unpacking(callback: Subscriber[_S]) -> Callable[[SettingsChange[_S]], object]:
+    """``callback(old, new, changed)`` called with a :class:`SettingsChange`, logged under the
+    callback's own name when it raises."""
+
+    def deliver(change: SettingsChange[_S]) -> object:
+        return callback(change.old, change.new, change.changed)
+
+    deliver.__qualname__ = getattr(callback, "__qualname__", type(callback).__name__)
+    return deliver
+
+
 class LiveSettings(Generic[_S]):
     """The latest valid instance of a settings model, swapped atomically on change.
 
@@ -111,9 +143,9 @@ class LiveSettings(Generic[_S]):
     __slots__ = (
         "__weakref__",
         "_built_from",
+        "_deliveries",
         "_factory",
         "_lock",
-        "_subscribers",
         "_vetted",
         "_watcher",
         "current",
@@ -130,8 +162,11 @@ class LiveSettings(Generic[_S]):
         watcher: Callable[[OnChange, Vet], Watcher] | None = None,
     ) -> None:
         self._factory = factory
-        self._lock = threading.RLock()  # a subscriber may call reload() itself
-        self._subscribers: list[Subscriber[_S]] = []
+        # Reentrant: a validator of the model may read .current; renewed in a forked child.
+        self._lock = ForkSafeLock(reentrant=True)
+        self._deliveries: Deliveries[SettingsChange[_S]] = Deliveries(
+            merge=SettingsChange.then, logger=logger, what="settings subscribers"
+        )
         self.current: _S = _first(factory)
         self.last_error: ReloadFailure | None = None
         self.reloads = 0
@@ -154,14 +189,19 @@ class LiveSettings(Generic[_S]):
             was refused: then :attr:`last_error` says why).
         """
         with self._lock:
-            old = self.current
-            try:
-                new = self._build(snapshot)
-            except Exception as e:  # noqa: BLE001 - any refusal keeps the last good instance
-                failure = self._refused(e)
-                logger.warning("settings reload refused, keeping the previous ones: %s", failure)
-                return frozenset()
-            return self._publish(old, new)
+            changed = self._reload_locked(snapshot)
+        self._deliveries.deliver()  # outside the lock
+        return changed
+
+    def _reload_locked(self, snapshot: Snapshot | None) -> frozenset[str]:
+        old = self.current
+        try:
+            new = self._build(snapshot)
+        except Exception as e:  # noqa: BLE001 - any refusal keeps the last good instance
+            failure = self._refused(e)
+            logger.warning("settings reload refused, keeping the previous ones: %s", failure)
+            return frozenset()
+        return self._publish(old, new)
 
     def vet(self, candidate: Snapshot | None = None) -> None:
         """A store validator: build the model from ``candidate``, or refuse the snapshot.
@@ -214,28 +254,23 @@ class LiveSettings(Generic[_S]):
                 type(new).__name__,
                 ", ".join(sorted(changed)),
             )
-            for callback in list(self._subscribers):
-                try:
-                    callback(old, new, changed)
-                except Exception as e:  # noqa: BLE001 - one subscriber must not stop the others
-                    log_callback_error(logger, "settings subscribers", callback, e)
+            # Delivered by the caller once the lock is released, in publish order.
+            self._deliveries.publish(SettingsChange(old, new, changed))
             return changed
 
     def subscribe(self, callback: Subscriber[_S]) -> Callable[[], None]:
         """Call ``callback(old, new, changed_field_names)`` after each published change.
 
+        Callbacks run outside every lock, in the order subscribed, one change at a time and in
+        publish order: one that blocks never blocks :meth:`reload` in another thread, and one
+        that calls :meth:`reload` has that change delivered after the current one, so every
+        callback ends on the newest instance (changes that piled up meanwhile are merged into
+        one). One that raises is logged by type and place and the others are still called.
+
         Returns:
             A function that removes the subscription.
         """
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._deliveries.subscribe(_unpacking(callback))
 
     def start(self) -> Self:
         """Follow changes (if a watcher is attached); a no-op otherwise."""
@@ -261,14 +296,19 @@ class LiveSettings(Generic[_S]):
 
     def _on_change(self, snapshot: Snapshot | None = None) -> object:
         with self._lock:
-            vetted, self._vetted = self._vetted, None
-            if snapshot is not None:
-                if self._built_from is not None and snapshot.version < self._built_from:
-                    return frozenset()  # a newer snapshot is already in .current
-                self._built_from = snapshot.version
-            if vetted is not None and snapshot is not None and vetted[0] is snapshot:
-                return self._publish(self.current, vetted[1])
-            return self.reload(snapshot)  # no validator ran for this snapshot
+            changed = self._follow(snapshot)
+        self._deliveries.deliver()  # outside the lock
+        return changed
+
+    def _follow(self, snapshot: Snapshot | None) -> frozenset[str]:
+        vetted, self._vetted = self._vetted, None
+        if snapshot is not None:
+            if self._built_from is not None and snapshot.version < self._built_from:
+                return frozenset()  # a newer snapshot is already in .current
+            self._built_from = snapshot.version
+        if vetted is not None and snapshot is not None and vetted[0] is snapshot:
+            return self._publish(self.current, vetted[1])
+        return self._reload_locked(snapshot)  # no validator ran for this snapshot
 
     def __repr__(self) -> str:
         state = "ok" if self.last_error is None else f"last reload refused ({self.last_error})"

@@ -72,21 +72,36 @@ class WarnedFiles:
 
 
 class Containment:
-    """The directories a symlinked secret must resolve into.
+    """The directories a secret must resolve into, all links followed.
 
     Their real paths are resolved once, on first use: a store checks every link of a directory
     against the same roots within one pass, and resolving a root costs a system call per path
     component.
+
+    A file directly in a root is judged by its own entry (a link or not). A file further down
+    (``root/db/password``, a nested pydantic field) is reached through sub-directories that may
+    themselves be links, swapped at any moment: :func:`read_file` judges it by the descriptor
+    it opened, whatever its own entry is.
     """
 
-    __slots__ = ("_real", "roots")
+    __slots__ = ("_parents", "_real", "roots")
 
     def __init__(self, roots: tuple[str, ...]) -> None:
         self.roots = roots
         self._real: tuple[str, ...] | None = None
+        self._parents: frozenset[str] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.roots)
+
+    def directly_holds(self, path: str) -> bool:
+        """Whether ``path`` is an entry of a root itself (no sub-directory on the way)."""
+        parent = os.path.dirname(path)
+        if parent in self.roots:  # the common case, as a resolver or store joins its paths
+            return True
+        if self._parents is None:
+            self._parents = frozenset(os.path.normpath(root) for root in self.roots)
+        return os.path.normpath(parent or ".") in self._parents
 
     def holds(self, real: str, *, strictly: bool = False) -> bool:
         """Whether the fully resolved path ``real`` lies inside one of the roots (or is one,
@@ -110,6 +125,25 @@ def describe_mode(mode: int) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     return "not a regular file"
+
+
+def containing_root(directory: str, dirs: tuple[str, ...]) -> str:
+    """The directory whose containment ``directory``'s files are judged by: the outermost of
+    ``dirs`` that holds it by path (``/run/secrets`` for ``/run/secrets/db``, as a store
+    following nested pydantic fields watches both), else ``directory`` itself.
+
+    A sub-directory is data inside its secrets directory, and may be a link swapped to lead
+    anywhere: taking its own real path as the root would let it bring any directory in.
+    """
+    if len(dirs) < 2:
+        return directory
+    path = os.path.abspath(directory)
+    outer, outer_path = directory, path
+    for other in dirs:
+        candidate = os.path.abspath(other)
+        if len(candidate) < len(outer_path) and path.startswith(os.path.join(candidate, "")):
+            outer, outer_path = other, candidate
+    return outer
 
 
 def resolves_inside(path: str, roots: tuple[str, ...] | Containment) -> bool:
@@ -219,9 +253,14 @@ def read_file(
     try:
         # The file may have been replaced between the stat and the open: judge what we opened.
         opened = os.fstat(fd)
-        if containment and (is_link or (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino)):
-            # A link (or an entry replaced since it was stated, perhaps by a link): check where
-            # the descriptor really leads, which no later swap of the link can change.
+        if containment and (
+            is_link
+            or (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino)
+            or not containment.directly_holds(path)
+        ):
+            # A link, an entry replaced since it was stated (perhaps by a link), or a file
+            # reached through sub-directories (any of which may be a link swapped meanwhile):
+            # check where the descriptor really leads, which no later swap can change.
             _check_contained_fd(fd, path, containment, context)
         _check_kind_and_size(opened, path, max_size, context)
         data = _read_all(fd, opened.st_size, max_size, path, context)

@@ -16,8 +16,8 @@ import time
 from ._listing import list_secret_entries
 from ._names import FILE_SUFFIX, env_name, name_problem
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
-from ._read import Containment, describe_file, read_file
-from ._resolve import check_conflict, file_variables
+from ._read import Containment, containing_root, describe_file, read_file
+from ._resolve import check_conflict, file_variables, is_secret_file_variable
 from ._scrub import scrubbed
 from .exceptions import RunSecretsError, SecretReadError
 
@@ -71,19 +71,27 @@ class Entry:
 
 
 class ScanPlan:
-    """What a store tracks: the lookup settings, an optional fixed list of names, extra rules."""
+    """What a store tracks: the lookup settings, an optional fixed list of names, extra rules.
 
-    __slots__ = ("ignore", "lookup", "names")
+    Attributes:
+        file_rule: Without ``names``: which ``*_FILE`` variables name secrets.
+        excluded: Without ``names``: names no longer tracked (files this process writes).
+    """
+
+    __slots__ = ("excluded", "file_rule", "ignore", "lookup", "names")
 
     def __init__(
         self,
         lookup: Lookup,
         names: tuple[str, ...] | None,
         ignore: Callable[[str], bool] | None,
+        file_rule: Callable[[str], bool] = is_secret_file_variable,
     ) -> None:
         self.lookup = lookup
         self.names = names
         self.ignore = ignore
+        self.file_rule = file_rule
+        self.excluded: set[str] = set()
 
 
 class Pass:
@@ -152,7 +160,9 @@ def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
     # One per directory and pass: the real path of each root is resolved once per pass.
     containments = {
         directory: Containment(
-            () if lookup.allow_external_links else (directory, *lookup.link_roots)
+            ()
+            if lookup.allow_external_links
+            else (containing_root(directory, lookup.dirs), *lookup.link_roots)
         )
         for directory in listings
     }
@@ -165,7 +175,8 @@ def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
 
 
 def tracked_names(plan: ScanPlan, listings: Mapping[str, Mapping[str, object]]) -> set[str]:
-    """The names a pass reads: the fixed list, else every file listed and every ``_FILE`` name."""
+    """The names a pass reads: the fixed list, else every file listed and every ``_FILE`` name
+    the plan's rule counts, less the excluded ones."""
     if plan.names is not None:
         return set(plan.names)
     lookup = plan.lookup
@@ -173,11 +184,11 @@ def tracked_names(plan: ScanPlan, listings: Mapping[str, Mapping[str, object]]) 
     for listing in listings.values():
         names.update(listing)
     if FILE_VARIABLE in lookup.sources:
-        for variable, _ in file_variables(lookup.environ, lookup.prefix):
+        for variable, _ in file_variables(lookup.environ, lookup.prefix, rule=plan.file_rule):
             name = variable[len(lookup.prefix) :].lower()
             if name_problem(name) is None:
                 names.add(name)
-    return names
+    return names - plan.excluded
 
 
 def _read_one(

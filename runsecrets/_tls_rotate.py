@@ -18,11 +18,11 @@ from __future__ import annotations
 import collections
 import logging
 import ssl
-import threading
 import time
 from typing import cast
 
 from ._callbacks import log_callback_error
+from ._forksafe import ForkSafeLock
 from ._names import file_env_name
 from ._provenance import FILE_VARIABLE
 from ._scrub import scrub_errors, scrubbed
@@ -216,7 +216,7 @@ class RotatingServerContext(ssl.SSLContext):
         self._require_client_cert = require_client_cert
         self._min_valid_days = min_valid_days
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()  # renewed in a forked child (a watcher may hold it)
         self._listeners: tuple[Callable[[TLSMaterial], object], ...] = ()
         self._alpn_protocols: list[str] | None = None
         self.rotations = 0
