@@ -12,6 +12,7 @@ from ._secret import Secret
 from ._secrets import MISSING, Secrets, get, get_bytes
 from .exceptions import (
     CertificateExpiryWarning,
+    CredentialsError,
     InsecurePermissionsWarning,
     InvalidSecretNameError,
     InvalidTLSMaterialError,
@@ -36,6 +37,7 @@ __all__ = [
     "MISSING",
     "CertificateExpiryWarning",
     "Changes",
+    "CredentialsError",
     "InsecurePermissionsWarning",
     "InvalidSecretNameError",
     "InvalidTLSMaterialError",

@@ -1,0 +1,609 @@
+"""Credentials that follow rotation: the part every database and cache integration shares.
+
+Three behaviours, the same for every driver:
+
+- **Current credentials per new connection.** A user and a password are always taken from one
+  snapshot of a :class:`~runsecrets.SecretStore` (:meth:`CredentialSpec.build`, a pure function
+  of the snapshot), so a connection never logs in with the user of one rotation and the
+  password of another. A missing, unreadable or empty credential secret fails that connect with
+  :class:`~runsecrets.CredentialsError`; connections already open are left alone.
+- **Drain on change.** When a publish changes the credentials, every connection made with older
+  ones is stale (:meth:`CredentialFollower.is_stale`) and the driver module's drain callbacks
+  run (:meth:`CredentialFollower.on_change`).
+- **Bounded retry.** The server and the file never change at the same instant. A login the
+  server refuses (:func:`is_authentication_failure`) re-reads the store and is retried with
+  backoff for ``retry_seconds``; then :class:`~runsecrets.CredentialsError` (``refused``) names
+  the secrets, never a value, nor the driver's text.
+
+Each driver module stays thin: it maps :class:`Credentials` onto its connect arguments and its
+pool's own hooks. Only the store's public API is used here (``snapshot``, ``subscribe``,
+``reload``), so the credentials can move onto the store's derived values unchanged: ``build``
+is already the builder such a value needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+
+from ..exceptions import CredentialsError, RunSecretsError, SecretNotFoundError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+    from types import TracebackType
+    from typing import Any, TypeVar
+
+    from .._snapshot import Changes, Snapshot
+    from .._store import SecretStore
+    from .._types import DirsArg
+
+    _T = TypeVar("_T")
+    AuthFailureTest = Callable[[BaseException], bool]
+
+__all__ = [
+    "DEFAULT_RETRY_SECONDS",
+    "CredentialFollower",
+    "CredentialSpec",
+    "Credentials",
+    "is_authentication_failure",
+]
+
+logger = logging.getLogger("runsecrets.credentials")
+
+#: How long a refused login is retried while a rotation completes, by default (seconds).
+DEFAULT_RETRY_SECONDS = 5.0
+# The pause after the first refusal, doubled after each one, never longer than the last.
+_FIRST_PAUSE = 0.02
+_MAX_PAUSE = 0.5
+
+# PostgreSQL: invalid_password, invalid_authorization_specification (a role that may not log
+# in). libpq gives no SQLSTATE for a failed connection, so its message is the fallback.
+_PG_STATES = frozenset(("28P01", "28000"))
+_PG_TEXTS = (
+    "password authentication failed",
+    "no password supplied",
+    "is not permitted to log in",
+)
+# MySQL/MariaDB: ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR, and an account
+# locked (MySQL 3118, MariaDB 4151: the old user of an alternating rotation, once disabled).
+_MYSQL_CODES = frozenset((1045, 1698, 3118, 4151))
+
+
+class Credentials:
+    """A user and a password taken from one snapshot, so they belong to the same rotation.
+
+    Attributes:
+        user: The user name, or ``None`` when the user is not a secret (the driver's own
+            setting applies).
+        password: The password.
+        version: The version of the snapshot they were read from.
+    """
+
+    __slots__ = ("password", "user", "version")
+
+    def __init__(self, user: str | None, password: str, version: int) -> None:
+        self.user = user
+        self.password = password
+        self.version = version
+
+    def same_as(self, other: Credentials | None) -> bool:
+        """Whether ``other`` holds the same user and password (versions aside)."""
+        return other is not None and other.user == self.user and other.password == self.password
+
+    def as_kwargs(
+        self,
+        user_key: str = "user",
+        password_key: str = "password",  # noqa: S107  (a keyword's name)
+    ) -> dict[str, str]:
+        """The driver's keyword arguments: the password, and the user when it is a secret."""
+        kwargs = {password_key: self.password}
+        if self.user is not None:
+            kwargs[user_key] = self.user
+        return kwargs
+
+    def __repr__(self) -> str:
+        return f"Credentials(version={self.version})"  # never a value, not even the user's
+
+
+class CredentialSpec:
+    """Which secrets make the credentials, and the pure rule that reads them from a snapshot.
+
+    Args:
+        password: The name of the secret holding the password.
+        user: The name of the secret holding the user name (``None``: the user is not a
+            secret).
+
+    Raises:
+        ValueError: A name is empty or not a string, or both are the same.
+    """
+
+    __slots__ = ("password", "user")
+
+    def __init__(self, password: str, user: str | None = None) -> None:
+        for label, value in (("password", password), ("user", user)):
+            if value is None and label == "user":
+                continue
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{label} must be the name of a secret, not {value!r}")
+        if user == password:
+            raise ValueError(f"user and password must be two secrets, not both {password!r}")
+        self.password = password
+        self.user = user
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The secrets' names, the user's first when it is a secret."""
+        return (self.password,) if self.user is None else (self.user, self.password)
+
+    def build(self, snapshot: Snapshot, previous: Credentials | None = None) -> Credentials:
+        """The credentials in ``snapshot``: both halves from it, or a refusal.
+
+        A half that is missing, unreadable or empty is never completed with a value from
+        another snapshot: the whole pair is refused. Given the ``previous`` credentials, a new
+        user with the previous password is half of an alternating-users rotation (the user
+        file written, the password file not yet): refused too, so the previous pair, whose user
+        still works, stays in use until the password follows.
+
+        Raises:
+            CredentialsError: ``not_found``, ``unreadable`` or ``empty``, naming the secret and
+                where it was looked for; ``half_rotation``.
+        """
+        user = None if self.user is None else self._read(snapshot, self.user)
+        password = self._read(snapshot, self.password)
+        if (
+            previous is not None
+            and user != previous.user
+            and password == previous.password
+            and self.user is not None
+        ):
+            raise CredentialsError(
+                f"credentials: secret {self.user!r} changed but {self.password!r} did not: "
+                "half a rotation, the previous pair stays in use",
+                reason="half_rotation",
+                secrets=self.names,
+                name=self.password,
+            )
+        return Credentials(user, password, snapshot.version)
+
+    def _read(self, snapshot: Snapshot, name: str) -> str:
+        try:
+            value = snapshot.get(name)
+        except SecretNotFoundError as e:
+            raise self._error(f"credentials: {e.message}", "not_found", e) from e
+        except RunSecretsError as e:
+            raise self._error(
+                f"credentials: cannot use secret: {e.message}", "unreadable", e
+            ) from e
+        if not value:
+            where = snapshot.provenance(name).describe()
+            raise CredentialsError(
+                f"credentials: secret {name!r} is empty ({where})",
+                reason="empty",
+                secrets=self.names,
+                name=name,
+                searched=(where,),
+            )
+        return value
+
+    def _error(self, message: str, reason: str, cause: RunSecretsError) -> CredentialsError:
+        return CredentialsError(
+            message,
+            reason=reason,
+            secrets=self.names,
+            name=cause.name,
+            path=cause.path,
+            variable=cause.variable,
+            searched=cause.searched,
+        )
+
+    def __repr__(self) -> str:
+        return f"CredentialSpec(password={self.password!r}, user={self.user!r})"
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error``, what it wraps (SQLAlchemy's ``orig``) and its causes, each once."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        wrapped = getattr(current, "orig", None)
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
+
+
+def _code(error: BaseException) -> str | None:
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if isinstance(state, str):
+        return state
+    args: tuple[object, ...] = getattr(error, "args", ())
+    if args and isinstance(args[0], int) and not isinstance(args[0], bool):
+        return str(args[0])
+    return None
+
+
+def _one_is_authentication_failure(error: BaseException) -> bool:
+    code = _code(error)
+    if code in _PG_STATES or (code is not None and code.isdigit() and int(code) in _MYSQL_CODES):
+        return True
+    module = type(error).__module__
+    if module.startswith(("psycopg", "asyncpg")):
+        text = str(error)
+        return any(marker in text for marker in _PG_TEXTS)
+    # redis-py: WRONGPASS, or a user that is off or unknown.
+    return module.startswith("redis") and type(error).__name__ == "AuthenticationError"
+
+
+def is_authentication_failure(error: BaseException) -> bool:
+    """Whether ``error`` is the server refusing the user name or password.
+
+    Known: psycopg and asyncpg (SQLSTATE ``28P01``, ``28000``, or libpq's message), PyMySQL,
+    aiomysql, asyncmy and mysqlclient (errors 1045, 1698, and an account locked: 3118, 4151),
+    redis-py's ``AuthenticationError``; a SQLAlchemy error is judged by the driver error it
+    wraps.
+    """
+    return any(_one_is_authentication_failure(e) for e in _chain(error))
+
+
+def _describe(error: BaseException) -> tuple[str, str | None]:
+    """The type and code of a driver's error: what may be said of it (never its text)."""
+    for e in _chain(error):
+        code = _code(e)
+        if code is not None:
+            return f"{type(e).__module__}.{type(e).__qualname__}", code
+    return f"{type(error).__module__}.{type(error).__qualname__}", None
+
+
+class _Retry:
+    """One connect's retry budget: the deadline, the next pause, what was refused."""
+
+    __slots__ = ("attempts", "code", "deadline", "driver_error", "pause", "started")
+
+    def __init__(self, retry_seconds: float) -> None:
+        self.started = time.monotonic()
+        self.deadline = self.started + retry_seconds
+        self.pause = _FIRST_PAUSE
+        self.attempts = 0
+        self.driver_error: str | None = None
+        self.code: str | None = None
+
+    def refused(self, error: BaseException) -> float | None:
+        """Note a refusal; the pause before the next attempt, or ``None`` when time is up."""
+        self.attempts += 1
+        self.driver_error, self.code = _describe(error)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return None
+        pause = min(self.pause, left)
+        self.pause = min(self.pause * 2, _MAX_PAUSE)
+        return pause
+
+
+class CredentialFollower:
+    """Credentials for one pool, following a store: read per connect, retried, drained.
+
+    Made by each integration's ``follow_credentials``; the handle it returns. Use it as a
+    context manager, or call :meth:`detach` to stop following (a store it made is closed).
+
+    Args:
+        spec: Which secrets hold the credentials.
+        store: The store to read (you start and close it). ``None``: one is made for
+            ``spec.names`` in ``dirs`` and started; :meth:`detach` closes it.
+        dirs: Secrets directories for the store made here.
+        retry_seconds: How long a refused login is retried (0: not at all).
+        is_authentication_failure: Tells a refused login from other errors (default: the
+            drivers known to :func:`is_authentication_failure`).
+        label: What the credentials are for, in log lines (``"sqlalchemy"``...).
+
+    Attributes:
+        connects: Connections opened with these credentials.
+        refusals: Logins the server refused (each retried or, at the end, raised).
+        failures: Connects that failed with :class:`~runsecrets.CredentialsError`.
+        changes: Rotations of the credentials seen (each drains the pool).
+    """
+
+    def __init__(
+        self,
+        spec: CredentialSpec,
+        *,
+        store: SecretStore | None = None,
+        dirs: DirsArg | None = None,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        is_authentication_failure: AuthFailureTest | None = None,
+        label: str = "database",
+    ) -> None:
+        if not isinstance(retry_seconds, (int, float)) or retry_seconds < 0:
+            raise ValueError(f"retry_seconds must be a number >= 0, not {retry_seconds!r}")
+        if store is not None and dirs is not None:
+            raise ValueError("give a store or dirs for a new one, not both")
+        self.spec = spec
+        self.retry_seconds = float(retry_seconds)
+        self.label = label
+        self._is_auth_failure = is_authentication_failure or _default_auth_failure
+        self._lock = threading.Lock()
+        self._on_change: tuple[Callable[[], object], ...] = ()
+        self._on_detach: list[Callable[[], object]] = []
+        self.connects = 0
+        self.refusals = 0
+        self.failures = 0
+        self.changes = 0
+        self._owns_store = store is None
+        if store is None:
+            from .._store import SecretStore
+
+            store = SecretStore(dirs, names=spec.names).start()
+        self.store = store
+        # (snapshot version last looked at, credentials in use, why that snapshot's are not),
+        # replaced as one tuple so a connect reads it without the lock.
+        self._state: tuple[int, Credentials | None, CredentialsError | None] = (-1, None, None)
+        self._since = store.snapshot.version
+        with contextlib.suppress(CredentialsError):  # a connect raises it
+            self._advance(store.snapshot)
+        self._unsubscribe: Callable[[], None] | None = store.subscribe(self._changed)
+
+    # ------------------------------------------------------------------------ reading
+    def credentials(self) -> Credentials:
+        """The credentials for a new connection, from the store's published snapshot.
+
+        Raises:
+            CredentialsError: A credential secret is missing, unreadable or empty.
+        """
+        snapshot = self.store.snapshot
+        seen, current, problem = self._state
+        try:
+            if seen != snapshot.version:
+                return self._advance(snapshot)
+            if problem is not None:
+                raise problem.with_traceback(None)
+        except CredentialsError:
+            self.failures += 1
+            raise
+        assert current is not None
+        return current
+
+    def is_stale(self, version: int) -> bool:
+        """Whether a connection made with credentials of snapshot ``version`` is out of date:
+        the credentials changed in a later snapshot."""
+        return version < self._since
+
+    def _advance(self, snapshot: Snapshot) -> Credentials:
+        """Take the credentials of a newer ``snapshot`` (whichever thread sees it first: the
+        store's subscriber, or a connect); a change runs the drain callbacks."""
+        callbacks: tuple[Callable[[], object], ...] = ()
+        with self._lock:
+            seen, current, problem = self._state
+            if snapshot.version > seen:
+                problem = None
+                try:
+                    fresh = self.spec.build(snapshot, previous=current)
+                except CredentialsError as e:
+                    if e.reason != "half_rotation" or current is None:
+                        problem = e
+                    self._log_refusal(e)
+                else:
+                    # The same pair keeps its object (and version): open connections stay current.
+                    if not fresh.same_as(current):
+                        if current is not None or seen >= 0:
+                            self._since = fresh.version
+                            self.changes += 1
+                            self._log_change(fresh)
+                            callbacks = self._on_change
+                        current = fresh
+                self._state = (snapshot.version, current, problem)
+        if problem is not None:
+            raise problem.with_traceback(None)
+        for callback in callbacks:
+            callback()
+        assert current is not None
+        return current
+
+    def _log_refusal(self, error: CredentialsError) -> None:
+        if error.reason == "half_rotation":
+            logger.info("%s %s", self.label, error.message)
+        else:
+            logger.warning(
+                "%s credentials incomplete (%s): new connections fail until they are whole, "
+                "open ones keep working",
+                self.label,
+                error.message,
+            )
+
+    def _log_change(self, fresh: Credentials) -> None:
+        logger.info(
+            "%s credentials %s rotated (secrets version %d): older connections are drained",
+            self.label,
+            "/".join(self.spec.names),
+            fresh.version,
+        )
+
+    # ------------------------------------------------------------------------ rotation
+    def on_change(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` after each change of the credentials (the driver's drain).
+
+        It runs in the thread that first saw the change (the store's watcher, or a connect).
+        A change to a half-missing pair is no change: the pool keeps serving.
+        """
+        with self._lock:
+            self._on_change = (*self._on_change, callback)
+
+    def _changed(self, changes: Changes) -> None:
+        if not any(name in changes for name in self.spec.names):
+            return
+        with contextlib.suppress(CredentialsError):  # logged; the pool keeps serving
+            self._advance(changes.snapshot)
+
+    # ------------------------------------------------------------------------ connecting
+    def connect(
+        self,
+        attempt: Callable[[Credentials], _T],
+        *,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> _T:
+        """``attempt(credentials)``, retried with re-read credentials while the server refuses
+        the login, for :attr:`retry_seconds` at most.
+
+        Args:
+            attempt: Opens one connection with the given credentials.
+            sleep: Waits between attempts (an async driver run in a greenlet passes its own).
+
+        Raises:
+            CredentialsError: The credentials are incomplete, or still refused at the end.
+            Exception: Whatever else ``attempt`` raises, unchanged.
+        """
+        budget = _Retry(self.retry_seconds)
+        credentials = self.credentials()
+        while True:
+            try:
+                connection = attempt(credentials)
+            except Exception as error:
+                if not self._is_auth_failure(error):
+                    raise
+                pause = self._refused(budget, error)
+            else:
+                self.connects += 1
+                return connection
+            # Outside the handler, so the driver's error (its frames hold the password) is
+            # neither the context nor the cause of what is raised.
+            if pause is None:
+                raise self._gave_up(budget)
+            credentials = self._next(credentials, pause, sleep)
+
+    async def aconnect(self, attempt: Callable[[Credentials], Awaitable[_T]]) -> _T:
+        """The asyncio form of :meth:`connect` (``attempt`` is a coroutine function)."""
+        import asyncio
+
+        budget = _Retry(self.retry_seconds)
+        credentials = self.credentials()
+        while True:
+            try:
+                connection = await attempt(credentials)
+            except Exception as error:
+                if not self._is_auth_failure(error):
+                    raise
+                pause = self._refused(budget, error)
+            else:
+                self.connects += 1
+                return connection
+            if pause is None:
+                raise self._gave_up(budget)
+            fresh = self._reread()
+            if fresh.same_as(credentials):
+                await asyncio.sleep(pause)
+                fresh = self._reread()
+            credentials = fresh
+
+    def _refused(self, budget: _Retry, error: BaseException) -> float | None:
+        self.refusals += 1
+        pause = budget.refused(error)
+        if budget.attempts == 1 and pause is not None:
+            logger.info(
+                "%s refused the login with secrets %s; retrying for up to %.1fs while a "
+                "rotation completes",
+                self.label,
+                "/".join(self.spec.names),
+                self.retry_seconds,
+            )
+        return pause
+
+    def _next(
+        self, refused: Credentials, pause: float, sleep: Callable[[float], object]
+    ) -> Credentials:
+        """The credentials to try next: re-read at once, and again after ``pause`` when the
+        files still hold the refused ones (the server may be the side that lags)."""
+        fresh = self._reread()
+        if fresh.same_as(refused):
+            sleep(pause)
+            fresh = self._reread()
+        return fresh
+
+    def _reread(self) -> Credentials:
+        # A refused login may mean the files changed a moment ago: read them now rather
+        # than wait for the watcher.
+        self.store.reload()
+        return self.credentials()
+
+    def _gave_up(self, budget: _Retry) -> CredentialsError:
+        self.failures += 1
+        elapsed = time.monotonic() - budget.started
+        return CredentialsError(
+            f"{self.label} refused the login with secrets {', '.join(map(repr, self.spec.names))}"
+            f" (from {self._places()}) {budget.attempts} times over {elapsed:.1f}s; last "
+            f"error: {budget.driver_error}" + (f" ({budget.code})" if budget.code else ""),
+            reason="refused",
+            secrets=self.spec.names,
+            attempts=budget.attempts,
+            elapsed=elapsed,
+            driver_error=budget.driver_error,
+            code=budget.code,
+        )
+
+    def _places(self) -> str:
+        snapshot = self.store.snapshot
+        places = []
+        for name in self.spec.names:
+            try:
+                places.append(snapshot.provenance(name).describe())
+            except RunSecretsError:
+                places.append(f"{name}: not found")
+        return ", ".join(places)
+
+    # ------------------------------------------------------------------------ lifetime
+    def on_detach(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` once, at :meth:`detach` (the driver removes its hooks)."""
+        self._on_detach.append(callback)
+
+    @property
+    def attached(self) -> bool:
+        """Whether it still follows the store."""
+        return self._unsubscribe is not None
+
+    def detach(self) -> None:
+        """Stop following: the driver's hooks are removed, a store made here is closed.
+
+        Connections already open stay open; new ones use the driver's own settings again.
+        Safe to call twice.
+        """
+        with self._lock:
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+            callbacks, self._on_detach = self._on_detach, []
+        if unsubscribe is None:
+            return
+        unsubscribe()
+        for callback in reversed(callbacks):
+            callback()
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> CredentialFollower:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.detach()
+
+    def status(self) -> dict[str, Any]:
+        """Counters and state for a health endpoint; never a value."""
+        return {
+            "secrets": list(self.spec.names),
+            "attached": self.attached,
+            "complete": self._state[2] is None and self._state[1] is not None,
+            "since_version": self._since,
+            "connects": self.connects,
+            "refusals": self.refusals,
+            "failures": self.failures,
+            "changes": self.changes,
+        }
+
+    def __repr__(self) -> str:
+        state = "attached" if self.attached else "detached"
+        return f"CredentialFollower({self.label}, secrets={list(self.spec.names)!r}, {state})"
+
+
+def _default_auth_failure(error: BaseException) -> bool:
+    return is_authentication_failure(error)
