@@ -156,6 +156,7 @@ def test_a_rotation_a_moment_apart_costs_latency_not_an_error(
         steps.reverse()
     with follow_credentials(engine.engine, dirs=[secrets_dir.path]) as followed:
         steps[0]()
+        _wait(lambda: order == "database_first" or followed.changes == 1)
         second = threading.Timer(0.3, steps[1])
         second.start()
         try:

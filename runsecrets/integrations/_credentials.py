@@ -32,6 +32,7 @@ from ..exceptions import CredentialsError, RunSecretsError, SecretNotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Awaitable, Callable, Iterator
     from types import TracebackType
     from typing import Any, TypeVar
@@ -48,6 +49,7 @@ __all__ = [
     "CredentialFollower",
     "CredentialSpec",
     "Credentials",
+    "LoopDrain",
     "is_authentication_failure",
 ]
 
@@ -435,7 +437,7 @@ class CredentialFollower:
             self._advance(changes.snapshot)
 
     # ------------------------------------------------------------------------ connecting
-    def connect(
+    def connect_with(
         self,
         attempt: Callable[[Credentials], _T],
         *,
@@ -470,10 +472,8 @@ class CredentialFollower:
                 raise self._gave_up(budget)
             credentials = self._next(credentials, pause, sleep)
 
-    async def aconnect(self, attempt: Callable[[Credentials], Awaitable[_T]]) -> _T:
-        """The asyncio form of :meth:`connect` (``attempt`` is a coroutine function)."""
-        import asyncio
-
+    async def aconnect_with(self, attempt: Callable[[Credentials], Awaitable[_T]]) -> _T:
+        """The asyncio form of :meth:`connect_with` (``attempt`` is a coroutine function)."""
         budget = _Retry(self.retry_seconds)
         credentials = self.credentials()
         while True:
@@ -490,6 +490,8 @@ class CredentialFollower:
                 raise self._gave_up(budget)
             fresh = self._reread()
             if fresh.same_as(credentials):
+                import asyncio
+
                 await asyncio.sleep(pause)
                 fresh = self._reread()
             credentials = fresh
@@ -603,6 +605,43 @@ class CredentialFollower:
     def __repr__(self) -> str:
         state = "attached" if self.attached else "detached"
         return f"CredentialFollower({self.label}, secrets={list(self.spec.names)!r}, {state})"
+
+
+class LoopDrain:
+    """Runs an asyncio pool's drain coroutine on the pool's own event loop, from any thread.
+
+    An async driver's connections belong to one loop; the store's watcher runs in a thread of
+    its own. :meth:`seen` records the loop of each connect; :meth:`__call__` (an
+    :meth:`CredentialFollower.on_change` callback) schedules ``drain()`` there.
+    """
+
+    __slots__ = ("_drain", "_label", "_loop")
+
+    def __init__(self, drain: Callable[[], Awaitable[object]], label: str) -> None:
+        self._drain = drain
+        self._label = label
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def seen(self) -> None:
+        """Note the running loop (call from a connect, inside the loop)."""
+        import asyncio  # here: sync applications need not load it
+
+        self._loop = asyncio.get_running_loop()
+
+    def __call__(self) -> None:
+        import asyncio
+
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # no connection made yet on a live loop: nothing to drain
+        future = asyncio.run_coroutine_threadsafe(self._run(), loop)
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def _run(self) -> None:
+        try:
+            await self._drain()
+        except Exception as e:  # noqa: BLE001  (the pool's own error; its text is not ours to log)
+            logger.error("%s: draining the pool failed with %s", self._label, type(e).__name__)
 
 
 def _default_auth_failure(error: BaseException) -> bool:

@@ -146,8 +146,8 @@ def follow_credentials(
             return connection
 
         if sleep is None:
-            return follower.connect(attempt)
-        return follower.connect(attempt, sleep=sleep)
+            return follower.connect_with(attempt)
+        return follower.connect_with(attempt, sleep=sleep)
 
     def checkout(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
         if follower.is_stale(record.info.get(VERSION_KEY, -1)):
