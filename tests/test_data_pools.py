@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-psycopg_pool = pytest.importorskip("psycopg_pool")
+pytest.importorskip("psycopg_pool")
+
+import psycopg_pool
 
 from runsecrets import CredentialsError
 from runsecrets.testing import SecretsDir
