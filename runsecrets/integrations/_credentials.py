@@ -33,7 +33,7 @@ from ..exceptions import CredentialsError, RunSecretsError, SecretNotFoundError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Awaitable, Callable, Iterator, Mapping
     from types import TracebackType
     from typing import Any, TypeVar
 
@@ -298,6 +298,7 @@ class CredentialFollower:
         is_authentication_failure: Tells a refused login from other errors (default: the
             drivers known to :func:`is_authentication_failure`).
         label: What the credentials are for, in log lines (``"sqlalchemy"``...).
+        store_options: More keyword arguments for the store made here (``prefix``...).
 
     Attributes:
         connects: Connections opened with these credentials.
@@ -315,6 +316,7 @@ class CredentialFollower:
         retry_seconds: float = DEFAULT_RETRY_SECONDS,
         is_authentication_failure: AuthFailureTest | None = None,
         label: str = "database",
+        store_options: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(retry_seconds, (int, float)) or retry_seconds < 0:
             raise ValueError(f"retry_seconds must be a number >= 0, not {retry_seconds!r}")
@@ -335,7 +337,7 @@ class CredentialFollower:
         if store is None:
             from .._store import SecretStore
 
-            store = SecretStore(dirs, names=spec.names).start()
+            store = SecretStore(dirs, names=spec.names, **(store_options or {})).start()
         self.store = store
         # (snapshot version last looked at, credentials in use, why that snapshot's are not),
         # replaced as one tuple so a connect reads it without the lock.

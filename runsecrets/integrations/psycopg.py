@@ -22,14 +22,17 @@ server outage.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from ._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower, CredentialSpec, LoopDrain
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Any
+    from collections.abc import Mapping
 
     from .._store import SecretStore
     from .._types import DirsArg
@@ -38,28 +41,82 @@ if TYPE_CHECKING:
 __all__ = ["CredentialFollower", "follow_credentials"]
 
 
-def _rotating_class(base: Any, follower: CredentialFollower, drain: LoopDrain | None) -> Any:
+# A connection whose credentials were rotated while it was being made would be added to the
+# pool after the drain (psycopg_pool dates a connection when its connect and configure return):
+# it is made again, at most this many times.
+_REMAKES = 3
+# The pool's configure step runs after our connect returns; a connect in flight during a drain
+# may thus land after it. The pool is drained once more this long after such a drain.
+_SECOND_DRAIN = 0.25
+
+
+class _InFlight:
+    """Counts the connects in progress, so a drain knows whether one may land after it."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+def _sync_drain(pool: ConnectionPool[Any], in_flight: _InFlight) -> Callable[[], None]:
+    def drain() -> None:
+        pool.drain()
+        if in_flight.count:
+            again = threading.Timer(_SECOND_DRAIN, pool.drain)
+            again.daemon = True
+            again.start()
+
+    return drain
+
+
+def _rotating_class(
+    base: Any, follower: CredentialFollower, drain: LoopDrain | None, in_flight: _InFlight
+) -> Any:
     """A subclass of the pool's connection class whose ``connect()`` follows the credentials."""
     if drain is None:
 
         def connect(cls: Any, /, conninfo: str = "", **kwargs: Any) -> Any:
+            used: list[int] = []
+
             def attempt(credentials: Credentials) -> Any:
+                used.append(credentials.version)
                 return super(rotating, cls).connect(
                     conninfo, **{**kwargs, **credentials.as_kwargs()}
                 )
 
-            return follower.connect_with(attempt)
+            in_flight.count += 1
+            try:
+                for _ in range(_REMAKES):
+                    connection = follower.connect_with(attempt)
+                    if not follower.is_stale(used[-1]):
+                        break
+                    connection.close()
+                return connection
+            finally:
+                in_flight.count -= 1
 
     else:
 
         async def connect(cls: Any, /, conninfo: str = "", **kwargs: Any) -> Any:  # type: ignore[misc]
             drain.seen()
+            used: list[int] = []
 
             async def attempt(credentials: Credentials) -> Any:
+                used.append(credentials.version)
                 parent = super(rotating, cls).connect
                 return await parent(conninfo, **{**kwargs, **credentials.as_kwargs()})
 
-            return await follower.aconnect_with(attempt)
+            in_flight.count += 1
+            try:
+                for _ in range(_REMAKES):
+                    connection = await follower.aconnect_with(attempt)
+                    if not follower.is_stale(used[-1]):
+                        break
+                    await connection.close()
+                return connection
+            finally:
+                in_flight.count -= 1
 
     rotating: Any = type(base.__name__, (base,), {"connect": classmethod(connect)})
     rotating.__module__ = base.__module__
@@ -77,6 +134,7 @@ def follow_credentials(
     dirs: DirsArg | None = None,
     retry_seconds: float = DEFAULT_RETRY_SECONDS,
     is_authentication_failure: Callable[[BaseException], bool] | None = None,
+    store_options: Mapping[str, Any] | None = None,
 ) -> CredentialFollower:
     """Make every new connection of ``pool`` log in with the current credentials.
 
@@ -92,6 +150,7 @@ def follow_credentials(
         dirs: Secrets directories for the store made here.
         retry_seconds: How long a refused login is retried with re-read credentials.
         is_authentication_failure: Tells a refused login from other connect errors.
+        store_options: More keyword arguments for the store made here (``prefix``...).
 
     Returns:
         The handle; ``detach()`` gives the pool its connection class back.
@@ -105,15 +164,28 @@ def follow_credentials(
         retry_seconds=retry_seconds,
         is_authentication_failure=is_authentication_failure,
         label=f"psycopg pool {pool.name!r}",
+        store_options=store_options,
     )
     original = pool.connection_class
+    in_flight = _InFlight()
     if isinstance(pool, AsyncConnectionPool):
-        drain = LoopDrain(pool.drain, follower.label)
+        async_pool = pool
+
+        async def drain_twice() -> None:
+            import asyncio
+
+            busy = in_flight.count
+            await async_pool.drain()
+            if busy:
+                await asyncio.sleep(_SECOND_DRAIN)
+                await async_pool.drain()
+
+        drain = LoopDrain(drain_twice, follower.label)
         follower.on_change(drain)
-        pool.connection_class = _rotating_class(original, follower, drain)
+        pool.connection_class = _rotating_class(original, follower, drain, in_flight)
     else:
-        follower.on_change(pool.drain)
-        pool.connection_class = _rotating_class(original, follower, None)
+        follower.on_change(_sync_drain(pool, in_flight))
+        pool.connection_class = _rotating_class(original, follower, None, in_flight)
 
     def restore() -> None:
         pool.connection_class = original

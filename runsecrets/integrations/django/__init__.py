@@ -23,7 +23,16 @@ backends plus :class:`RotatingCredentialsMixin`; mix it into any other backend t
 
 from __future__ import annotations
 
-from ._credentials import CredentialSettings, RotatingCredentialsMixin
+from ._credentials import CredentialSettings, RotatingCredentialsMixin, close_credentials
+from ._secret_key import SecretKeyFollower, follow_secret_key
 from ._settings import secret, secret_bytes
 
-__all__ = ["CredentialSettings", "RotatingCredentialsMixin", "secret", "secret_bytes"]
+__all__ = [
+    "CredentialSettings",
+    "RotatingCredentialsMixin",
+    "SecretKeyFollower",
+    "close_credentials",
+    "follow_secret_key",
+    "secret",
+    "secret_bytes",
+]
