@@ -115,7 +115,7 @@ def test_rotate_password_runs_both_steps_in_the_order_asked(tmp_path: Path) -> N
         rotate_password(
             d,
             "new",
-            set_on_server=lambda p: seen.append((tmp_path / "db_password").read_text()),
+            set_on_server=lambda p, seen=seen: seen.append((tmp_path / "db_password").read_text()),
             order=order,
             gap=0.0,
         )
