@@ -251,6 +251,7 @@ def rotate_password(
     """
     if order not in ROTATION_ORDERS:
         raise ValueError(f"order must be one of {ROTATION_ORDERS}, not {order!r}")
+
     def server() -> None:
         set_on_server(password)
 
