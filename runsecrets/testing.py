@@ -361,17 +361,20 @@ class Load:
         return len(self.samples)
 
     def latencies(self, start: float | None = None, end: float | None = None) -> list[float]:
-        """Durations of the calls that started in ``[start, end)``, sorted."""
+        """Durations of the calls running at some moment of ``[start, end)``, sorted.
+
+        A call slowed by a rotation may have started before it: it counts in the window.
+        """
         return sorted(
             took
             for when, took in self.samples
-            if (start is None or when >= start) and (end is None or when < end)
+            if (start is None or when + took >= start) and (end is None or when < end)
         )
 
     def percentile(self, q: float, start: float | None = None, end: float | None = None) -> float:
         """The ``q``-th percentile latency (nearest rank) of the calls in ``[start, end)``."""
         values = self.latencies(start, end)
         if not values:
-            raise ValueError("no call started in that window")
+            raise ValueError("no call ran in that window")
         rank = max(0, min(len(values) - 1, round(q / 100 * len(values) + 0.5) - 1))
         return values[rank]
