@@ -306,3 +306,44 @@ def _wait(condition: object, timeout: float = 5.0) -> None:
 
 
 logging.getLogger("sqlalchemy.pool").setLevel(logging.DEBUG)
+
+
+def test_a_checkout_survives_credentials_changing_during_every_connect(
+    postgres_server: object, tmp_path: Path, sentinel: str
+) -> None:
+    """Rotations faster than connects (each connect sees the credentials change under it): a
+    connection just made is used once, never refused at its checkout, and closed on return;
+    SQLAlchemy's three reconnect attempts never run out."""
+    from sqlalchemy import event
+
+    database = Postgres(postgres_server)  # type: ignore[arg-type]
+    blue, green = (f"app_{secrets.token_hex(4)}" for _ in range(2))
+    passwords = {blue: sentinel, green: sentinel + "-green"}
+    for name, password in passwords.items():
+        database.create_user(name, password)
+    directory = SecretsDir(tmp_path / "secrets")
+    directory.write_all({"db_user": blue, "db_password": sentinel})
+    engine = Engine(database, "psycopg", "ignored", pool_size=1, max_overflow=0)
+    store = SecretStore([directory.path], names=["db_user", "db_password"])
+    turn = [blue]
+
+    def rotate_during_connect(dbapi_connection: object, record: object) -> None:
+        turn[0] = green if turn[0] == blue else blue
+        directory.write_all({"db_user": turn[0], "db_password": passwords[turn[0]]})
+        store.reload()  # publishes now, in this thread: the new connection is already stale
+
+    try:
+        with follow_credentials(engine.engine, user="db_user", store=store) as followed:
+            assert engine.current_user() == blue
+            rotate_during_connect(None, None)  # the pooled blue connection is now stale
+            event.listen(engine.engine, "connect", rotate_during_connect)
+            with engine.checked_out():  # replaced; its successor is stale the moment it exists
+                pass
+            event.remove(engine.engine, "connect", rotate_during_connect)
+            assert followed.changes >= 2
+            assert engine.current_user() == turn[0]
+    finally:
+        store.close()
+        engine.dispose()
+        for name in passwords:
+            database.drop_user(name)

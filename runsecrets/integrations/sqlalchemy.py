@@ -47,6 +47,10 @@ __all__ = ["CredentialFollower", "follow_credentials"]
 
 #: Where a pooled connection records the snapshot version of its credentials.
 VERSION_KEY = "runsecrets.credentials_version"
+# Set on a connection just made, until its first checkout: that one is never refused, even if
+# the credentials changed while it connected (it is used once, then closed on its return), so
+# a checkout cannot run out of attempts while rotations follow each other.
+_FRESH_KEY = "runsecrets.fresh"
 # Stand-ins given to the dialect to find the keyword arguments that carry the credentials.
 _PROBE_USER = "runsecrets-probe-user"
 _PROBE_PASSWORD = "runsecrets-probe-password"  # noqa: S105  (not a secret: a marker)
@@ -143,6 +147,7 @@ def follow_credentials(
                 params[user_key] = credentials.user
             connection = dialect.connect(*cargs, **params)
             record.info[VERSION_KEY] = credentials.version
+            record.info[_FRESH_KEY] = True
             return connection
 
         if sleep is None:
@@ -150,6 +155,8 @@ def follow_credentials(
         return follower.connect_with(attempt, sleep=sleep)
 
     def checkout(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        if record.info.pop(_FRESH_KEY, False):
+            return
         if follower.is_stale(record.info.get(VERSION_KEY, -1)):
             # The pool invalidates this connection and connects the same entry again.
             raise exc.DisconnectionError("credentials rotated: replacing an older connection")

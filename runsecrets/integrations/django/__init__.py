@@ -19,6 +19,9 @@ In ``settings.py``::
 :func:`secret` raises Django's ``ImproperlyConfigured`` naming the secret and every place
 searched (never a value). The database engines are the stock PostgreSQL and MySQL/MariaDB
 backends plus :class:`RotatingCredentialsMixin`; mix it into any other backend the same way.
+``OPTIONS["pool"]`` (Django 5.1+, PostgreSQL) works too: the pool's connections follow the
+credentials and a rotation drains it. :func:`follow_secret_key` keeps ``SECRET_KEY`` on its
+secret, the previous key moved into ``SECRET_KEY_FALLBACKS``.
 """
 
 from __future__ import annotations
