@@ -8,12 +8,8 @@ from pathlib import Path
 import pytest
 
 from runsecrets import CredentialsError, SecretStore
-from runsecrets.integrations._credentials import (
-    CredentialFollower,
-    Credentials,
-    CredentialSpec,
-    is_authentication_failure,
-)
+from runsecrets.integrations._credentials import CredentialFollower, Credentials, CredentialSpec
+from runsecrets.integrations._refusals import is_authentication_failure
 from runsecrets.testing import SecretsDir
 
 from .conftest import leaked

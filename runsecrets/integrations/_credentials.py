@@ -1,24 +1,17 @@
 """Credentials that follow rotation: the part every database and cache integration shares.
 
-Three behaviours, the same for every driver:
+- **Current credentials per new connection**, user and password from one snapshot
+  (:meth:`CredentialSpec.build`, a pure function of it): never the user of one rotation with
+  the password of another. A missing, unreadable or empty secret fails that connect with
+  :class:`~runsecrets.CredentialsError`; open connections are left alone.
+- **Drain on change**: connections made with older credentials are stale
+  (:meth:`CredentialFollower.is_stale`) and the driver's drain callbacks run.
+- **Bounded retry**: a refused login re-reads the store and is retried with backoff for
+  ``retry_seconds`` (``_refusals.py`` tells refusals from other errors).
 
-- **Current credentials per new connection.** A user and a password are always taken from one
-  snapshot of a :class:`~runsecrets.SecretStore` (:meth:`CredentialSpec.build`, a pure function
-  of the snapshot), so a connection never logs in with the user of one rotation and the
-  password of another. A missing, unreadable or empty credential secret fails that connect with
-  :class:`~runsecrets.CredentialsError`; connections already open are left alone.
-- **Drain on change.** When a publish changes the credentials, every connection made with older
-  ones is stale (:meth:`CredentialFollower.is_stale`) and the driver module's drain callbacks
-  run (:meth:`CredentialFollower.on_change`).
-- **Bounded retry.** The server and the file never change at the same instant. A login the
-  server refuses (:func:`is_authentication_failure`) re-reads the store and is retried with
-  backoff for ``retry_seconds``; then :class:`~runsecrets.CredentialsError` (``refused``) names
-  the secrets, never a value, nor the driver's text.
-
-Each driver module stays thin: it maps :class:`Credentials` onto its connect arguments and its
-pool's own hooks. Only the store's public API is used here (``snapshot``, ``subscribe``,
-``reload``), so the credentials can move onto the store's derived values unchanged: ``build``
-is already the builder such a value needs.
+Driver modules stay thin: they map :class:`Credentials` onto their connect arguments and their
+pool's hooks. Only the store's public API is used (``snapshot``, ``subscribe``, ``reload``), so
+the credentials can move onto the store's derived values: ``build`` is such a builder already.
 """
 
 from __future__ import annotations
@@ -29,11 +22,11 @@ import threading
 import time
 
 from ..exceptions import CredentialsError, RunSecretsError, SecretNotFoundError
+from ._refusals import RetryBudget, is_authentication_failure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import asyncio
-    from collections.abc import Awaitable, Callable, Iterator, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
     from types import TracebackType
     from typing import Any, TypeVar
 
@@ -49,29 +42,12 @@ __all__ = [
     "CredentialFollower",
     "CredentialSpec",
     "Credentials",
-    "LoopDrain",
-    "is_authentication_failure",
 ]
 
 logger = logging.getLogger("runsecrets.credentials")
 
 #: How long a refused login is retried while a rotation completes, by default (seconds).
 DEFAULT_RETRY_SECONDS = 5.0
-# The pause after the first refusal, doubled after each one, never longer than the last.
-_FIRST_PAUSE = 0.02
-_MAX_PAUSE = 0.5
-
-# PostgreSQL: invalid_password, invalid_authorization_specification (a role that may not log
-# in). libpq gives no SQLSTATE for a failed connection, so its message is the fallback.
-_PG_STATES = frozenset(("28P01", "28000"))
-_PG_TEXTS = (
-    "password authentication failed",
-    "no password supplied",
-    "is not permitted to log in",
-)
-# MySQL/MariaDB: ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR, and an account
-# locked (MySQL 3118, MariaDB 4151: the old user of an alternating rotation, once disabled).
-_MYSQL_CODES = frozenset((1045, 1698, 3118, 4151))
 
 
 class Credentials:
@@ -205,84 +181,6 @@ class CredentialSpec:
         return f"CredentialSpec(password={self.password!r}, user={self.user!r})"
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """``error``, what it wraps (SQLAlchemy's ``orig``) and its causes, each once."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        wrapped = getattr(current, "orig", None)
-        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
-
-
-def _code(error: BaseException) -> str | None:
-    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-    if isinstance(state, str):
-        return state
-    args: tuple[object, ...] = getattr(error, "args", ())
-    if args and isinstance(args[0], int) and not isinstance(args[0], bool):
-        return str(args[0])
-    return None
-
-
-def _one_is_authentication_failure(error: BaseException) -> bool:
-    code = _code(error)
-    if code in _PG_STATES or (code is not None and code.isdigit() and int(code) in _MYSQL_CODES):
-        return True
-    module = type(error).__module__
-    if module.startswith(("psycopg", "asyncpg")):
-        text = str(error)
-        return any(marker in text for marker in _PG_TEXTS)
-    # redis-py: WRONGPASS, or a user that is off or unknown.
-    return module.startswith("redis") and type(error).__name__ == "AuthenticationError"
-
-
-def is_authentication_failure(error: BaseException) -> bool:
-    """Whether ``error`` is the server refusing the user name or password.
-
-    Known: psycopg and asyncpg (SQLSTATE ``28P01``, ``28000``, or libpq's message), PyMySQL,
-    aiomysql, asyncmy and mysqlclient (errors 1045, 1698, and an account locked: 3118, 4151),
-    redis-py's ``AuthenticationError``; a SQLAlchemy error is judged by the driver error it
-    wraps.
-    """
-    return any(_one_is_authentication_failure(e) for e in _chain(error))
-
-
-def _describe(error: BaseException) -> tuple[str, str | None]:
-    """The type and code of a driver's error: what may be said of it (never its text)."""
-    for e in _chain(error):
-        code = _code(e)
-        if code is not None:
-            return f"{type(e).__module__}.{type(e).__qualname__}", code
-    return f"{type(error).__module__}.{type(error).__qualname__}", None
-
-
-class _Retry:
-    """One connect's retry budget: the deadline, the next pause, what was refused."""
-
-    __slots__ = ("attempts", "code", "deadline", "driver_error", "pause", "started")
-
-    def __init__(self, retry_seconds: float) -> None:
-        self.started = time.monotonic()
-        self.deadline = self.started + retry_seconds
-        self.pause = _FIRST_PAUSE
-        self.attempts = 0
-        self.driver_error: str | None = None
-        self.code: str | None = None
-
-    def refused(self, error: BaseException) -> float | None:
-        """Note a refusal; the pause before the next attempt, or ``None`` when time is up."""
-        self.attempts += 1
-        self.driver_error, self.code = _describe(error)
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            return None
-        pause = min(self.pause, left)
-        self.pause = min(self.pause * 2, _MAX_PAUSE)
-        return pause
-
-
 class CredentialFollower:
     """Credentials for one pool, following a store: read per connect, retried, drained.
 
@@ -325,7 +223,7 @@ class CredentialFollower:
         self.spec = spec
         self.retry_seconds = float(retry_seconds)
         self.label = label
-        self._is_auth_failure = is_authentication_failure or _default_auth_failure
+        self._is_auth_failure = is_authentication_failure or _known_refusal
         self._lock = threading.Lock()
         self._on_change: tuple[Callable[[], object], ...] = ()
         self._on_detach: list[Callable[[], object]] = []
@@ -456,7 +354,7 @@ class CredentialFollower:
             CredentialsError: The credentials are incomplete, or still refused at the end.
             Exception: Whatever else ``attempt`` raises, unchanged.
         """
-        budget = _Retry(self.retry_seconds)
+        budget = RetryBudget(self.retry_seconds)
         credentials = self.credentials()
         while True:
             try:
@@ -476,7 +374,7 @@ class CredentialFollower:
 
     async def aconnect_with(self, attempt: Callable[[Credentials], Awaitable[_T]]) -> _T:
         """The asyncio form of :meth:`connect_with` (``attempt`` is a coroutine function)."""
-        budget = _Retry(self.retry_seconds)
+        budget = RetryBudget(self.retry_seconds)
         credentials = self.credentials()
         while True:
             try:
@@ -498,7 +396,7 @@ class CredentialFollower:
                 fresh = self._reread()
             credentials = fresh
 
-    def _refused(self, budget: _Retry, error: BaseException) -> float | None:
+    def _refused(self, budget: RetryBudget, error: BaseException) -> float | None:
         self.refusals += 1
         pause = budget.refused(error)
         if budget.attempts == 1 and pause is not None:
@@ -528,20 +426,9 @@ class CredentialFollower:
         self.store.reload()
         return self.credentials()
 
-    def _gave_up(self, budget: _Retry) -> CredentialsError:
+    def _gave_up(self, budget: RetryBudget) -> CredentialsError:
         self.failures += 1
-        elapsed = time.monotonic() - budget.started
-        return CredentialsError(
-            f"{self.label} refused the login with secrets {', '.join(map(repr, self.spec.names))}"
-            f" (from {self._places()}) {budget.attempts} times over {elapsed:.1f}s; last "
-            f"error: {budget.driver_error}" + (f" ({budget.code})" if budget.code else ""),
-            reason="refused",
-            secrets=self.spec.names,
-            attempts=budget.attempts,
-            elapsed=elapsed,
-            driver_error=budget.driver_error,
-            code=budget.code,
-        )
+        return budget.error(self.label, self.spec.names, self._places())
 
     def _places(self) -> str:
         snapshot = self.store.snapshot
@@ -609,42 +496,5 @@ class CredentialFollower:
         return f"CredentialFollower({self.label}, secrets={list(self.spec.names)!r}, {state})"
 
 
-class LoopDrain:
-    """Runs an asyncio pool's drain coroutine on the pool's own event loop, from any thread.
-
-    An async driver's connections belong to one loop; the store's watcher runs in a thread of
-    its own. :meth:`seen` records the loop of each connect; :meth:`__call__` (an
-    :meth:`CredentialFollower.on_change` callback) schedules ``drain()`` there.
-    """
-
-    __slots__ = ("_drain", "_label", "_loop")
-
-    def __init__(self, drain: Callable[[], Awaitable[object]], label: str) -> None:
-        self._drain = drain
-        self._label = label
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def seen(self) -> None:
-        """Note the running loop (call from a connect, inside the loop)."""
-        import asyncio  # here: sync applications need not load it
-
-        self._loop = asyncio.get_running_loop()
-
-    def __call__(self) -> None:
-        import asyncio
-
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return  # no connection made yet on a live loop: nothing to drain
-        future = asyncio.run_coroutine_threadsafe(self._run(), loop)
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-    async def _run(self) -> None:
-        try:
-            await self._drain()
-        except Exception as e:  # noqa: BLE001  (the pool's own error; its text is not ours to log)
-            logger.error("%s: draining the pool failed with %s", self._label, type(e).__name__)
-
-
-def _default_auth_failure(error: BaseException) -> bool:
+def _known_refusal(error: BaseException) -> bool:
     return is_authentication_failure(error)

@@ -26,7 +26,8 @@ import contextlib
 
 import asyncpg
 
-from ._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower, CredentialSpec, LoopDrain
+from ._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower, CredentialSpec
+from ._loops import LoopDrain
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -28,7 +28,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from ._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower, CredentialSpec, LoopDrain
+from ._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower, CredentialSpec
+from ._loops import LoopDrain
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -26,6 +26,7 @@ Through SQLAlchemy's public events:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -90,6 +91,44 @@ def _sync_engine(engine: Engine | AsyncEngine) -> Engine:
     return inner if inner is not None else engine  # type: ignore[return-value]
 
 
+def _hooks(
+    follower: CredentialFollower, user_key: str | None, password_key: str, *, is_async: bool
+) -> tuple[tuple[str, Callable[..., Any]], ...]:
+    """The three pool events, as ``(name, listener)`` pairs."""
+    sleep = _greenlet_sleep if is_async else time.sleep
+
+    def do_connect(
+        dialect: Dialect,
+        record: ConnectionPoolEntry,
+        cargs: list[Any],
+        cparams: dict[str, Any],
+    ) -> Any:
+        def attempt(credentials: Credentials) -> Any:
+            params = dict(cparams)
+            params[password_key] = credentials.password
+            if credentials.user is not None and user_key is not None:
+                params[user_key] = credentials.user
+            connection = dialect.connect(*cargs, **params)
+            record.info[VERSION_KEY] = credentials.version
+            record.info[_FRESH_KEY] = True
+            return connection
+
+        return follower.connect_with(attempt, sleep=sleep)
+
+    def checkout(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        if record.info.pop(_FRESH_KEY, False):
+            return
+        if follower.is_stale(record.info.get(VERSION_KEY, -1)):
+            # The pool invalidates this connection and connects the same entry again.
+            raise exc.DisconnectionError("credentials rotated: replacing an older connection")
+
+    def checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        if dbapi_connection is not None and follower.is_stale(record.info.get(VERSION_KEY, -1)):
+            record.invalidate()
+
+    return (("do_connect", do_connect), ("checkout", checkout), ("checkin", checkin))
+
+
 def follow_credentials(
     engine: Engine | AsyncEngine,
     *,
@@ -132,40 +171,7 @@ def follow_credentials(
         is_authentication_failure=is_authentication_failure,
         label=f"sqlalchemy {sync_engine.dialect.name}",
     )
-    sleep = _greenlet_sleep if sync_engine.dialect.is_async else None
-
-    def do_connect(
-        dialect: Dialect,
-        record: ConnectionPoolEntry,
-        cargs: list[Any],
-        cparams: dict[str, Any],
-    ) -> Any:
-        def attempt(credentials: Credentials) -> Any:
-            params = dict(cparams)
-            params[password_key] = credentials.password
-            if credentials.user is not None and user_key is not None:
-                params[user_key] = credentials.user
-            connection = dialect.connect(*cargs, **params)
-            record.info[VERSION_KEY] = credentials.version
-            record.info[_FRESH_KEY] = True
-            return connection
-
-        if sleep is None:
-            return follower.connect_with(attempt)
-        return follower.connect_with(attempt, sleep=sleep)
-
-    def checkout(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
-        if record.info.pop(_FRESH_KEY, False):
-            return
-        if follower.is_stale(record.info.get(VERSION_KEY, -1)):
-            # The pool invalidates this connection and connects the same entry again.
-            raise exc.DisconnectionError("credentials rotated: replacing an older connection")
-
-    def checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-        if dbapi_connection is not None and follower.is_stale(record.info.get(VERSION_KEY, -1)):
-            record.invalidate()
-
-    hooks = (("do_connect", do_connect), ("checkout", checkout), ("checkin", checkin))
+    hooks = _hooks(follower, user_key, password_key, is_async=sync_engine.dialect.is_async)
     for name, hook in hooks:
         event.listen(sync_engine, name, hook)
 

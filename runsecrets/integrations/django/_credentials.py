@@ -33,12 +33,8 @@ import threading
 from django.core.exceptions import ImproperlyConfigured
 
 from ...exceptions import CredentialsError
-from .._credentials import (
-    DEFAULT_RETRY_SECONDS,
-    CredentialFollower,
-    CredentialSpec,
-    is_authentication_failure,
-)
+from .._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower, CredentialSpec
+from .._refusals import is_authentication_failure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
