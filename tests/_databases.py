@@ -9,14 +9,31 @@ on an event loop of its own).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import pytest
+
     from ._mariadb import MariaDBServer
     from ._postgres import PostgresServer
+
+
+def user_names(
+    request: pytest.FixtureRequest, drop: Callable[[str], object], count: int = 2
+) -> list[str]:
+    """Fresh user names for one test; each is dropped (with its sessions) at the end."""
+    names = [f"app_{secrets.token_hex(4)}" for _ in range(count)]
+
+    def drop_all() -> None:
+        for name in names:
+            drop(name)
+
+    request.addfinalizer(drop_all)
+    return names
 
 
 class Database:

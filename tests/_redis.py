@@ -49,6 +49,11 @@ class RedisServer:
         """A fresh user allowed every key and command, with one password."""
         self.set_user(name, "reset", "on", f">{password}", "~*", "&*", "+@all")
 
+    def drop_user(self, name: str) -> None:
+        """``ACL DELUSER name`` (its connections are closed by the server)."""
+        with self.admin() as client:
+            client.execute_command("ACL", "DELUSER", name)
+
     def kill_user_connections(self, name: str) -> None:
         """Close every client connection of ``name`` (a server restart as the clients see it)."""
         with self.admin() as client:

@@ -10,6 +10,7 @@ import secrets as _random
 import threading
 import time
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 
@@ -88,6 +89,15 @@ def no_leaked_python_threads() -> Generator[None]:
     left = sorted(t.name for t in set(threading.enumerate()) - before)
     if left:
         pytest.fail(f"leaked threads: {left}", pytrace=False)
+
+
+@pytest.fixture
+def secrets_dir(tmp_path: Path) -> object:
+    """A fresh secrets directory, written through ``runsecrets.testing.SecretsDir`` (modules
+    that want a plain path define their own fixture of this name)."""
+    from runsecrets.testing import SecretsDir
+
+    return SecretsDir(tmp_path / "secrets")
 
 
 # Private database and cache servers, one of each for the whole session, started on first use

@@ -18,9 +18,9 @@ import django
 from django.conf import settings
 
 from runsecrets.integrations.django import close_credentials, follow_secret_key
-from runsecrets.testing import SecretsDir
+from runsecrets.testing import SecretsDir, wait_until
 
-from ._databases import Postgres
+from ._databases import Postgres, user_names
 from .conftest import leaked
 
 TYPE_CHECKING = False
@@ -39,16 +39,8 @@ def database(postgres_server: PostgresServer) -> Postgres:
 
 
 @pytest.fixture
-def users(database: Postgres) -> Iterator[list[str]]:
-    names = [f"app_{secrets.token_hex(4)}" for _ in range(2)]
-    yield names
-    for name in names:
-        database.drop_user(name)
-
-
-@pytest.fixture
-def secrets_dir(tmp_path: Path) -> SecretsDir:
-    return SecretsDir(tmp_path / "secrets")
+def users(request: pytest.FixtureRequest, database: Postgres) -> list[str]:
+    return user_names(request, database.drop_user)
 
 
 @pytest.fixture
@@ -95,13 +87,6 @@ def _whoami(wrapper: object) -> str:
     return str(row[0])
 
 
-def _wait(condition: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
-
-
 @needs_pool
 def test_django_pool_follows_an_alternating_rotation(
     pooled: object, database: Postgres, users: list[str], secrets_dir: SecretsDir, sentinel: str
@@ -114,7 +99,7 @@ def test_django_pool_follows_an_alternating_rotation(
     secrets_dir.write_all({"db_user": blue, "db_password": sentinel})
     assert _whoami(pooled) == blue
     secrets_dir.write_all({"db_user": green, "db_password": sentinel + "-green"})
-    _wait(lambda: database.sessions(blue) == 0)
+    wait_until(lambda: database.sessions(blue) == 0)
     assert _whoami(pooled) == green
     follower = pooled.runsecrets_follow_pool(pooled.pool)  # type: ignore[attr-defined]
     assert follower.refusals == 0
@@ -134,7 +119,7 @@ def test_django_pool_retries_while_the_server_lags(
     assert _whoami(pooled) == user
     follower = pooled.runsecrets_follow_pool(pooled.pool)  # type: ignore[attr-defined]
     secrets_dir.write("db_password", sentinel + "-2")
-    _wait(lambda: follower.changes == 1)
+    wait_until(lambda: follower.changes == 1)
     later = threading.Timer(0.3, lambda: database.set_password(user, sentinel + "-2"))
     later.start()
     try:
@@ -157,13 +142,13 @@ def test_secret_key_rotates_into_the_fallbacks(tmp_path: Path, sentinel: str) ->
             assert sentinel == settings.SECRET_KEY
             before = signing.dumps("payload")
             d.write("django_secret_key", sentinel + "-2")
-            _wait(lambda: followed.rotations == 2)
+            wait_until(lambda: followed.rotations == 2)
             assert sentinel + "-2" == settings.SECRET_KEY
             assert settings.SECRET_KEY_FALLBACKS[0] == sentinel
             assert signing.loads(before) == "payload"
             assert signing.dumps("payload") != before
             d.write("django_secret_key", sentinel + "-3")
-            _wait(lambda: followed.rotations == 3)
+            wait_until(lambda: followed.rotations == 3)
             assert [sentinel + "-2", sentinel] == settings.SECRET_KEY_FALLBACKS
             d.write("django_secret_key", "")  # an empty key is never taken
             time.sleep(0.2)

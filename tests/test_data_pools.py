@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,9 +14,9 @@ pytest.importorskip("psycopg_pool")
 import psycopg_pool
 
 from runsecrets import CredentialsError
-from runsecrets.testing import SecretsDir
+from runsecrets.testing import SecretsDir, wait_until
 
-from ._databases import Postgres
+from ._databases import Postgres, user_names
 from .conftest import leaked
 
 TYPE_CHECKING = False
@@ -34,27 +30,12 @@ def database(postgres_server: PostgresServer) -> Postgres:
 
 
 @pytest.fixture
-def users(database: Postgres) -> Iterator[list[str]]:
-    names = [f"app_{secrets.token_hex(4)}" for _ in range(2)]
-    yield names
-    for name in names:
-        database.drop_user(name)
-
-
-@pytest.fixture
-def secrets_dir(tmp_path: Path) -> SecretsDir:
-    return SecretsDir(tmp_path / "secrets")
+def users(request: pytest.FixtureRequest, database: Postgres) -> list[str]:
+    return user_names(request, database.drop_user)
 
 
 def _conninfo(database: Postgres) -> str:
     return f"host={database.server.host} port={database.server.port} dbname=postgres user=nobody"
-
-
-def _wait(condition: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def _alternate(
@@ -82,9 +63,9 @@ def test_psycopg_pool_drains_on_an_alternating_rotation(
         assert database.sessions(blue) == 3
         with pool.connection() as held:
             secrets_dir.write_all({"db_user": green, "db_password": sentinel + "-green"})
-            _wait(lambda: database.sessions(blue) == 1 and database.sessions(green) >= 2)
+            wait_until(lambda: database.sessions(blue) == 1 and database.sessions(green) >= 2)
             assert held.execute("SELECT current_user").fetchone() == (blue,)
-        _wait(lambda: database.sessions(blue) == 0)
+        wait_until(lambda: database.sessions(blue) == 0)
         with pool.connection() as connection:
             assert connection.execute("SELECT current_user").fetchone() == (green,)
         assert followed.refusals == 0
@@ -117,7 +98,7 @@ def test_psycopg_pool_retries_a_refused_login_while_the_rotation_completes(
     with follow_credentials(pool, dirs=[secrets_dir.path]) as followed:
         pool.open()
         steps[0]()
-        _wait(lambda: order == "database_first" or followed.changes == 1)
+        wait_until(lambda: order == "database_first" or followed.changes == 1)
         later = threading.Timer(0.3, steps[1])
         later.start()
         try:
@@ -150,7 +131,7 @@ def test_psycopg_pool_keeps_serving_while_a_secret_is_missing(
     with follow_credentials(pool, dirs=[secrets_dir.path]) as followed:
         pool.open(wait=True)
         secrets_dir.remove("db_password")
-        _wait(lambda: "db_password" not in followed.store)
+        wait_until(lambda: "db_password" not in followed.store)
         with pool.connection() as first:
             assert first.execute("SELECT 1").fetchone() == (1,)
             with pytest.raises(psycopg_pool.PoolTimeout):
@@ -239,12 +220,28 @@ def test_async_psycopg_pool_drains_on_the_pools_loop(
 
 
 # ------------------------------------------------------------------------ asyncpg
+async def _asyncpg_pool(
+    database: Postgres, credentials: object, user: str, **options: int
+) -> object:
+    """An asyncpg pool on the private server whose connections come from ``credentials``."""
+    import asyncpg
+
+    return await asyncpg.create_pool(
+        host=database.server.host,
+        port=database.server.port,
+        database="postgres",
+        user=user,
+        connect=credentials.connect,  # type: ignore[attr-defined]
+        **options,
+    )
+
+
 def test_asyncpg_pool_follows_an_alternating_rotation(
     database: Postgres, users: list[str], secrets_dir: SecretsDir, sentinel: str
 ) -> None:
     """asyncpg's ``connect=`` factory logs in as the current user; a change expires the pool
     (idle connections replaced at the next acquire, the one in use closed on release)."""
-    asyncpg = pytest.importorskip("asyncpg")
+    pytest.importorskip("asyncpg")
     from runsecrets.integrations.asyncpg import PoolCredentials
 
     blue, green = users
@@ -252,15 +249,7 @@ def test_asyncpg_pool_follows_an_alternating_rotation(
 
     async def main() -> None:
         with PoolCredentials(user="db_user", dirs=[secrets_dir.path]) as credentials:
-            pool = await asyncpg.create_pool(
-                host=database.server.host,
-                port=database.server.port,
-                database="postgres",
-                user="nobody",
-                min_size=2,
-                max_size=2,
-                connect=credentials.connect,
-            )
+            pool = await _asyncpg_pool(database, credentials, "nobody", min_size=2, max_size=2)
             credentials.follow(pool)
             held = await pool.acquire()
             assert await held.fetchval("SELECT current_user") == blue
@@ -290,7 +279,7 @@ def test_asyncpg_pool_retries_a_refused_login(
     database: Postgres, users: list[str], secrets_dir: SecretsDir, sentinel: str, order: str
 ) -> None:
     """The server and the file 0.3 s apart: acquire() waits for the retry, never fails."""
-    asyncpg = pytest.importorskip("asyncpg")
+    pytest.importorskip("asyncpg")
     from runsecrets.integrations.asyncpg import PoolCredentials
 
     user = users[0]
@@ -305,14 +294,7 @@ def test_asyncpg_pool_retries_a_refused_login(
 
     async def main() -> None:
         with PoolCredentials(dirs=[secrets_dir.path]) as credentials:
-            pool = await asyncpg.create_pool(
-                host=database.server.host,
-                port=database.server.port,
-                database="postgres",
-                user=user,
-                min_size=0,
-                connect=credentials.connect,
-            )
+            pool = await _asyncpg_pool(database, credentials, user, min_size=0)
             steps[0]()
             for _ in range(500):
                 if order == "database_first" or credentials.changes:
@@ -331,7 +313,7 @@ def test_asyncpg_refused_past_the_retry_time_is_a_clear_error(
     database: Postgres, users: list[str], secrets_dir: SecretsDir, sentinel: str
 ) -> None:
     """A wrong password: CredentialsError (``refused``) from acquire(), without the value."""
-    asyncpg = pytest.importorskip("asyncpg")
+    pytest.importorskip("asyncpg")
     from runsecrets.integrations.asyncpg import PoolCredentials
 
     user = users[0]
@@ -340,14 +322,7 @@ def test_asyncpg_refused_past_the_retry_time_is_a_clear_error(
 
     async def main() -> CredentialsError:
         with PoolCredentials(dirs=[secrets_dir.path], retry_seconds=0.3) as credentials:
-            pool = await asyncpg.create_pool(
-                host=database.server.host,
-                port=database.server.port,
-                database="postgres",
-                user=user,
-                min_size=0,
-                connect=credentials.connect,
-            )
+            pool = await _asyncpg_pool(database, credentials, user, min_size=0)
             try:
                 with pytest.raises(CredentialsError) as info:
                     await pool.acquire()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ pytest.importorskip("sqlalchemy")
 from runsecrets.integrations.sqlalchemy import follow_credentials
 from runsecrets.testing import Load, SecretsDir, rotate_password, switch_user, wait_until
 
-from ._databases import Database, MariaDB, Postgres
+from ._databases import Database, MariaDB, Postgres, user_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,11 +36,8 @@ def database(request: pytest.FixtureRequest) -> Database:
 
 
 @pytest.fixture
-def users(database: Database) -> Iterator[list[str]]:
-    names = [f"app_{secrets.token_hex(4)}" for _ in range(2)]
-    yield names
-    for name in names:
-        database.drop_user(name)
+def users(request: pytest.FixtureRequest, database: Database) -> list[str]:
+    return user_names(request, database.drop_user)
 
 
 def _engine(database: Database, user: str) -> object:
@@ -131,12 +127,8 @@ def test_alternating_users_under_load_refuses_no_login(
 
 # ------------------------------------------------------------------------ Redis
 @pytest.fixture
-def redis_users(redis_server: RedisServer) -> Iterator[list[str]]:
-    names = [f"app_{secrets.token_hex(4)}" for _ in range(2)]
-    yield names
-    for name in names:
-        with redis_server.admin() as admin:
-            admin.execute_command("ACL", "DELUSER", name)
+def redis_users(request: pytest.FixtureRequest, redis_server: RedisServer) -> list[str]:
+    return user_names(request, redis_server.drop_user)
 
 
 def _redis_operation(options: dict[str, object]) -> str:

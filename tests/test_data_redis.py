@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +17,9 @@ import redis.asyncio
 
 from runsecrets import CredentialsError
 from runsecrets.integrations.redis import CredentialProvider, rotation_retry
-from runsecrets.testing import SecretsDir
+from runsecrets.testing import SecretsDir, wait_until
 
+from ._databases import user_names
 from .conftest import leaked
 
 TYPE_CHECKING = False
@@ -29,28 +28,12 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def users(redis_server: RedisServer) -> Iterator[list[str]]:
-    names = [f"app_{secrets.token_hex(4)}" for _ in range(2)]
-    yield names
-    for name in names:
-        with redis_server.admin() as admin:
-            admin.execute_command("ACL", "DELUSER", name)
-
-
-@pytest.fixture
-def secrets_dir(tmp_path: Path) -> SecretsDir:
-    return SecretsDir(tmp_path / "secrets")
+def users(request: pytest.FixtureRequest, redis_server: RedisServer) -> list[str]:
+    return user_names(request, redis_server.drop_user)
 
 
 def _client(server: RedisServer, provider: CredentialProvider, **options: object) -> redis.Redis:
     return redis.Redis(host=server.host, port=server.port, credential_provider=provider, **options)  # type: ignore[arg-type]
-
-
-def _wait(condition: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def test_each_connect_takes_the_current_user_and_password(
@@ -67,7 +50,7 @@ def test_each_connect_takes_the_current_user_and_password(
     try:
         assert client.acl_whoami() == blue
         secrets_dir.write_all({"redis_user": green, "redis_password": sentinel + "-green"})
-        _wait(lambda: provider.follower.changes == 1)
+        wait_until(lambda: provider.follower.changes == 1)
         assert client.acl_whoami() == blue  # the open connection
         redis_server.kill_user_connections(blue)
         redis_server.set_user(blue, "off")
@@ -100,7 +83,7 @@ def test_a_refused_auth_is_retried_while_the_rotation_completes(
     try:
         assert client.ping()
         steps[0]()
-        _wait(lambda: order == "server_first" or provider.follower.changes == 1)
+        wait_until(lambda: order == "server_first" or provider.follower.changes == 1)
         redis_server.kill_user_connections(user)
         later = threading.Timer(0.3, steps[1])
         later.start()
@@ -128,7 +111,7 @@ def test_a_missing_secret_fails_the_connect_and_open_connections_keep_working(
     try:
         assert client.ping()
         secrets_dir.remove("redis_password")
-        _wait(lambda: "redis_password" not in provider.follower.store)
+        wait_until(lambda: "redis_password" not in provider.follower.store)
         assert client.ping()  # the same connection, back from the pool
         with pytest.raises(CredentialsError) as info:
             client.connection_pool.make_connection().connect()

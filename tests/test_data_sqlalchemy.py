@@ -7,7 +7,6 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,9 @@ pytest.importorskip("sqlalchemy")
 
 from runsecrets import CredentialsError, SecretStore
 from runsecrets.integrations.sqlalchemy import follow_credentials
-from runsecrets.testing import SecretsDir
+from runsecrets.testing import SecretsDir, wait_until
 
-from ._databases import Database, Engine, MariaDB, Postgres
+from ._databases import Database, Engine, MariaDB, Postgres, user_names
 from .conftest import leaked
 
 DRIVERS = [
@@ -42,18 +41,9 @@ def target(request: pytest.FixtureRequest) -> tuple[Database, str]:
 
 
 @pytest.fixture
-def users(target: tuple[Database, str]) -> Iterator[list[str]]:
+def users(request: pytest.FixtureRequest, target: tuple[Database, str]) -> list[str]:
     """Names for fresh users on the target server; each is dropped at the end."""
-    database, _ = target
-    names = [f"app_{secrets.token_hex(4)}" for _ in range(2)]
-    yield names
-    for name in names:
-        database.drop_user(name)
-
-
-@pytest.fixture
-def secrets_dir(tmp_path: Path) -> SecretsDir:
-    return SecretsDir(tmp_path / "secrets")
+    return user_names(request, target[0].drop_user)
 
 
 def _engine(target: tuple[Database, str], user: str, **options: object) -> Engine:
@@ -75,7 +65,7 @@ def test_each_new_connection_takes_the_current_password(
         assert engine.current_user() == user
         database.set_password(user, sentinel + "-2")
         secrets_dir.write("db_password", sentinel + "-2")
-        _wait(lambda: followed.changes == 1)
+        wait_until(lambda: followed.changes == 1)
         assert engine.current_user() == user
         assert followed.refusals == 0
         assert followed.connects == 2
@@ -100,7 +90,7 @@ def test_user_and_password_come_from_one_snapshot(
             assert engine.current_user() == blue  # three connections now in the pool
         assert database.sessions(blue) == 3
         secrets_dir.write_all({"db_user": green, "db_password": sentinel + "-green"})
-        _wait(lambda: followed.changes == 1)
+        wait_until(lambda: followed.changes == 1)
         with engine.checked_out() as a, engine.checked_out() as b, engine.checked_out() as c:
             assert {str(engine.scalar(x, database.current_user_sql)) for x in (a, b, c)} == {green}
         assert database.sessions(blue) == 0
@@ -123,7 +113,7 @@ def test_a_checked_out_connection_is_closed_when_returned(
     with follow_credentials(engine.engine, user="db_user", dirs=[secrets_dir.path]) as followed:
         with engine.checked_out() as held:
             secrets_dir.write_all({"db_user": green, "db_password": sentinel + "-green"})
-            _wait(lambda: followed.changes == 1)
+            wait_until(lambda: followed.changes == 1)
             assert str(engine.scalar(held, database.current_user_sql)) == blue
             assert database.sessions(blue) == 1
         assert database.sessions(blue) == 0
@@ -156,7 +146,7 @@ def test_a_rotation_a_moment_apart_costs_latency_not_an_error(
         steps.reverse()
     with follow_credentials(engine.engine, dirs=[secrets_dir.path]) as followed:
         steps[0]()
-        _wait(lambda: order == "database_first" or followed.changes == 1)
+        wait_until(lambda: order == "database_first" or followed.changes == 1)
         second = threading.Timer(0.3, steps[1])
         second.start()
         try:
@@ -227,7 +217,7 @@ def test_incomplete_credentials_fail_the_connect_and_the_pool_keeps_serving(
         else:
             secrets_dir.remove("db_password")
             secrets_dir.write("db_user", green)
-        _wait(lambda: "db_password" not in store or store.get("db_password") == "")
+        wait_until(lambda: "db_password" not in store or store.get("db_password") == "")
         time.sleep(0.1)
         with engine.checked_out() as pooled:
             assert str(engine.scalar(pooled, database.current_user_sql)) == blue
@@ -296,13 +286,6 @@ def _null_pool() -> object:
     from sqlalchemy.pool import NullPool
 
     return NullPool
-
-
-def _wait(condition: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 logging.getLogger("sqlalchemy.pool").setLevel(logging.DEBUG)
