@@ -172,8 +172,9 @@ def test_psycopg_pool_refused_past_the_retry_time(
     )
 
 
-def test_psycopg_pool_detach_and_bad_input(secrets_dir: SecretsDir) -> None:
-    """detach() gives the pool its connection class back; a non-pool is a TypeError."""
+def test_pool_detach_and_bad_input(secrets_dir: SecretsDir) -> None:
+    """detach() gives the pool its connection class back; a non-pool is a TypeError; bad
+    secret names and retry times are ValueErrors (psycopg_pool and asyncpg)."""
     from runsecrets.integrations.psycopg import follow_credentials
 
     secrets_dir.write("db_password", "x")
@@ -186,6 +187,13 @@ def test_psycopg_pool_detach_and_bad_input(secrets_dir: SecretsDir) -> None:
     assert pool.connection_class is original
     with pytest.raises(TypeError, match="psycopg_pool"):
         follow_credentials(object(), dirs=[secrets_dir.path])  # type: ignore[arg-type]
+    pytest.importorskip("asyncpg")
+    from runsecrets.integrations.asyncpg import PoolCredentials
+
+    with pytest.raises(ValueError, match="password"):
+        PoolCredentials(password="", dirs=[secrets_dir.path])
+    with pytest.raises(ValueError, match="retry_seconds"):
+        PoolCredentials(dirs=[secrets_dir.path], retry_seconds=-1)
 
 
 # ------------------------------------------------------------------------ psycopg_pool, async
