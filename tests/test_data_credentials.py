@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from runsecrets import CredentialsError, SecretStore
-from runsecrets.integrations._credentials import CredentialFollower, Credentials, CredentialSpec
+from runsecrets.integrations._credentials import CredentialFollower
 from runsecrets.integrations._refusals import is_authentication_failure
+from runsecrets.integrations._spec import Credentials, CredentialSpec
 from runsecrets.testing import SecretsDir
 
 from .conftest import leaked

@@ -16,7 +16,7 @@ pytest.importorskip("sqlalchemy")
 from runsecrets.integrations.sqlalchemy import follow_credentials
 from runsecrets.testing import Load, SecretsDir, rotate_password, switch_user, wait_until
 
-from ._databases import Database, MariaDB, Postgres, user_names
+from ._databases import Database, MariaDB, Postgres, connect_args, user_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,7 +45,9 @@ def _engine(database: Database, user: str) -> object:
     from sqlalchemy.pool import NullPool
 
     driver = "psycopg" if database.kind == "postgresql" else "pymysql"
-    return create_engine(database.url(driver, user), poolclass=NullPool)
+    return create_engine(
+        database.url(driver, user), poolclass=NullPool, connect_args=connect_args(driver)
+    )
 
 
 def _who(engine: object, database: Database) -> str:

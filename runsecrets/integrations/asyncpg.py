@@ -26,8 +26,9 @@ import contextlib
 
 import asyncpg
 
-from ._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower, CredentialSpec
+from ._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower
 from ._loops import LoopDrain
+from ._spec import CredentialSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
     from .._store import SecretStore
     from .._types import DirsArg
-    from ._credentials import Credentials
+    from ._spec import Credentials
 
 __all__ = ["PoolCredentials"]
 

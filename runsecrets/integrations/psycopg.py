@@ -28,8 +28,9 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from ._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower, CredentialSpec
+from ._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower
 from ._loops import LoopDrain
+from ._spec import CredentialSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
     from .._store import SecretStore
     from .._types import DirsArg
-    from ._credentials import Credentials
+    from ._spec import Credentials
 
 __all__ = ["CredentialFollower", "follow_credentials"]
 

@@ -28,7 +28,8 @@ import threading
 
 from redis.credentials import CredentialProvider as _RedisCredentialProvider
 
-from ._credentials import CredentialFollower, CredentialSpec
+from ._credentials import CredentialFollower
+from ._spec import CredentialSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -32,7 +32,8 @@ from typing import Any
 
 from sqlalchemy import event, exc, util
 
-from ._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower, CredentialSpec
+from ._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower
+from ._spec import CredentialSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
     from .._store import SecretStore
     from .._types import DirsArg
-    from ._credentials import Credentials
+    from ._spec import Credentials
 
 __all__ = ["CredentialFollower", "follow_credentials"]
 

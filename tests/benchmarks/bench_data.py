@@ -37,9 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the tests' serve
 from _timing import time_calls, verdict
 
 from runsecrets import SecretStore
-from runsecrets.integrations._credentials import CredentialFollower, CredentialSpec
+from runsecrets.integrations._credentials import CredentialFollower
+from runsecrets.integrations._spec import CredentialSpec
 from runsecrets.testing import Load, SecretsDir, rotate_password, switch_user, wait_until
-from tests._databases import Database, MariaDB, Postgres
+from tests._databases import Database, MariaDB, Postgres, connect_args
 from tests._mariadb import running_mariadb
 from tests._postgres import running_postgres
 from tests._redis import running_redis
@@ -259,10 +260,7 @@ def _engine(database: Database) -> object:
     )
 
 
-def _connect_args(driver: str) -> dict[str, object]:
-    # PyMySQL 1.2 builds a default TLS context (loading the system's CA bundle, about 20 ms
-    # here) for every connection unless told the server speaks plain TCP, as this one does.
-    return {"ssl_disabled": True} if driver == "pymysql" else {}
+_connect_args = connect_args  # PyMySQL: no TLS context per connect (see tests/_databases.py)
 
 
 def _operation(engine: object, database: Database) -> Callable[[], None]:

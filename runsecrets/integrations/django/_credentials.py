@@ -33,15 +33,16 @@ import threading
 from django.core.exceptions import ImproperlyConfigured
 
 from ...exceptions import CredentialsError
-from .._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower, CredentialSpec
+from .._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower
 from .._refusals import is_authentication_failure
+from .._spec import CredentialSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any, TypeVar
 
-    from .._credentials import Credentials
+    from .._spec import Credentials
 
     _F = TypeVar("_F", bound=Callable[..., Any])
 
