@@ -13,6 +13,7 @@ from ._secret import Secret
 from ._secrets import MISSING, Secrets, get, get_bytes
 from .exceptions import (
     CertificateExpiryWarning,
+    CredentialsError,
     InsecurePermissionsWarning,
     InvalidSecretNameError,
     InvalidTLSMaterialError,
@@ -39,6 +40,7 @@ __all__ = [
     "WRITTEN_FILE_WORDS",
     "CertificateExpiryWarning",
     "Changes",
+    "CredentialsError",
     "InsecurePermissionsWarning",
     "InvalidSecretNameError",
     "InvalidTLSMaterialError",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CertificateExpiryWarning",
+    "CredentialsError",
     "InsecurePermissionsWarning",
     "InvalidSecretNameError",
     "InvalidSwarmSecretError",
@@ -215,6 +216,47 @@ class RotationError(SwarmError):
     def __init__(self, message: str, *, report: RotationReport, **kwargs: Any) -> None:
         super().__init__(message, reason="rotation_incomplete", **kwargs)
         self.report = report
+
+
+class CredentialsError(RunSecretsError):
+    """Database or cache credentials taken from secrets could not be used to log in.
+
+    Raised by a connect (never at import or set-up): the pool keeps serving with the
+    connections it already has. The message names the secrets and where they were looked for;
+    a driver's error text is never included (it is about secret material), only its type and
+    code.
+
+    Attributes:
+        reason: ``not_found`` (a credential secret is missing), ``unreadable`` (it cannot be
+            read, or is not text), ``empty``, or ``refused`` (the server kept refusing the
+            login for the whole retry time).
+        secrets: The names of the credential secrets (the user's first, when it is one).
+        attempts: Logins tried before giving up (``refused``; else 0).
+        elapsed: Seconds spent retrying (``refused``; else 0.0).
+        driver_error: The type of the driver's last error, such as
+            ``psycopg.OperationalError`` (``refused``; else ``None``).
+        code: That error's SQLSTATE or error number, when the driver gives one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        secrets: Iterable[str],
+        attempts: int = 0,
+        elapsed: float = 0.0,
+        driver_error: str | None = None,
+        code: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
+        self.secrets: tuple[str, ...] = tuple(secrets)
+        self.attempts = attempts
+        self.elapsed = elapsed
+        self.driver_error = driver_error
+        self.code = code
 
 
 class RunSecretsWarning(UserWarning):

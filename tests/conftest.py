@@ -12,6 +12,7 @@ import secrets as _random
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +193,43 @@ def no_leaked_python_threads() -> Generator[None]:
     left = sorted(t.name for t in set(threading.enumerate()) - before)
     if left:
         pytest.fail(f"leaked threads: {left}", pytrace=False)
+
+
+@pytest.fixture
+def secrets_dir(tmp_path: Path) -> object:
+    """A fresh secrets directory, written through ``runsecrets.testing.SecretsDir`` (modules
+    that want a plain path define their own fixture of this name)."""
+    from runsecrets.testing import SecretsDir
+
+    return SecretsDir(tmp_path / "secrets")
+
+
+# Private database and cache servers, one of each for the whole session, started on first use
+# and stopped at the end (also after a failure): see tests/_postgres.py, _mariadb.py, _redis.py.
+@pytest.fixture(scope="session")
+def postgres_server() -> Generator[object]:
+    """A private PostgreSQL server (skipped when absent, unless CI requires it)."""
+    from ._postgres import running_postgres
+
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Generator[object]:
+    """A private MariaDB server (skipped when absent, unless CI requires it)."""
+    pytest.importorskip("pymysql")
+    from ._mariadb import running_mariadb
+
+    with running_mariadb() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Generator[object]:
+    """A private Redis server with ACL users (skipped when absent, unless CI requires it)."""
+    pytest.importorskip("redis")
+    from ._redis import running_redis
+
+    with running_redis() as server:
+        yield server
