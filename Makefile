@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install lint typecheck test demo e2e images bench clean
+.PHONY: install lint typecheck test demo e2e e2e-cluster images bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: lint typecheck
 # The end-to-end suite alone, with each scenario's time in the summary.
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e tests/e2e --durations=0 $(PYTEST_ARGS)
+
+# The multi-node suite: three engines in network namespaces form a Swarm (root only; see
+# tests/cluster/README.md). Not part of `make test`; CI runs both.
+e2e-cluster: $(STAMP)
+	$(BIN)/python -m pytest -m cluster tests/cluster --durations=0 $(PYTEST_ARGS)
 
 # The container images alone (the base image is cached by its recipe's hash).
 images:
