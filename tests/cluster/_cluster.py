@@ -24,8 +24,8 @@ from ._layout import ClusterError, Layout, log
 
 #: Swarm's ports on each node: the managers' API, gossip (TCP and UDP), VXLAN.
 SWARM_PORTS = (2377, 7946, 4789)
-#: Task states that end a task without it ever running as asked.
-_DEAD_STATES = frozenset({"rejected", "failed", "orphaned"})
+#: Task states that end a task without it running as asked.
+_DEAD_STATES = frozenset({"rejected", "failed"})
 
 
 @dataclass(frozen=True)
@@ -334,6 +334,11 @@ class Cluster:
 
         Its image must be on every node (checked first). The stop grace period is 2 s and the
         update monitor 1 s (5 s by default) to keep the suite fast; later ``args`` override.
+
+        The endpoint mode is ``dnsrr``: the service's name resolves to its tasks' addresses.
+        The default virtual IP needs IPVS in the kernel, which this machine's kernel lacks
+        (dockerd logs "Could not get ipvs family information from the kernel"; connections
+        to the VIP time out), on the host engine as in the nodes.
         """
         self.require_image(image)
         name = self.docker.name(base)
@@ -352,6 +357,8 @@ class Cluster:
             "2s",
             "--update-monitor",
             "1s",
+            "--endpoint-mode",
+            "dnsrr",
             *args,
             image,
             *command,
@@ -401,13 +408,16 @@ class Cluster:
                 in the message), or the tasks were not there after ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
+        since = time.time() - 1
         while True:
-            tasks = self.tasks(service)
-            for task in tasks:
-                if task.state in _DEAD_STATES:
+            # A rejected task is at once replaced (and no longer meant to run): look at all
+            # tasks for failures since the wait began, at the ones meant to run for the rest.
+            for task in self.tasks(service, desired=None):
+                if task.state in _DEAD_STATES and task.timestamp >= since:
                     raise ClusterError(
                         f"a task of {service} on {task.node_name} is {task.state}: {task.error}"
                     )
+            tasks = self.tasks(service)
             ready = [
                 t
                 for t in tasks
