@@ -49,6 +49,11 @@ class Engine:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
+    def index(self) -> int:
+        """The node's number (``rscl2`` is 2), which also gives its address."""
+        return int(self.name.removeprefix(self.layout.prefix))
+
+    @property
     def root(self) -> Path:
         """The node's directory: data root, exec root, config, log."""
         return self.layout.state_dir / self.name

@@ -28,8 +28,9 @@ MARIADB_DIR = e2e.DOCKER_DIR / "mariadb"
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, what: str, timeout: float) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (waiting at most ``timeout`` seconds).
+def file_lock(path: Path, what: str, timeout: float) -> Iterator[float]:
+    """Hold an exclusive ``flock`` on ``path`` (waiting at most ``timeout`` seconds); yield
+    the seconds spent waiting for it.
 
     Raises:
         ClusterError: the lock was not free in time (someone else's run holds it).
@@ -48,7 +49,7 @@ def file_lock(path: Path, what: str, timeout: float) -> Iterator[None]:
                     ) from None
                 time.sleep(0.5)
         try:
-            yield
+            yield timeout - (deadline - time.monotonic())
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -66,6 +67,11 @@ class HostImages:
         self._engine: e2e.Engine | None = None
         self.archives: dict[str, Path] = {}
         self.seconds: dict[str, float] = {}
+        # An archive of the app image made by an outer session (the harness's own nested
+        # sessions), loaded instead of building again; not this session's to remove.
+        prebuilt = os.environ.get("RUNSECRETS_CLUSTER_APP_ARCHIVE")
+        self._borrowed = {e2e.APP_IMAGE: Path(prebuilt)} if prebuilt else {}
+        self.archives.update(self._borrowed)
 
     @property
     def docker(self) -> e2e.Docker:
@@ -80,7 +86,8 @@ class HostImages:
     def app(self) -> Path:
         """The app image (``docker/build-images.sh``), saved; built once per session."""
         if e2e.APP_IMAGE not in self.archives:
-            with self._build_lock():
+            with self._build_lock() as waited:
+                self.seconds["wait for the image lock"] = waited
                 started = time.monotonic()
                 e2e.build_images(self.docker)
                 self.seconds["build app"] = time.monotonic() - started
@@ -103,7 +110,7 @@ class HostImages:
                 self._save(MARIADB_IMAGE)
         return self.archives[MARIADB_IMAGE]
 
-    def _build_lock(self) -> contextlib.AbstractContextManager[None]:
+    def _build_lock(self) -> contextlib.AbstractContextManager[float]:
         return file_lock(E2E_LOCK, "building images on the host engine", self.lock_timeout)
 
     def _build_mariadb(self) -> None:
@@ -142,8 +149,9 @@ class HostImages:
         """Stop the host dockerd if this session started it; remove the archives."""
         if self._engine is not None and self._engine.dockerd is not None:
             e2e.stop_engine(self._engine)
-        for archive in self.archives.values():
-            archive.unlink(missing_ok=True)
+        for image, archive in self.archives.items():
+            if image not in self._borrowed:
+                archive.unlink(missing_ok=True)
         self.archives.clear()
 
 

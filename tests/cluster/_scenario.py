@@ -93,6 +93,11 @@ def file_in_task(cluster: Cluster, task: Task, path: str) -> tuple[str | None, s
     return digest, stat
 
 
+def json_out(text: str) -> Any:
+    """Parse a probe's JSON output."""
+    return json.loads(text)
+
+
 def digest(value: str) -> str:
     """The digest the probe reports for ``value``."""
     return e2e.digest(value)

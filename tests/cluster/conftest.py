@@ -107,7 +107,11 @@ def cluster(timings: Timings) -> Iterator[Cluster]:
     size = int(os.environ.get("RUNSECRETS_CLUSTER_NODES", "3"))
     lock = Path(f"/tmp/runsecrets-cluster-{layout.prefix}.lock")
     wait = _images.default_lock_timeout()
-    with _images.file_lock(lock, "starting the cluster suite", wait), _sigterm_interrupts():
+    with (
+        _images.file_lock(lock, "starting the cluster suite", wait) as waited,
+        _sigterm_interrupts(),
+    ):
+        timings.add("setup", "waiting for another cluster run to end", waited)
         started = time.monotonic()
         if layout is MAIN:
             _cleanup.purge_all()
@@ -123,7 +127,8 @@ def cluster(timings: Timings) -> Iterator[Cluster]:
         try:
             step = time.monotonic()
             images.app()
-            timings.add("setup", "app image built on the host and saved", time.monotonic() - step)
+            for what, seconds in images.seconds.items():
+                timings.add("setup", f"host engine: {what}", seconds)
             step = time.monotonic()
             built.create_network()
             answered = built.start_engines()
