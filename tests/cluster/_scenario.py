@@ -86,6 +86,11 @@ def versions(cluster: Cluster, logical: str) -> list[str]:
     return sorted(n for n in names.split() if n.startswith(logical))
 
 
+def secret_path(target: str) -> str:
+    """Where a secret reference's target is in the container (relative: under /run/secrets)."""
+    return target if target.startswith("/") else f"/run/secrets/{target}"
+
+
 def file_in_task(cluster: Cluster, task: Task, path: str) -> tuple[str | None, str]:
     """The digest of ``path`` in the task (on its node) and its ``uid gid mode``."""
     digest = cluster.probe(task, path)[path]

@@ -88,7 +88,7 @@ def _state(cluster: Cluster, old: str, services: dict[str, str]) -> State:
 
 
 def _digest(cluster: Cluster, task: Task, target: str) -> str | None:
-    path = target if target.startswith("/") else f"/run/secrets/{target}"
+    path = sc.secret_path(target)
     return cluster.probe(task, path)[path]
 
 
@@ -194,9 +194,6 @@ def episode(
         for service in services.values():
             cluster.wait_tasks(service, 3, timeout=60)
         after_second = _state(cluster, old, services)
-        timings.add(
-            scenario, f"first swarm rotate (--timeout {TIMEOUT}), to its exit", first.seconds
-        )
         timings.rotation(scenario + ", re-run", cluster, services, f"{old}_v0002", second.started)
         timings.add(scenario, "re-run of swarm rotate", second.seconds)
         yield Episode(

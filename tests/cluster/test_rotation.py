@@ -19,10 +19,6 @@ def _mount(secret: str, target: tuple[str, str, str, int]) -> str:
     return f"source={secret},target={path},uid={uid},gid={gid},mode={mode:04o}"
 
 
-def _path(target: str) -> str:
-    return target if target.startswith("/") else f"/run/secrets/{target}"
-
-
 def test_rotate_moves_every_task_on_every_node(
     swarm: Cluster, sentinel: str, timings: Timings
 ) -> None:
@@ -50,7 +46,7 @@ def test_rotate_moves_every_task_on_every_node(
         tasks = cluster.wait_tasks(service, len(nodes), secret=old)
         assert {t.node_name for t in tasks} == nodes
         for task in tasks:
-            assert sc.file_in_task(cluster, task, _path(target[0]))[0] == sc.digest(
+            assert sc.file_in_task(cluster, task, sc.secret_path(target[0]))[0] == sc.digest(
                 f"{sentinel}-old"
             )
 
@@ -80,7 +76,7 @@ def test_rotate_moves_every_task_on_every_node(
         assert sorted(t.node_name for t in tasks) == sorted(nodes)
         for task in tasks:
             assert (task.state, task.secret_names()) == ("running", [new]), task
-            digest, stat = sc.file_in_task(cluster, task, _path(path))
+            digest, stat = sc.file_in_task(cluster, task, sc.secret_path(path))
             assert digest == sc.digest(f"{sentinel}-new"), (service, task.node_name)
             assert stat == f"{uid} {gid} {mode:o}", (service, task.node_name)
             running[task.id] = task.node_name
