@@ -149,6 +149,8 @@ class HostImages:
         """Stop the host dockerd if this session started it; remove the archives."""
         if self._engine is not None and self._engine.dockerd is not None:
             e2e.stop_engine(self._engine)
+            if self._engine.dockerd_log is not None:
+                self._engine.dockerd_log.unlink(missing_ok=True)
         for image, archive in self.archives.items():
             if image not in self._borrowed:
                 archive.unlink(missing_ok=True)
