@@ -77,10 +77,13 @@ class Docker:
     Attributes:
         cli: Path of the docker client.
         session: The session id: a prefix for names and the value of the session label.
+        host: The engine's address (``-H``), when not the client's default (the cluster
+            suite's engines each have their own socket).
     """
 
     cli: str
     session: str = field(default_factory=lambda: f"rse2e{_random.token_hex(3)}")
+    host: str | None = None
     _count: Iterator[int] = field(default_factory=itertools.count, repr=False)
 
     @property
@@ -105,7 +108,7 @@ class Docker:
         Secret values are passed on standard input, never as arguments, so the logged command
         and any error text are safe to show.
         """
-        command = [self.cli, *args]
+        command = [self.cli, *(("-H", self.host) if self.host else ()), *args]
         log.debug("$ %s", " ".join(arg if len(arg) < 80 else "<script>" for arg in command))
         merged = {**os.environ, **(env or {})}
         result = subprocess.run(
