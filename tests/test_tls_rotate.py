@@ -329,7 +329,7 @@ def test_the_resolvers_rules_reach_the_internal_store_whole(tmp_path: Path) -> N
     19 of the hardening issue): every field of ``ReadingRules``, set away from its default
     here, arrives unchanged; only the environment is layered (the paths given as parts)."""
     from runsecrets._rules import ReadingRules
-    from runsecrets._tls_rotate import store_for_specs
+    from runsecrets.tls._rotate import store_for_specs
 
     environ = {"OTHER": "x"}
     chosen: dict[str, object] = {

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from runsecrets import InvalidTLSMaterialError, _tls_context
+from runsecrets import InvalidTLSMaterialError
 from runsecrets.tls import RotatingServerContext, TLSMaterial
+from runsecrets.tls import _context as _tls_context
 
 from ._pki import (
     KEYS,

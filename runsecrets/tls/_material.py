@@ -8,12 +8,12 @@ import math
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from ._scrub import scrub_errors
-from ._tls_checks import PURPOSES, Check, first_failure, run_checks
-from ._tls_context import configure_server, new_client_context, new_server_context
-from ._tls_parse import describe_key, has_pem_key, parse_certificates, parse_private_key
-from ._tls_source import password_bytes
-from .exceptions import InvalidTLSMaterialError
+from .._scrub import scrub_errors
+from ..exceptions import InvalidTLSMaterialError
+from ._checks import PURPOSES, Check, first_failure, run_checks
+from ._context import configure_server, new_client_context, new_server_context
+from ._parse import describe_key, has_pem_key, parse_certificates, parse_private_key
+from ._source import password_bytes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 
-from ._names import validate_name
-from ._read import decode_text, read_file
-from ._resolve import resolve
+from .._names import validate_name
+from .._read import decode_text, read_file
+from .._resolve import resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    from ._secrets import Secrets
+    from .._secrets import Secrets
 
     #: A secret name, or a path to a file.
     Spec: TypeAlias = str | os.PathLike[str]

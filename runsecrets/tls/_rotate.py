@@ -21,25 +21,25 @@ import ssl
 import time
 from typing import cast
 
-from ._callbacks import log_callback_error
-from ._forksafe import ForkSafeLock
-from ._names import file_env_name
-from ._provenance import FILE_VARIABLE
-from ._scrub import scrub_errors, scrubbed
-from ._secrets import Secrets
-from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
-from ._tls_source import PARTS, is_path, read_spec
-from .exceptions import InvalidTLSMaterialError, RunSecretsError
+from .._callbacks import log_callback_error
+from .._forksafe import ForkSafeLock
+from .._names import file_env_name
+from .._provenance import FILE_VARIABLE
+from .._scrub import scrub_errors, scrubbed
+from .._secrets import Secrets
+from ..exceptions import InvalidTLSMaterialError, RunSecretsError
+from ._material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
+from ._source import PARTS, is_path, read_spec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
     from collections.abc import Callable, Iterable, Mapping, MutableMapping
 
-    from ._snapshot import Changes, Snapshot
-    from ._store import SecretStore
-    from ._tls_material import RawParts
-    from ._tls_source import Spec
+    from .._snapshot import Changes, Snapshot
+    from .._store import SecretStore
+    from ._material import RawParts
+    from ._source import Spec
 
 logger = logging.getLogger("runsecrets.tls")
 
@@ -108,7 +108,7 @@ class StoreSource(MaterialSource):
 
 def store_for_specs(specs: Mapping[str, Spec | None], secrets: Secrets) -> StoreSource:
     """An internal store that tracks exactly these parts, paths included."""
-    from ._store import SecretStore
+    from .._store import SecretStore
 
     synthetic: dict[str, str] = {}
     names: dict[str, str | None] = {}

@@ -12,8 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from ._tls_pem import CERTIFICATE_KINDS, read_blocks
-from .exceptions import InvalidTLSMaterialError
+from ..exceptions import InvalidTLSMaterialError
+from ._pem import CERTIFICATE_KINDS, read_blocks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
