@@ -23,7 +23,8 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from runsecrets.pydantic import SecretsSettings, _store_for, live
+from runsecrets.pydantic import SecretsSettings, live
+from runsecrets.pydantic._source import _store_for
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="symlink swaps by rename")
 

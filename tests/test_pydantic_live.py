@@ -13,8 +13,8 @@ from pydantic import BaseModel, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from runsecrets import SecretStore
-from runsecrets._pydantic_live import clean_validation_error
 from runsecrets.pydantic import LiveSettings, SecretsSettings, live
+from runsecrets.pydantic._errors import clean_validation_error
 from runsecrets.testing import SecretsDir, write_rename
 
 from ._pydantic_models import plain_model

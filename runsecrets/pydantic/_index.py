@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import os
 
-from ._listing import is_debris
-from ._names import name_problem
-from ._read import resolves_inside
+from .._listing import is_debris
+from .._names import name_problem
+from .._read import resolves_inside
 
 logger = logging.getLogger("runsecrets.pydantic")
 

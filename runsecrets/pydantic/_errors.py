@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
-from . import _pydantic_fields as fields
-from ._scrub import scrubbed
+from .._scrub import scrubbed
+from . import _fields as fields
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

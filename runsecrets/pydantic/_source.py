@@ -1,19 +1,4 @@
-"""pydantic-settings integration: a settings source, a ready base class and live settings.
-
-- :class:`RunSecretsSettingsSource` reads ``<PREFIX><FIELD>_FILE`` variables and secrets
-  directories under runsecrets' reading rules, for any ``BaseSettings`` model.
-- :class:`SecretsSettings` is a ``BaseSettings`` with that source installed: init arguments,
-  then environment variables and ``_FILE`` variables, then the dotenv file, then the secrets
-  directories.
-- :func:`live` keeps the latest valid instance of a model at hand and re-validates it when its
-  secrets change.
-
-This is the only public module that imports pydantic (``import runsecrets`` does not).
-
-File names keep pydantic-settings' rule: the file for a field is ``env_prefix`` + the field
-name (or its alias), so ``env_prefix="APP_"`` reads ``/run/secrets/APP_db_password`` (any case
-unless ``case_sensitive``), exactly as ``SecretsSettingsSource`` does.
-"""
+"""The settings source, the ready base class and ``live()``: what a settings model installs."""
 
 from __future__ import annotations
 
@@ -32,34 +17,26 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
-from ._platform import DIRS_VARIABLE, default_dirs, resolve_dirs, trusted_link_roots
-from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS
-from ._pydantic_errors import clean_errors_of, cleaning_errors
-from ._pydantic_index import SecretsIndex
-from ._pydantic_live import LiveSettings, OnChange, ReloadFailure, StoreWatcher, Vet
-from ._pydantic_load import Load, Variables, validation_error
-from ._read import DEFAULT_MAX_SIZE, describe_mode, os_reason
-from ._resolve import Lookup
-from ._scrub import scrub_errors
-from ._warn import warn
-from .exceptions import RunSecretsWarning, SecretsDirWarning
+from .._platform import DIRS_VARIABLE, default_dirs, resolve_dirs, trusted_link_roots
+from .._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS
+from .._read import DEFAULT_MAX_SIZE, describe_mode, os_reason
+from .._resolve import Lookup
+from .._scrub import scrub_errors
+from .._warn import warn
+from ..exceptions import RunSecretsWarning, SecretsDirWarning
+from ._errors import clean_errors_of, cleaning_errors
+from ._index import SecretsIndex
+from ._live import LiveSettings, OnChange, StoreWatcher, Vet
+from ._load import Load, Variables, validation_error
 
 if TYPE_CHECKING:
-    from ._provenance import Provenance
-    from ._store import SecretStore
-    from ._types import DirsArg
+    from .._provenance import Provenance
+    from .._store import SecretStore
+    from .._types import DirsArg
 
     #: What pydantic-settings accepts as ``secrets_dir``: a path or a sequence of paths.
     SecretsDirArg = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
-__all__ = [
-    "LiveSettings",
-    "ReloadFailure",
-    "RunSecretsSettingsSource",
-    "SecretsSettings",
-    "StoreWatcher",
-    "live",
-]
 
 _Settings = TypeVar("_Settings", bound=BaseSettings)
 
@@ -263,7 +240,7 @@ def hide_input_in_errors(settings_cls: type[BaseSettings]) -> None:
     As the setting changes only how errors print, the model is also made to raise the cleaned
     copy of its ``ValidationError`` (no input in ``errors()``, ``json()``, ``str()`` or
     ``repr()``, no value in a frame of the call): see
-    :func:`runsecrets._pydantic_errors.clean_errors_of`.
+    :func:`runsecrets.pydantic._errors.clean_errors_of`.
     """
     config = settings_cls.model_config
     if config.get("hide_input_in_errors") is not True:
@@ -381,7 +358,7 @@ def live(
 
 def _store_for(settings_cls: type[BaseSettings], dirs: DirsArg | None) -> SecretStore:
     """A store watching what ``settings_cls`` reads: directories, nested sub-directories."""
-    from ._store import SecretStore
+    from .._store import SecretStore
 
     source = RunSecretsSettingsSource(settings_cls, dirs)
     directories = list(source.directories())

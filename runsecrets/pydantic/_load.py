@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from . import _pydantic_fields as fields
-from ._names import FILE_SUFFIX
-from ._provenance import DIRECTORY, FILE_VARIABLE, Provenance
-from ._read import decode_text, too_large
-from ._resolve import _from_file, check_conflict
-from .exceptions import RunSecretsError, SecretConflictError, SecretReadError
+from .._names import FILE_SUFFIX
+from .._provenance import DIRECTORY, FILE_VARIABLE, Provenance
+from .._read import decode_text, too_large
+from .._resolve import _from_file, check_conflict
+from ..exceptions import RunSecretsError, SecretConflictError, SecretReadError
+from . import _fields as fields
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
     from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
-    from ._pydantic_index import SecretsIndex
-    from ._resolve import Lookup
-    from ._snapshot import Snapshot
+    from .._resolve import Lookup
+    from .._snapshot import Snapshot
+    from ._index import SecretsIndex
 
 #: Prefix of the pydantic error types this source reports (``runsecrets_conflict``...).
 ERROR_TYPE_PREFIX = "runsecrets_"
