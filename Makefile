@@ -56,7 +56,7 @@ docs: $(STAMP)
 	@echo "docs: open docs/_build/html/index.html"
 
 bench: $(STAMP)
-	@for script in tests/benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build docs/_build

@@ -1,6 +1,6 @@
 """Core benchmarks (issue 2): import + get, ``runsecrets exec -- true``, reading 1,000 files.
 
-Run: ``python tests/benchmarks/bench_core.py [--runs N]``. Prints each figure as a ratio to a
+Run: ``python benchmarks/bench_core.py [--runs N]``. Prints each figure as a ratio to a
 baseline measured in the same run, with the target.
 """
 

@@ -1,6 +1,6 @@
 """pydantic-settings benchmarks (issue 3): loading many secret fields, ``LiveSettings.current``.
 
-Run: ``python tests/benchmarks/bench_pydantic.py [--runs N]``. Prints each figure as a ratio to
+Run: ``python benchmarks/bench_pydantic.py [--runs N]``. Prints each figure as a ratio to
 a baseline measured in the same run (medians of interleaved runs), with the target:
 
 - load 1,000 secret fields: pydantic-settings' ``SecretsSettingsSource`` / ours (>= 20x);

@@ -1,6 +1,6 @@
 """TLS benchmarks (issue 5): validation cost, and rotation under continuous handshakes.
 
-Run: ``python tests/benchmarks/bench_tls.py [--runs N] [--rotations N]``.
+Run: ``python benchmarks/bench_tls.py [--runs N] [--rotations N]``.
 
 1. Full validation of a 4096-bit RSA leaf + key + 4096-bit CA (parse, pair, chain, hostname,
    dates) with ``runsecrets.tls.load`` against ``ssl.SSLContext(...).load_cert_chain`` on the
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests._pki
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests._pki
 
 from _timing import time_calls, verdict
 

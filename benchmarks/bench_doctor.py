@@ -1,6 +1,6 @@
 """``runsecrets doctor`` on 1,000 secrets (issue 17): target at most 0.5 s.
 
-Run: ``python tests/benchmarks/bench_doctor.py [--runs N]``. The secrets are written to a tmpfs
+Run: ``python benchmarks/bench_doctor.py [--runs N]``. The secrets are written to a tmpfs
 when ``/dev/shm`` is one (as in a container), else to a temporary directory; one variant adds a
 certificate and its key (``cryptography`` is then imported). Baselines measured in the same run,
 interleaved: a bare interpreter, and ``runsecrets explain`` of the same directory (which lists
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[2]))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from _timing import bytecode_env, time_calls, time_commands, verdict
 

@@ -1,6 +1,6 @@
 """Hot-reload benchmarks (issue 4): rotation latency, idle cost, ``store.get()``, torture.
 
-Run: ``python tests/benchmarks/bench_store.py [--idle-seconds 60] [--rotations 10000]
+Run: ``python benchmarks/bench_store.py [--idle-seconds 60] [--rotations 10000]
 [--torture-runs 3] [--latency-rotations 200] [--only latency,idle,get,torture]``.
 
 - Latency: from the writer process's last system call (it prints ``time.monotonic_ns()``, a
@@ -31,7 +31,7 @@ import timeit
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # _store_fixtures
 
 from _store_fixtures import is_whole, make_value, number, refuse_torn
 from _timing import verdict
@@ -40,7 +40,7 @@ import runsecrets
 from runsecrets.testing import SecretsDir, kubernetes_swap
 
 HERE = Path(__file__).resolve().parent
-WRITER = HERE.parent / "_store_writers.py"
+WRITER = HERE.parent / "tests" / "_store_writers.py"
 
 
 def run_writer(

@@ -16,7 +16,7 @@ On private servers started here (PostgreSQL, MariaDB, Redis, as the tests start 
    alternating rotations (target <= 10 ms); beside it the store's publish latency (when the
    next connect takes the new credentials) and one connect alone.
 
-Run: ``.venv/bin/python tests/benchmarks/bench_data.py``
+Run: ``.venv/bin/python benchmarks/bench_data.py``
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the tests' server helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' server helpers
 from _timing import time_calls, verdict
 
 from runsecrets import SecretStore

@@ -7,7 +7,7 @@
    process, against an in-process ``SecretStore`` subscriber on the same machine (the store's own
    latency), interleaved.
 
-Run: ``.venv/bin/python tests/benchmarks/bench_integrations.py``
+Run: ``.venv/bin/python benchmarks/bench_integrations.py``
 """
 
 from __future__ import annotations
