@@ -24,7 +24,7 @@ from runsecrets.cli import main
 from runsecrets.testing import write_rename
 from runsecrets.tls import RotatingServerContext, examine, load
 
-from ._pki import KEYS, Issued, cert_pem, key_bytes, make_ca, make_leaf
+from .._pki import KEYS, Issued, cert_pem, key_bytes, make_ca, make_leaf
 
 PASSWORD = b"correct horse"
 

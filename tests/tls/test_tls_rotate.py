@@ -17,7 +17,7 @@ from runsecrets import InvalidTLSMaterialError, Secrets, SecretStore
 from runsecrets.testing import write_rename
 from runsecrets.tls import RotatingServerContext, load
 
-from ._pki import (
+from .._pki import (
     DAY,
     KEYS,
     NOW,
@@ -30,7 +30,7 @@ from ._pki import (
     new_key,
     publish_material,
 )
-from ._tls_server import fetch_serial, running
+from .._tls_server import fetch_serial, running
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from runsecrets import CertificateExpiryWarning, InvalidTLSMaterialError, Secrets
 from runsecrets.tls import REASONS, examine, load
 
-from ._pki import (
+from .._pki import (
     DAY,
     KEYS,
     NOW,

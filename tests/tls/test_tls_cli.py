@@ -10,8 +10,8 @@ import pytest
 
 from runsecrets.cli import main
 
-from ._pki import DAY, KEYS, NOW, Issued, cert_pem, key_bytes, make_ca, make_leaf, write_material
-from .conftest import leaked
+from .._pki import DAY, KEYS, NOW, Issued, cert_pem, key_bytes, make_ca, make_leaf, write_material
+from ..conftest import leaked
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from runsecrets.testing import write_rename
 from runsecrets.tls import RotatingServerContext, load
 
-from ._tls_server import fetch_serial, running, s_client_serial
+from .._tls_server import fetch_serial, running, s_client_serial
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 

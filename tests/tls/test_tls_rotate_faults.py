@@ -14,7 +14,7 @@ from runsecrets import InvalidTLSMaterialError
 from runsecrets.tls import RotatingServerContext, TLSMaterial
 from runsecrets.tls import _context as _tls_context
 
-from ._pki import (
+from .._pki import (
     KEYS,
     Issued,
     client_trusting,
@@ -24,7 +24,7 @@ from ._pki import (
     new_key,
     publish_material,
 )
-from ._tls_server import fetch_serial, running
+from .._tls_server import fetch_serial, running
 
 
 @pytest.fixture(scope="module")
