@@ -17,8 +17,8 @@ from runsecrets.exceptions import RunSecretsWarning, SecretsDirWarning
 from runsecrets.pydantic import RunSecretsSettingsSource, SecretsSettings
 from runsecrets.testing import SecretsDir
 
-from ._pydantic_models import plain_model
-from .conftest import leaked
+from .._pydantic_models import plain_model
+from ..conftest import leaked
 
 
 @pytest.fixture(autouse=True)

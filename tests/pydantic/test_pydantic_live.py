@@ -17,8 +17,8 @@ from runsecrets.pydantic import LiveSettings, SecretsSettings, live
 from runsecrets.pydantic._errors import clean_validation_error
 from runsecrets.testing import SecretsDir, write_rename
 
-from ._pydantic_models import plain_model
-from .conftest import leaked
+from .._pydantic_models import plain_model
+from ..conftest import leaked
 
 
 @pytest.fixture(autouse=True)
