@@ -19,9 +19,9 @@ from runsecrets.doctor._context import Context
 from runsecrets.doctor._directories import check_directories
 from runsecrets.doctor._files import check_files
 
-from ._pki import DAY, KEYS, NOW, Issued, cert_pem, key_bytes, make_ca, make_leaf
-from ._privileges import run_without_dac_override
-from .conftest import leaked
+from .._pki import DAY, KEYS, NOW, Issued, cert_pem, key_bytes, make_ca, make_leaf
+from .._privileges import run_without_dac_override
+from ..conftest import leaked
 
 Check = Callable[[Context], Iterable[Finding]]
 

@@ -17,8 +17,8 @@ from runsecrets.doctor import Finding
 from runsecrets.doctor._context import Context
 from runsecrets.doctor._runner import run_families
 
-from ._pki import DAY, KEYS, NOW, cert_pem, key_bytes, make_ca, make_leaf
-from .conftest import leaked
+from .._pki import DAY, KEYS, NOW, cert_pem, key_bytes, make_ca, make_leaf
+from ..conftest import leaked
 
 
 def _proc(root: Path, memory_dirs: list[Path]) -> Path:

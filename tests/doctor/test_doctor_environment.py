@@ -9,7 +9,7 @@ from runsecrets.doctor import Finding
 from runsecrets.doctor._context import Context
 from runsecrets.doctor._environment import check_environment
 
-from .conftest import leaked
+from ..conftest import leaked
 
 
 def _findings(environ: dict[str, str], prefix: str = "") -> list[Finding]:

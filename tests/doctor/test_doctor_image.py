@@ -14,7 +14,7 @@ import pytest
 from runsecrets.doctor import check_image, diagnose_image
 from runsecrets.doctor._image import assignments, run_arguments
 
-from .conftest import leaked
+from ..conftest import leaked
 
 # ``docker history --no-trunc`` of an image built here (newest first), with the value replaced.
 _BUILDKIT = [
