@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from ._servers import ROOT
+from .._servers import ROOT
 
 # Values the demo plants; only "demo-db-password" is printed, by `runsecrets get`, on purpose.
 HIDDEN_VALUES = (

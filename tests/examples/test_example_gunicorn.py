@@ -11,7 +11,7 @@ import pytest
 
 from runsecrets.testing import write_rename
 
-from ._servers import BIN, EXAMPLES, Server, free_port, load_example, running, server_env
+from .._servers import BIN, EXAMPLES, Server, free_port, load_example, running, server_env
 
 pytest.importorskip("gunicorn")
 pytest.importorskip("cryptography")

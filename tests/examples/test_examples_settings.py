@@ -18,9 +18,9 @@ import pytest
 
 from runsecrets.testing import SecretsDir, write_rename
 
-from .conftest import leaked
+from ..conftest import leaked
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 @pytest.fixture(autouse=True)

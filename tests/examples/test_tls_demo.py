@@ -10,7 +10,7 @@ import pytest
 
 def test_demo_validates_refuses_and_rotates(capsys: pytest.CaptureFixture[str]) -> None:
     """The TLS demo validates material, refuses a bad pair and rotates."""
-    path = Path(__file__).resolve().parents[1] / "examples" / "demo_tls.py"
+    path = Path(__file__).resolve().parents[2] / "examples" / "demo_tls.py"
     spec = importlib.util.spec_from_file_location("demo_tls", path)
     assert spec is not None
     assert spec.loader is not None

@@ -13,8 +13,8 @@ import pytest
 
 from runsecrets.testing import write_rename
 
-from ._postgres import PostgresServer, running_postgres
-from ._servers import BIN, EXAMPLES, Server, free_port, running, server_env
+from .._postgres import PostgresServer, running_postgres
+from .._servers import BIN, EXAMPLES, Server, free_port, running, server_env
 
 pytest.importorskip("django")
 psycopg = pytest.importorskip("psycopg")

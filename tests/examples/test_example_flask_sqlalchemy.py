@@ -17,12 +17,12 @@ pytest.importorskip("pymysql")
 
 from runsecrets.testing import Load, SecretsDir, rotate_password, switch_user, wait_until
 
-from ._databases import MariaDB
-from ._servers import BIN, EXAMPLES, Server, free_port, get_json, running, server_env
+from .._databases import MariaDB
+from .._servers import BIN, EXAMPLES, Server, free_port, get_json, running, server_env
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._mariadb import MariaDBServer
+    from .._mariadb import MariaDBServer
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from runsecrets.testing import write_rename
 
-from ._servers import EXAMPLES, Server, free_port, running, server_env
+from .._servers import EXAMPLES, Server, free_port, running, server_env
 
 pytest.importorskip("flask")
 

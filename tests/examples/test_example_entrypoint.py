@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ._servers import BIN, EXAMPLES
+from .._servers import BIN, EXAMPLES
 
 SCRIPT = os.path.join(EXAMPLES, "entrypoint", "docker-entrypoint.sh")
 

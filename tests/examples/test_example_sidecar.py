@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ._servers import load_example
+from .._servers import load_example
 
 pytest.importorskip("cryptography")
 

@@ -12,7 +12,7 @@ import pytest
 
 from runsecrets.integrations.uvicorn import ssl_context_factory
 
-from ._servers import EXAMPLES, free_port, load_example, running, server_env
+from .._servers import EXAMPLES, free_port, load_example, running, server_env
 
 pytest.importorskip("uvicorn")
 pytest.importorskip("cryptography")
