@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from runsecrets import SecretNotFoundError
 from runsecrets.integrations.django import close_credentials, secret, secret_bytes
 
-from .conftest import leaked
+from ..conftest import leaked
 
 if not settings.configured:
     settings.configure(USE_TZ=True)

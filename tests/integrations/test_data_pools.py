@@ -16,12 +16,12 @@ import psycopg_pool
 from runsecrets import CredentialsError
 from runsecrets.testing import SecretsDir, wait_until
 
-from ._databases import Postgres, user_names
-from .conftest import leaked
+from .._databases import Postgres, user_names
+from ..conftest import leaked
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._postgres import PostgresServer
+    from .._postgres import PostgresServer
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ pytest.importorskip("gunicorn")
 from runsecrets.integrations.django import SecretBytes, SecretText, secret, secret_bytes
 from runsecrets.testing import write_rename
 
-from ._servers import BIN, free_port, running, server_env
+from .._servers import BIN, free_port, running, server_env
 
 SETTINGS = """
 from runsecrets.integrations.django import secret

@@ -24,9 +24,9 @@ from runsecrets import SecretStore, SecretValidationError
 from runsecrets.integrations.flask import RunSecrets
 from runsecrets.testing import write_rename
 
-from ._waiting import wait_until
+from .._waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _signed(key: str, user: str = "admin") -> str:

@@ -19,12 +19,12 @@ from runsecrets import CredentialsError
 from runsecrets.integrations.redis import CredentialProvider, rotation_retry
 from runsecrets.testing import SecretsDir, wait_until
 
-from ._databases import user_names
-from .conftest import leaked
+from .._databases import user_names
+from ..conftest import leaked
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._redis import RedisServer
+    from .._redis import RedisServer
 
 
 @pytest.fixture

@@ -20,11 +20,11 @@ pytest.importorskip("redis")
 
 from runsecrets.testing import SecretsDir
 
-from ._servers import BIN, EXAMPLES, server_env
+from .._servers import BIN, EXAMPLES, server_env
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._redis import RedisServer
+    from .._redis import RedisServer
 
 RECIPE = os.path.join(EXAMPLES, "celery")
 

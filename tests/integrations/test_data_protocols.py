@@ -16,11 +16,11 @@ pytest.importorskip("sqlalchemy")
 from runsecrets.integrations.sqlalchemy import follow_credentials
 from runsecrets.testing import Load, SecretsDir, rotate_password, switch_user, wait_until
 
-from ._databases import Database, MariaDB, Postgres, connect_args, user_names
+from .._databases import Database, MariaDB, Postgres, connect_args, user_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._redis import RedisServer
+    from .._redis import RedisServer
 
 DRIVERS = [("postgresql", "psycopg"), ("mariadb", "pymysql")]
 STEADY = 0.4  # seconds of load before and after each rotation

@@ -14,7 +14,7 @@ import pytest
 from runsecrets.testing import write_rename
 from runsecrets.tls import RotatingServerContext
 
-from ._pki import KEYS, cert_pem, key_bytes, make_ca, make_leaf, new_key, write_material
+from .._pki import KEYS, cert_pem, key_bytes, make_ca, make_leaf, new_key, write_material
 
 uvicorn = pytest.importorskip("uvicorn")
 

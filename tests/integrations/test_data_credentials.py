@@ -13,7 +13,7 @@ from runsecrets.integrations._refusals import is_authentication_failure
 from runsecrets.integrations._spec import Credentials, CredentialSpec
 from runsecrets.testing import SecretsDir
 
-from .conftest import leaked
+from ..conftest import leaked
 
 
 def _snapshot(tmp_path: Path, **files: str) -> object:

@@ -17,8 +17,8 @@ from runsecrets import CredentialsError, SecretStore
 from runsecrets.integrations.sqlalchemy import follow_credentials
 from runsecrets.testing import SecretsDir, wait_until
 
-from ._databases import Database, Engine, MariaDB, Postgres, user_names
-from .conftest import leaked
+from .._databases import Database, Engine, MariaDB, Postgres, user_names
+from ..conftest import leaked
 
 DRIVERS = [
     ("postgresql", "psycopg"),

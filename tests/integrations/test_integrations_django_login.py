@@ -19,7 +19,7 @@ pytest.importorskip("psycopg")
 from runsecrets import CredentialsError
 from runsecrets.testing import write_rename
 
-from ._postgres import PostgresServer, running_postgres
+from .._postgres import PostgresServer, running_postgres
 from .test_integrations_django import _close_credentials  # noqa: F401  (autouse: stops the watchers)
 from .test_integrations_django import _wrapper as _settings_wrapper
 

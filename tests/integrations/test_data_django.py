@@ -20,12 +20,12 @@ from django.conf import settings
 from runsecrets.integrations.django import close_credentials, follow_secret_key
 from runsecrets.testing import SecretsDir, wait_until
 
-from ._databases import Postgres, user_names
-from .conftest import leaked
+from .._databases import Postgres, user_names
+from ..conftest import leaked
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._postgres import PostgresServer
+    from .._postgres import PostgresServer
 
 if not settings.configured:
     settings.configure(USE_TZ=True)
