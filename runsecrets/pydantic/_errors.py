@@ -16,6 +16,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from .._scrub import scrubbed
 from . import _fields as fields
+from ._compat import init_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -214,12 +215,14 @@ class CleaningValidator:
             return self._validator.validate_python(*args, **kwargs)
         except ValidationError as e:
             error = clean_validation_error(e, self._model)
-        if kwargs.get("self_instance") is not None and args and isinstance(args[0], dict):
+        data = init_data(args, kwargs)
+        if data is not None:
             # Called by ``BaseModel.__init__`` with its own ``**data``: a dictionary made for
             # this call, of every value the sources read, which the frame of that call (still
             # running, above this one) would keep in the traceback. Nothing else holds it, and
             # pydantic raises at once: emptied, it keeps nothing.
-            args[0].clear()
+            data.clear()
+        del data
         del args, kwargs
         raise error
 

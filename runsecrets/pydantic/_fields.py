@@ -10,6 +10,8 @@ from pydantic import AliasChoices, AliasPath, BaseModel, SecretBytes
 from pydantic.dataclasses import is_pydantic_dataclass
 from pydantic.fields import FieldInfo
 
+from ._compat import dataclass_config, dataclass_fields
+
 _UNION_ORIGINS: tuple[object, ...] = (typing.Union, types.UnionType)
 _BYTES_TYPES: tuple[type, ...] = (bytes, SecretBytes)
 
@@ -41,16 +43,14 @@ def model_fields(model: type[Any]) -> dict[str, FieldInfo]:
     """The fields of a pydantic model or pydantic dataclass."""
     if issubclass(model, BaseModel):
         return dict(model.model_fields)
-    fields: dict[str, FieldInfo] = getattr(model, "__pydantic_fields__", {})
-    return fields
+    return dataclass_fields(model)
 
 
 def model_config(model: type[Any]) -> typing.Mapping[str, Any]:
     """The configuration of a pydantic model or pydantic dataclass."""
     if issubclass(model, BaseModel):
         return model.model_config
-    config: typing.Mapping[str, Any] = getattr(model, "__pydantic_config__", None) or {}
-    return config
+    return dataclass_config(model)
 
 
 def wants_bytes(field: FieldInfo) -> bool:

@@ -20,6 +20,7 @@ from .._read import decode_text, too_large
 from .._resolve import _from_file, check_conflict
 from ..exceptions import RunSecretsError, SecretConflictError, SecretReadError
 from . import _fields as fields
+from ._compat import field_keys, match_field_names
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -193,10 +194,9 @@ class Load:
         data: dict[str, Any] = {}
         if self._index is None and (self._variables is None or not self._variables.any_set):
             return data
-        extract = self._source._extract_field_info
         for field_name, field in model_fields.items():
             nested = fields.model_class(field.annotation) if self._delimiter else None
-            for key, env_name, value_is_complex in extract(field, field_name):
+            for key, env_name, value_is_complex in field_keys(self._source, field, field_name):
                 value = self._value((key,), (env_name,), field_name, field, value_is_complex)
                 value = self._with_leaves(value, nested, (key,), (env_name,))
                 if value is not None:
@@ -274,7 +274,7 @@ class Load:
         else:
             self.provenance[".".join(loc)] = provenance
             if isinstance(value, dict) and not self._case_sensitive:
-                value = self._source._replace_field_names_case_insensitively(field, value)
+                value = match_field_names(self._source, field, value)
             return value
         where = provenance.describe()
         self.errors.append(
