@@ -53,6 +53,17 @@ _PURPOSE_EKU = {
     "server": ExtendedKeyUsageOID.SERVER_AUTH,
     "client": ExtendedKeyUsageOID.CLIENT_AUTH,
 }
+#: Extended key usages by the names OpenSSL and RFC 5280 give them, for messages; any other shows
+#: as its dotted OID (cryptography's own names are a private attribute, and "Unknown OID" for some).
+_EKU_NAMES = {
+    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
+    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+    ExtendedKeyUsageOID.CODE_SIGNING: "codeSigning",
+    ExtendedKeyUsageOID.EMAIL_PROTECTION: "emailProtection",
+    ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
+    ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
+    ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
+}
 
 
 class Check:
@@ -186,13 +197,17 @@ def check_key_usage(leaf: x509.Certificate, purpose: str) -> Check:
     if extended is None:
         return _passed("key_usage", f"no extendedKeyUsage: any purpose, {purpose} included")
     if wanted in extended or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in extended:
-        return _passed("key_usage", f"extendedKeyUsage allows {wanted._name}")
-    found = ", ".join(oid._name for oid in extended)
+        return _passed("key_usage", f"extendedKeyUsage allows {_eku_name(wanted)}")
+    found = ", ".join(_eku_name(oid) for oid in extended)
     return _failed(
         "key_usage",
         "bad_key_usage",
-        f"extendedKeyUsage ({found}) does not allow {wanted._name} (purpose {purpose!r})",
+        f"extendedKeyUsage ({found}) does not allow {_eku_name(wanted)} (purpose {purpose!r})",
     )
+
+
+def _eku_name(oid: x509.ObjectIdentifier) -> str:
+    return _EKU_NAMES.get(oid, oid.dotted_string)
 
 
 def check_key_strength(chain: list[x509.Certificate]) -> Check:

@@ -150,6 +150,20 @@ def test_extended_key_usage_must_fit_the_purpose(tmp_path: Path, root: Issued) -
     assert _reason(tmp_path / "c", server_only, root, purpose="client") == "bad_key_usage"
 
 
+def test_extended_key_usage_refusal_names_each_usage(tmp_path: Path, root: Issued) -> None:
+    """The refusal names each usage the certificate has, by its short name or else its OID
+    (an IKE usage, which cryptography names "Unknown OID"), and the one that was wanted."""
+    eku = (ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.IPSEC_IKE)
+    signer = make_leaf(root, KEYS.get("rsa2048-leaf"), eku=eku)
+    files = _files(tmp_path, signer, root)
+    failure = examine(files["cert"], files["key"], files["ca"], now=NOW).failure
+    assert failure is not None
+    assert failure.detail == (
+        "extendedKeyUsage (codeSigning, 1.3.6.1.5.5.7.3.17) does not allow serverAuth "
+        "(purpose 'server')"
+    )
+
+
 def test_certificate_without_eku_fits_any_purpose(tmp_path: Path, root: Issued) -> None:
     """A certificate without extended key usage fits any purpose."""
     any_use = make_leaf(root, KEYS.get("rsa2048-leaf"), eku=None)
