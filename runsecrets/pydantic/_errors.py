@@ -171,13 +171,13 @@ def cleaning_errors(init: Callable[..., None]) -> Callable[..., None]:
     __init__.__qualname__ = getattr(init, "__qualname__", "__init__")
     __init__.__doc__ = init.__doc__
     __init__.__wrapped__ = init  # type: ignore[attr-defined]  # the signature pydantic shows
-    __init__._runsecrets_cleans_errors = True  # type: ignore[attr-defined]
+    __init__.runsecrets_cleans_errors = True  # type: ignore[attr-defined]
     return __init__
 
 
 def cleans_errors(settings_cls: type[BaseModel]) -> bool:
     """Whether ``settings_cls``'s ``__init__`` already cleans its errors (its own or a base's)."""
-    return getattr(settings_cls.__init__, "_runsecrets_cleans_errors", False) is True
+    return getattr(settings_cls.__init__, "runsecrets_cleans_errors", False) is True
 
 
 def clean_errors_of(settings_cls: type[BaseModel]) -> None:
