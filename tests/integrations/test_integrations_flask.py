@@ -13,7 +13,7 @@ from flask import Flask
 
 from runsecrets import SecretDecodeError, SecretNotFoundError, SecretStore
 from runsecrets.integrations.flask import RunSecrets
-from runsecrets.integrations.flask._extension import config_key_for
+from runsecrets.integrations.flask._mapping import config_key_for
 from runsecrets.testing import write_rename
 
 

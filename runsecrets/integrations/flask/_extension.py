@@ -3,100 +3,29 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from datetime import timedelta
 
 from flask import Flask, jsonify
 
 from ..._scrub import scrub_errors
 from ..._store import SecretStore
-from ...exceptions import SecretDecodeError, SecretValidationError
-from ._config import (
-    FALLBACKS,
-    SECRET_KEY,
-    ConfigValueError,
-    app_fallbacks,
-    config_value,
-    fallback_list,
-    refusal,
-)
+from ._config import FALLBACKS, app_fallbacks, refusal
+from ._keys import RetiredKeys, max_age_seconds
+from ._state import AppState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Iterable, Mapping
     from typing import Any
 
     from flask import Response
 
-    from ..._snapshot import Changes, Snapshot
     from ..._types import DirsArg
 
 
 logger = logging.getLogger("runsecrets.flask")
 
 EXTENSION_KEY = "runsecrets"
-
-
-def config_key_for(name: str, prefix: str) -> str:
-    """The config key a prefixed secret fills: ``app_api-token`` with ``app_`` is ``API_TOKEN``."""
-    return name[len(prefix) :].upper().replace("-", "_").replace(".", "_")
-
-
-def _seconds(value: float | timedelta | None) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds <= 0:
-        raise ValueError("secret_key_fallback_max_age must be positive")
-    return seconds
-
-
-class _Mapping:
-    """Which config key each secret of a snapshot fills, and what was left out."""
-
-    __slots__ = ("refused", "skipped", "sources")
-
-    def __init__(self) -> None:
-        self.sources: dict[str, str] = {}  # config key -> secret name
-        self.skipped: list[str] = []  # prefixed secrets that are not text
-        self.refused: list[str] = []  # prefixed secrets whose key cannot take text
-
-
-class _AppState:
-    """What one app's extension holds: its store, what it applied, and its retired keys."""
-
-    __slots__ = (
-        "app",
-        "applied",
-        "lock",
-        "next_expiry",
-        "own_fallbacks",
-        "owns_store",
-        "refused",
-        "retired",
-        "skipped",
-        "sources",
-        "store",
-        "unsubscribe",
-        "wsgi_app",
-    )
-
-    def __init__(self, app: Flask, store: SecretStore, owns_store: bool) -> None:
-        self.app = app
-        self.store = store
-        self.owns_store = owns_store
-        # Held while a snapshot is applied: the subscriber (watcher thread) and init_app.
-        self.lock = threading.Lock()
-        self.applied: Snapshot | None = None  # the snapshot app.config reflects
-        self.sources: dict[str, str] = {}  # config key -> secret name, as last applied
-        self.skipped: list[str] = []
-        self.refused: list[str] = []
-        self.own_fallbacks: list[str | bytes] = []  # the app's (or a secret's) fallback list
-        self.retired: list[tuple[str | bytes, float]] = []  # (key, when), newest first
-        self.next_expiry: float | None = None  # time.monotonic() of the next retired key's end
-        self.unsubscribe: Callable[[], None] | None = None
-        self.wsgi_app: Callable[..., Any] | None = None  # the app's own, when wrapped
 
 
 class RunSecrets:
@@ -172,7 +101,7 @@ class RunSecrets:
         self._dirs = dirs
         self._watch = watch
         self._fallbacks = secret_key_fallbacks
-        self._max_age = _seconds(secret_key_fallback_max_age)
+        self._max_age = max_age_seconds(secret_key_fallback_max_age)
         self._health_path = health_path
         self._status_path = status_path
         self._store_options = dict(store_options or {})
@@ -193,16 +122,20 @@ class RunSecrets:
         self._check_flask(app)
         owns = self._store is None
         store = self._store if self._store is not None else self._new_store()
-        state = _AppState(app, store, owns)
+        state = AppState(
+            app,
+            store,
+            owns_store=owns,
+            config=self.config,
+            optional=self.optional,
+            prefix=self.prefix,
+            keys=RetiredKeys(self._fallbacks, self._max_age),
+        )
         try:
-            state.own_fallbacks = app_fallbacks(app.config.get(FALLBACKS))
-
-            def update_app_config(changes: Changes) -> None:
-                self._on_change(state, changes)
-
-            state.unsubscribe = store.subscribe(update_app_config)
+            state.keys.own = app_fallbacks(app.config.get(FALLBACKS))
+            state.unsubscribe = store.subscribe(state.on_change)
             with state.lock:
-                applied = self._apply_first(state, store.snapshot)
+                applied = state.apply_first(store.snapshot)
             if owns and self._watch:
                 store.start()
         except BaseException:
@@ -213,7 +146,7 @@ class RunSecrets:
             raise
         app.extensions[EXTENSION_KEY] = state
         if self._max_age is not None:
-            self._install_expiry(state)
+            state.install_expiry()
         self._add_views(app)
         logger.info("app.config filled from secrets: %s", ", ".join(sorted(applied)) or "(none)")
 
@@ -259,173 +192,6 @@ class RunSecrets:
 
         return SecretStore(self._dirs, ignore=ignore, **options)
 
-    def _mapping(self, snapshot: Snapshot) -> _Mapping:
-        """Config key to secret name, and the prefixed secrets left out."""
-        mapping = _Mapping()
-        if self.prefix is not None:
-            errors = snapshot.errors
-            for name in snapshot:
-                if not name.startswith(self.prefix) or len(name) <= len(self.prefix):
-                    continue
-                key = config_key_for(name, self.prefix)
-                if key in self.config:
-                    continue  # explicit entries win
-                if isinstance(errors.get(name), SecretDecodeError):
-                    mapping.skipped.append(name)
-                elif refusal(key, Flask.default_config) is not None:
-                    mapping.refused.append(name)
-                else:
-                    mapping.sources[key] = name
-        for key, name in self.config.items():
-            if name in snapshot:
-                mapping.sources[key] = name  # a binary one fails at snapshot.get, as it should
-        return mapping
-
-    def _apply_first(self, state: _AppState, snapshot: Snapshot) -> dict[str, object]:
-        mapping = self._mapping(snapshot)
-        missing = sorted(set(self.config) - self.optional - mapping.sources.keys())
-        if missing:
-            # The store's error lists every place looked.
-            state.store.get(self.config[missing[0]])
-        values: dict[str, object] = {}
-        for key, name in mapping.sources.items():
-            try:
-                values[key] = config_value(key, snapshot.get(name))
-            except ConfigValueError as e:
-                path = snapshot.provenance(name).path
-                raise SecretValidationError(
-                    f"secret {name!r} cannot fill {key}: {e}",
-                    validator="flask",
-                    name=name,
-                    path=path,
-                ) from None
-        if FALLBACKS in values:
-            state.own_fallbacks = values[FALLBACKS]  # type: ignore[assignment]
-            values[FALLBACKS] = fallback_list(
-                values.get(SECRET_KEY, state.app.config.get(SECRET_KEY)), (), state.own_fallbacks
-            )
-        _log_left_out(mapping.skipped, mapping.refused)
-        state.app.config.update(values)
-        state.sources = mapping.sources
-        state.skipped = mapping.skipped
-        state.refused = mapping.refused
-        state.applied = snapshot
-        return values
-
-    # ------------------------------------------------------------------------- rotation
-    def _on_change(self, state: _AppState, changes: Changes) -> None:
-        with state.lock:
-            applied = state.applied
-            if applied is None or changes.snapshot.version <= applied.version:
-                # init_app has not applied a snapshot yet (it will read one at least this new),
-                # or this one is already applied.
-                return
-            self._apply_change(state, applied, changes.snapshot)
-
-    def _apply_change(self, state: _AppState, applied: Snapshot, snapshot: Snapshot) -> None:
-        mapping = self._mapping(snapshot)
-        _log_left_out(
-            [
-                n
-                for n in mapping.skipped
-                if n not in state.skipped or _differs(applied, snapshot, n)
-            ],
-            [n for n in mapping.refused if n not in state.refused],
-        )
-        state.skipped, state.refused = mapping.skipped, mapping.refused
-        updates: dict[str, object] = {}
-        unfit: set[str] = set()
-        for key, name in mapping.sources.items():
-            if state.sources.get(key) == name and not _differs(applied, snapshot, name):
-                continue
-            try:
-                updates[key] = config_value(key, snapshot.get(name))
-            except ConfigValueError as e:
-                logger.warning(
-                    "secret %r cannot fill %s (%s); keeping its last value", name, key, e
-                )
-                unfit.add(key)
-        for key in unfit:
-            del mapping.sources[key]  # the key keeps its last source and value
-        gone = sorted(
-            key
-            for key, name in state.sources.items()
-            if key not in mapping.sources and name not in mapping.skipped and key not in unfit
-        )
-        if gone:
-            # Never wipe a value that is in use: a removal is more often an operator's mistake
-            # or a half-done rotation than a wish to run without the secret.
-            logger.warning("secrets behind %s disappeared; keeping their last values", gone)
-        state.applied = snapshot
-        state.sources = {**state.sources, **mapping.sources}
-        if not updates:
-            return
-        shown = sorted(updates)
-        self._fold_fallbacks(state, updates)
-        # One C-level dict.update: no request thread sees half of this rotation's keys.
-        state.app.config.update(updates)
-        logger.info(
-            "app.config updated from secrets (version %d): %s", snapshot.version, ", ".join(shown)
-        )
-
-    def _fold_fallbacks(self, state: _AppState, updates: dict[str, object]) -> None:
-        """Put the retired key, the app's own list and the bounds into ``SECRET_KEY_FALLBACKS``."""
-        config = state.app.config
-        if FALLBACKS in updates:
-            state.own_fallbacks = updates[FALLBACKS]  # type: ignore[assignment]
-        elif SECRET_KEY not in updates or not self._fallbacks:
-            return
-        current = updates.get(SECRET_KEY, config.get(SECRET_KEY))
-        old = config.get(SECRET_KEY)
-        if SECRET_KEY in updates and self._fallbacks and old and old != current:
-            retired = [(old, time.monotonic())]
-            retired += [(k, t) for k, t in state.retired if k != old and k != current]
-            state.retired = retired[: self._fallbacks]
-        self._set_expiry(state)
-        updates[FALLBACKS] = fallback_list(
-            current, (k for k, _ in state.retired), state.own_fallbacks
-        )
-
-    # ------------------------------------------------------------------------- retired keys' age
-    def _set_expiry(self, state: _AppState) -> None:
-        if self._max_age is None or not state.retired:
-            state.next_expiry = None
-        else:
-            state.next_expiry = min(t for _, t in state.retired) + self._max_age
-
-    def _expire(self, state: _AppState) -> None:
-        """Drop the retired keys older than ``secret_key_fallback_max_age``."""
-        with state.lock:
-            assert self._max_age is not None
-            now = time.monotonic()
-            kept = [(k, t) for k, t in state.retired if now - t < self._max_age]
-            if len(kept) == len(state.retired):
-                return
-            state.retired = kept
-            self._set_expiry(state)
-            config = state.app.config
-            config[FALLBACKS] = fallback_list(
-                config.get(SECRET_KEY), (k for k, _ in kept), state.own_fallbacks
-            )
-        logger.info("a retired SECRET_KEY reached its maximum age and is no longer accepted")
-
-    def _install_expiry(self, state: _AppState) -> None:
-        """Check the retired keys' age before each request, ahead of Flask opening its session.
-
-        A WSGI wrapper rather than ``before_request``: Flask opens the session before those
-        hooks run. It costs one clock read per request while a retired key is pending.
-        """
-        inner = state.app.wsgi_app
-        state.wsgi_app = inner
-
-        def wsgi_app(environ: Any, start_response: Any) -> Any:
-            due = state.next_expiry
-            if due is not None and time.monotonic() >= due:
-                self._expire(state)
-            return inner(environ, start_response)
-
-        state.app.wsgi_app = wsgi_app  # type: ignore[method-assign]
-
     # ------------------------------------------------------------------------- status
     def store(self, app: Flask) -> SecretStore:
         """The store that feeds ``app``."""
@@ -439,31 +205,25 @@ class RunSecrets:
         """
         state = self._state(app)
         store_status = state.store.status
-        missing = sorted(set(self.config) - self.optional - state.sources.keys())
+        missing = state.missing()
         result = store_status.as_dict()
         result["healthy"] = store_status.healthy and not missing
         result["config_keys"] = {key: state.sources[key] for key in sorted(state.sources)}
         result["missing"] = missing
         result["skipped_not_text"] = list(state.skipped)
         result["refused_keys"] = list(state.refused)
-        result["retired_keys"] = len(state.retired)
+        result["retired_keys"] = len(state.keys.retired)
         return result
 
     def close(self, app: Flask) -> None:
         """Stop following rotation for ``app`` (and close the store if this extension made it)."""
         state = app.extensions.pop(EXTENSION_KEY, None)
-        if not isinstance(state, _AppState):
-            return
-        if state.unsubscribe is not None:
-            state.unsubscribe()
-        if state.wsgi_app is not None:
-            app.wsgi_app = state.wsgi_app  # type: ignore[method-assign]
-        if state.owns_store:
-            state.store.close()
+        if isinstance(state, AppState):
+            state.close()
 
-    def _state(self, app: Flask) -> _AppState:
+    def _state(self, app: Flask) -> AppState:
         state = app.extensions.get(EXTENSION_KEY)
-        if not isinstance(state, _AppState):
+        if not isinstance(state, AppState):
             raise RuntimeError("RunSecrets.init_app(app) was not called for this app")
         return state
 
@@ -474,22 +234,3 @@ class RunSecrets:
     def _status_view(self, app: Flask) -> tuple[Response, int]:
         status = self.status(app)
         return jsonify(status), 200 if status["healthy"] else 503
-
-
-def _differs(before: Snapshot, after: Snapshot, name: str) -> bool:
-    old, new = before.entry(name), after.entry(name)
-    return old is None or new is None or old.raw != new.raw
-
-
-def _log_left_out(skipped: list[str], refused: list[str]) -> None:
-    """One line per kind naming the prefixed secrets that fill no config key."""
-    if skipped:
-        logger.warning(
-            "secrets %s are not valid UTF-8 text: skipped, no config key is set from them",
-            ", ".join(sorted(skipped)),
-        )
-    if refused:
-        logger.warning(
-            "secrets %s would fill Flask keys that are not text: skipped",
-            ", ".join(sorted(refused)),
-        )
