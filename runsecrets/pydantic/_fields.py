@@ -70,18 +70,30 @@ def nested_keys(
     Returns:
         ``(key, is_path)`` pairs; ``is_path`` marks an ``AliasPath`` head, whose value is JSON.
     """
-    keys: list[tuple[str, bool]] = []
-    alias = field.validation_alias if config.get("validate_by_alias", True) else None
-    if isinstance(alias, str):
-        keys.append((alias, False))
-    elif isinstance(alias, (AliasChoices, AliasPath)):
-        converted = alias.convert_to_aliases()
-        choices = converted if isinstance(converted[0], list) else [converted]
-        for choice in choices:
-            head = choice[0]
-            if isinstance(head, str):
-                keys.append((head, len(choice) > 1))
+    keys = _alias_heads(field) if config.get("validate_by_alias", True) else []
     by_name = config.get("validate_by_name") or config.get("populate_by_name")
     if not keys or by_name:
         keys.append((name, False))
     return keys
+
+
+def every_key(name: str, field: FieldInfo) -> list[str]:
+    """Every key a field may be read under, whatever its model's alias settings: its name, its
+    alias and each head of its validation alias (a superset of what any setting allows)."""
+    keys = [name, *(head for head, _ in _alias_heads(field))]
+    if field.alias is not None:
+        keys.append(field.alias)
+    return keys
+
+
+def _alias_heads(field: FieldInfo) -> list[tuple[str, bool]]:
+    """The validation alias as keys: itself, each choice of an ``AliasChoices``, the head of an
+    ``AliasPath``; with whether the key is a path head (its value is JSON)."""
+    alias = field.validation_alias
+    if isinstance(alias, str):
+        return [(alias, False)]
+    if not isinstance(alias, (AliasChoices, AliasPath)):
+        return []
+    converted = alias.convert_to_aliases()
+    choices = converted if isinstance(converted[0], list) else [converted]
+    return [(choice[0], len(choice) > 1) for choice in choices if isinstance(choice[0], str)]

@@ -92,7 +92,7 @@ def _read(
 class Variables:
     """The ``_FILE`` variables of one environment, matched with or without case."""
 
-    __slots__ = ("_environ", "_folded", "any_set")
+    __slots__ = ("_environ", "_folded", "_stems", "any_set")
 
     def __init__(self, environ: Mapping[str, str], *, case_sensitive: bool) -> None:
         # One copy per load: a consistent view, and dictionary look-ups instead of os.environ's
@@ -103,9 +103,30 @@ class Variables:
         self._folded = (
             None if case_sensitive else {key.lower(): key for key in self._environ if key.isascii()}
         )
+        set_files = [
+            key
+            for key, value in self._environ.items()
+            if value and key.upper().endswith(FILE_SUFFIX)
+        ]
         #: Whether any ``*_FILE`` variable is set at all: when none is, no field needs a look.
-        self.any_set = any(
-            value and key.upper().endswith(FILE_SUFFIX) for key, value in self._environ.items()
+        self.any_set = bool(set_files)
+        # What comes before ``_FILE`` in each, lower-cased; None: one is not ASCII (then
+        # :meth:`may_answer` passes over nothing).
+        self._stems: frozenset[str] | None = (
+            frozenset(key[: -len(FILE_SUFFIX)].lower() for key in set_files)
+            if all(key.isascii() for key in set_files)
+            else None
+        )
+
+    def may_answer(self, keys: list[str]) -> bool:
+        """Whether one of the variables set may be the ``_FILE`` variable of a field read under
+        ``keys`` (its name and aliases): only one whose name, before ``_FILE``, ends with a key
+        (in any case) can be. Never false for a field that has one."""
+        stems = self._stems
+        if stems is None:
+            return True
+        return any(
+            not key.isascii() or any(stem.endswith(key.lower()) for stem in stems) for key in keys
         )
 
     def _actual(self, variable: str) -> str:
@@ -196,6 +217,8 @@ class Load:
             return data
         for field_name, field in model_fields.items():
             nested = fields.model_class(field.annotation) if self._delimiter else None
+            if self._passes_over(field_name, field, nested):
+                continue
             for key, env_name, value_is_complex in field_keys(self._source, field, field_name):
                 value = self._value((key,), (env_name,), field_name, field, value_is_complex)
                 value = self._with_leaves(value, nested, (key,), (env_name,))
@@ -203,6 +226,13 @@ class Load:
                     data[key] = value
                     break
         return data
+
+    def _passes_over(self, field_name: str, field: FieldInfo, nested: type[Any] | None) -> bool:
+        """Whether the field surely finds nothing: only ``_FILE`` variables are read, and none
+        set can be its own (a nested model's leaves have variables of their own: looked at)."""
+        if self._index is not None or self._variables is None or nested is not None:
+            return False
+        return not self._variables.may_answer(fields.every_key(field_name, field))
 
     def _model(
         self, model: type[Any], loc: tuple[str, ...], parts: tuple[str, ...]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, Field, SecretBytes, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runsecrets.exceptions import RunSecretsWarning, SecretsDirWarning
@@ -81,6 +81,27 @@ def test_file_variable_any_case_when_case_insensitive(
     target.write_text("lower")
     monkeypatch.setenv("app_token_file", str(target))
     assert settings_class(tmp_path, env_prefix="APP_")().token == "lower"  # type: ignore[attr-defined]
+
+
+def test_file_variable_by_alias_choice_among_other_file_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``FALLBACK_FILE`` fills a field whose second alias choice is ``fallback``, while other
+    ``*_FILE`` variables (a CA bundle's, say) fill nothing and the other fields keep their
+    directory files."""
+    target = tmp_path / "value"
+    target.write_text("by-alias")
+    (tmp_path / "other").write_text("from-directory")
+    monkeypatch.setenv("FALLBACK_FILE", str(target))
+    monkeypatch.setenv("SSL_CERT_FILE", str(target))
+
+    class Settings(SecretsSettings):
+        model_config = SettingsConfigDict(secrets_dir=tmp_path)
+        token: str = Field(default="default", validation_alias=AliasChoices("primary", "fallback"))
+        other: str = "default"
+
+    settings = Settings()
+    assert (settings.token, settings.other) == ("by-alias", "from-directory")
 
 
 def test_file_variable_exact_case_when_case_sensitive(
