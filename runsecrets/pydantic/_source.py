@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
@@ -24,6 +26,7 @@ from .._resolve import Lookup
 from .._scrub import scrub_errors
 from .._warn import warn
 from ..exceptions import RunSecretsWarning, SecretsDirWarning
+from . import _fields as fields
 from ._errors import clean_errors_of, cleaning_errors
 from ._index import SecretsIndex
 from ._live import LiveSettings, OnChange, StoreWatcher, Vet
@@ -268,6 +271,10 @@ class SecretsSettings(BaseSettings):
 
     ``hide_input_in_errors`` is on: pydantic's own validation errors (a port that is not a
     number) would otherwise quote the value they refused.
+
+    pydantic-settings' environment source is left out of a load when no variable's name holds
+    a field's name or alias, and its dotenv source when no dotenv file is configured: each
+    would go through every field to find nothing. The values are the same either way.
     """
 
     model_config = SettingsConfigDict(hide_input_in_errors=True)
@@ -294,13 +301,44 @@ class SecretsSettings(BaseSettings):
             "env_prefix": getattr(file_secret_settings, "env_prefix", None),
             "env_nested_delimiter": getattr(env_settings, "env_nested_delimiter", None),
         }
+        # pydantic-settings' own sources go through every field even when they can find
+        # nothing: with many fields, that is most of a load. Left out then, never otherwise.
+        env = () if _environment_holds_no_field(env_settings, settings_cls) else (env_settings,)
+        dotenv = () if _reads_no_file(dotenv_settings) else (dotenv_settings,)
         return (
             init_settings,
-            env_settings,
+            *env,
             RunSecretsSettingsSource(settings_cls, sources=(FILE_VARIABLE,), **options),
-            dotenv_settings,
+            *dotenv,
             RunSecretsSettingsSource(settings_cls, sources=(DIRECTORY,), **options),
         )
+
+
+def _environment_holds_no_field(
+    env_settings: PydanticBaseSettingsSource, settings_cls: type[BaseSettings]
+) -> bool:
+    """Whether pydantic-settings' environment source surely finds nothing for the model.
+
+    A variable it reads for a field (``<prefix><key>``, or ``<prefix><key><delimiter>...`` for
+    a nested one) has the field's name or one of its aliases in its name: when no variable's
+    name holds any (compared without case; names that are not ASCII are never judged), the
+    source would return nothing.
+    """
+    if type(env_settings) is not EnvSettingsSource:
+        return False  # a subclass may read more than this knows
+    names = "\0".join(env_settings.env_vars).lower()
+    if not names.isascii():
+        return False
+    return not any(
+        not key.isascii() or key.lower() in names
+        for name, field in settings_cls.model_fields.items()
+        for key in fields.every_key(name, field)
+    )
+
+
+def _reads_no_file(dotenv_settings: PydanticBaseSettingsSource) -> bool:
+    """Whether the dotenv source was given no file (the default): it would find nothing."""
+    return type(dotenv_settings) is DotEnvSettingsSource and not dotenv_settings.env_file
 
 
 @scrub_errors

@@ -186,6 +186,82 @@ def test_environment_beats_the_directory(
     assert Settings().token == "from-env"  # type: ignore[attr-defined]
 
 
+class Nested(BaseModel):
+    """A nested model read from ``DB__USER`` with a nested delimiter."""
+
+    user: str = "default"
+
+
+class Variant:
+    """One way a variable reaches a field (each must keep reaching it)."""
+
+    def __init__(self, variable: str, config: dict[str, Any], field: Any) -> None:
+        self.variable = variable
+        self.config = config
+        self.field = field
+
+
+ENVIRONMENT_VARIANTS = {
+    "name": Variant("TOKEN", {}, Field()),
+    "name-lower-case": Variant("token", {}, Field()),
+    "prefix": Variant("APP_TOKEN", {"env_prefix": "APP_"}, Field()),
+    "alias": Variant("PRIMARY", {}, Field(alias="primary")),
+    "validation-alias": Variant("PRIMARY", {}, Field(validation_alias="primary")),
+    "alias-choice": Variant(
+        "FALLBACK", {}, Field(validation_alias=AliasChoices("primary", "fallback"))
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(ENVIRONMENT_VARIANTS))
+def test_environment_reaches_the_field_every_way(
+    base: type[BaseSettings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: str
+) -> None:
+    """A variable named after the field, in lower case, with the prefix, by alias or by an
+    alias choice fills it over the file (``SecretsSettings`` leaves pydantic-settings'
+    environment source out only when no variable can be a field's)."""
+    case = ENVIRONMENT_VARIANTS[variant]
+    write(tmp_path, {"token": "from-file", "APP_token": "from-file"})
+    monkeypatch.setenv(case.variable, "from-env")
+
+    class Settings(base):  # type: ignore[valid-type,misc]
+        model_config = SettingsConfigDict(secrets_dir=tmp_path, **case.config)
+        token: str = case.field
+
+    assert Settings().token == "from-env"  # type: ignore[attr-defined]
+
+
+def test_environment_fills_a_nested_model_by_delimiter(
+    base: type[BaseSettings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``APP_DB__USER`` fills ``db.user`` with ``env_nested_delimiter="__"``."""
+    monkeypatch.setenv("APP_DB__USER", "from-env")
+
+    class Settings(base):  # type: ignore[valid-type,misc]
+        model_config = SettingsConfigDict(
+            secrets_dir=tmp_path, env_prefix="APP_", env_nested_delimiter="__"
+        )
+        db: Nested = Nested()
+
+    assert Settings().db.user == "from-env"  # type: ignore[attr-defined]
+
+
+def test_dotenv_file_beats_the_directory(
+    base: type[BaseSettings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dotenv file's value wins over a secret file; with no dotenv file, the file fills it."""
+    secrets = write(tmp_path / "secrets", {"token": "from-file"})
+    dotenv = tmp_path / "settings.env"
+    dotenv.write_text("TOKEN=from-dotenv\n")
+
+    class Settings(base):  # type: ignore[valid-type,misc]
+        model_config = SettingsConfigDict(secrets_dir=secrets, env_file=dotenv)
+        token: str
+
+    assert Settings().token == "from-dotenv"  # type: ignore[attr-defined]
+    assert Settings(_env_file=None).token == "from-file"  # type: ignore[attr-defined,call-arg]
+
+
 def test_init_argument_beats_everything(base: type[BaseSettings], tmp_path: Path) -> None:
     """A keyword argument wins over a secret file."""
     write(tmp_path, {"token": "from-file"})
