@@ -16,6 +16,8 @@ path, and refuses material that would break or weaken a TLS endpoint, with a sta
 ``weak_signature``     the certificate or an intermediate signed with SHA-1 or MD5
 ``hostname_mismatch``  ``host`` is not among the subjectAltName's DNS names / IP addresses
 ``untrusted_chain``    the chain does not verify to the CA bundle
+``openssl_refused``    OpenSSL would not load material that passed every check (a rotating
+                       context keeps serving the last good one)
 =====================  ===================================================================
 
 This is the only module (with its private ``_tls_*`` helpers) that imports ``cryptography``;
@@ -31,7 +33,7 @@ from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_pa
 from ._tls_rotate import RotatingServerContext
 from ._tls_source import is_path, read_spec
 from ._warn import warn
-from .exceptions import CertificateExpiryWarning, InvalidTLSMaterialError
+from .exceptions import CertificateExpiryWarning, InvalidTLSMaterialError, TLSReason, reason_codes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,18 +54,9 @@ __all__ = [
     "load",
 ]
 
-#: Every reason code :class:`~runsecrets.InvalidTLSMaterialError` may carry.
-REASONS = (
-    "parse_error",
-    "key_mismatch",
-    "not_yet_valid",
-    "expired",
-    "bad_key_usage",
-    "weak_key",
-    "weak_signature",
-    "hostname_mismatch",
-    "untrusted_chain",
-)
+#: Every reason code :class:`~runsecrets.InvalidTLSMaterialError` may carry (from the
+#: ``TLSReason`` type of :mod:`runsecrets.exceptions`).
+REASONS: tuple[str, ...] = reason_codes(TLSReason)
 
 
 @scrub_errors

@@ -25,7 +25,7 @@ import os
 import signal
 import stat
 
-from ._actions import ActionError
+from ..exceptions import ActionError
 from ._process import Process, all_processes, process, same_process
 
 TYPE_CHECKING = False

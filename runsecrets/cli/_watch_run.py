@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from ..exceptions import RunSecretsError
+from ..exceptions import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,10 +25,6 @@ logger = logging.getLogger("runsecrets.watch")
 
 EXIT_OK = 0
 EXIT_USAGE = 2
-
-
-class UsageError(RunSecretsError, ValueError):
-    """A combination of options that does not make sense (exit 2)."""
 
 
 def build_action(args: argparse.Namespace, stop: threading.Event | None = None) -> Action:
@@ -203,7 +199,7 @@ def _serve(store: SecretStore, pending: _Pending, action: Action) -> None:
     A failed action is one error line and the watch goes on: an :class:`ActionError` with its
     message (which never holds a value), anything else by its type only (its message might).
     """
-    from ._actions import ActionError
+    from ..exceptions import ActionError
 
     while not pending.stopping:
         taken = pending.take(timeout=1.0)
