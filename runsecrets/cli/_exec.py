@@ -277,6 +277,7 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
 
     Returns only when the command cannot be started: 127 not found, 126 not executable.
     """
+    from ._exit import EXIT_COMMAND_NOT_FOUND, EXIT_NOT_EXECUTABLE
     from ._output import error_line
 
     given = os.environ if environ is None else environ
@@ -290,11 +291,11 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
     except FileNotFoundError:
         restore()
         error_line(f"exec: command not found: {program}")
-        return 127
+        return EXIT_COMMAND_NOT_FOUND
     except OSError as e:
         restore()
         error_line(f"exec: cannot run {program}: {e.strerror}{_too_big(e, env, given)}")
-        return 126
+        return EXIT_NOT_EXECUTABLE
     raise AssertionError("unreachable: execvpe returned")  # pragma: no cover
 
 

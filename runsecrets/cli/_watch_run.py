@@ -9,6 +9,7 @@ import sys
 import threading
 
 from ..exceptions import UsageError
+from ._exit import EXIT_OK, EXIT_USAGE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
     Action = Callable[[Changes], str]
 
 logger = logging.getLogger("runsecrets.watch")
-
-EXIT_OK = 0
-EXIT_USAGE = 2
 
 
 def build_action(args: argparse.Namespace, stop: threading.Event | None = None) -> Action:
