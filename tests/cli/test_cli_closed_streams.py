@@ -17,7 +17,7 @@ import pytest
 
 from runsecrets.testing import write_rename
 
-from .conftest import leaked
+from ..conftest import leaked
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="closes descriptors in bash")
 

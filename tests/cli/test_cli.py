@@ -20,7 +20,7 @@ from runsecrets.exceptions import (
     SecretReadError,
 )
 
-from .conftest import leaked
+from ..conftest import leaked
 
 
 @pytest.fixture

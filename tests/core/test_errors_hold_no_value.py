@@ -28,9 +28,9 @@ from runsecrets.pydantic import SecretsSettings, live
 from runsecrets.testing import write_rename
 from runsecrets.tls import RotatingServerContext, load
 
-from ._pki import KEYS, Issued, cert_pem, key_bytes, make_ca, make_leaf
-from ._pydantic_models import plain_model
-from .conftest import where_held
+from .._pki import KEYS, Issued, cert_pem, key_bytes, make_ca, make_leaf
+from .._pydantic_models import plain_model
+from ..conftest import where_held
 
 Expose = Callable[..., None]
 

@@ -14,7 +14,7 @@ import pytest
 from runsecrets.cli._exec import ExecRequest, prepare_environment
 from runsecrets.exceptions import SecretConflictError, SecretReadError
 
-from .conftest import leaked
+from ..conftest import leaked
 
 #: Linux's MAX_ARG_STRLEN (include/uapi/linux/binfmts.h): 32 pages, the final NUL included.
 MAX_ENV_STRING = 32 * 4096

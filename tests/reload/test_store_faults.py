@@ -16,7 +16,7 @@ import pytest
 from runsecrets import SecretNotFoundError, SecretStore
 from runsecrets.testing import SecretsDir, kubernetes_swap, write_rename
 
-from ._store_fixtures import no_leaked_threads, wait_for
+from .._store_fixtures import no_leaked_threads, wait_for
 
 assert no_leaked_threads  # an autouse fixture, imported to apply to this module
 

@@ -21,7 +21,7 @@ from runsecrets.cli._actions import check_post_url, is_loopback_host
 from runsecrets.cli._signal_action import parse_signal, processes_named
 from runsecrets.testing import SecretsDir, write_in_place, write_rename
 
-from ._servers import BIN
+from .._servers import BIN
 
 RUNSECRETS = os.path.join(BIN, "runsecrets")
 

@@ -26,8 +26,8 @@ from runsecrets.pydantic import SecretsSettings, live
 from runsecrets.testing import write_rename
 from runsecrets.tls import RotatingServerContext
 
-from ._pki import KEYS, Issued, make_ca, make_leaf, new_key, publish_material
-from ._store_fixtures import wait_for
+from .._pki import KEYS, Issued, make_ca, make_leaf, new_key, publish_material
+from .._store_fixtures import wait_for
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),

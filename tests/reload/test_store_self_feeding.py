@@ -25,7 +25,7 @@ from runsecrets import SecretStore, is_secret_file_variable
 from runsecrets._own_writes import PUBLISH_BURST, PUBLISH_RATE
 from runsecrets.testing import write_rename
 
-from ._store_fixtures import wait_for
+from .._store_fixtures import wait_for
 
 FEED_SECONDS = 3.0
 linux_only = pytest.mark.skipif(

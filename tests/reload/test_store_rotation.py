@@ -15,7 +15,7 @@ import pytest
 from runsecrets import SecretStore
 from runsecrets.testing import SecretsDir, kubernetes_swap
 
-from ._store_fixtures import (
+from .._store_fixtures import (
     Reader,
     finish_writer,
     is_whole,

@@ -20,7 +20,7 @@ import pytest
 
 from runsecrets.cli._exec import ExecRequest, run_exec
 
-from ._servers import BIN
+from .._servers import BIN
 
 RUNSECRETS = os.path.join(BIN, "runsecrets")
 

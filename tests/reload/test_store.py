@@ -23,7 +23,7 @@ from runsecrets import (
 from runsecrets._watch import resolve_watcher_mode, watch_paths
 from runsecrets.testing import SecretsDir, write_rename
 
-from ._store_fixtures import no_leaked_threads, wait_for
+from .._store_fixtures import no_leaked_threads, wait_for
 
 assert no_leaked_threads  # an autouse fixture, imported to apply to this module
 

@@ -21,8 +21,8 @@ from runsecrets import (
     SecretTooLargeError,
 )
 
-from ._privileges import run_without_dac_override
-from .conftest import leaked
+from .._privileges import run_without_dac_override
+from ..conftest import leaked
 
 
 def _secrets(directory: Path, **kwargs: object) -> Secrets:

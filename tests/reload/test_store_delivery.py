@@ -21,7 +21,7 @@ from runsecrets import Changes, SecretStore
 from runsecrets.pydantic import SecretsSettings, live
 from runsecrets.testing import write_rename
 
-from ._store_fixtures import wait_for
+from .._store_fixtures import wait_for
 
 NO_BACKUP_POLL = 3600.0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from runsecrets import Provenance, Secret, Secrets
 
-from .conftest import leaked
+from ..conftest import leaked
 
 
 def test_secret_hides_value_in_repr_str_and_format(sentinel: str) -> None:
