@@ -7,8 +7,8 @@ re-exports the public API; importing it loads neither pydantic, watchfiles nor c
 
 from __future__ import annotations
 
+from ._lookup import NOT_SECRET_FILE_VARIABLES, WRITTEN_FILE_WORDS, is_secret_file_variable
 from ._provenance import Provenance
-from ._resolve import NOT_SECRET_FILE_VARIABLES, WRITTEN_FILE_WORDS, is_secret_file_variable
 from ._secret import Secret
 from ._secrets import MISSING, Secrets, get, get_bytes
 from .exceptions import (

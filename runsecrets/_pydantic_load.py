@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from . import _pydantic_fields as fields
+from ._lookup import _from_file, check_conflict
 from ._names import FILE_SUFFIX
 from ._provenance import DIRECTORY, FILE_VARIABLE, Provenance
 from ._read import decode_text, too_large
-from ._resolve import _from_file, check_conflict
 from .exceptions import RunSecretsError, SecretConflictError, SecretReadError
 
 if TYPE_CHECKING:
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
     from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
+    from ._lookup import Lookup
     from ._pydantic_index import SecretsIndex
-    from ._resolve import Lookup
     from ._snapshot import Snapshot
 
 #: Prefix of the pydantic error types this source reports (``runsecrets_conflict``...).

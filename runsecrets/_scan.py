@@ -14,10 +14,10 @@ import os
 import time
 
 from ._listing import list_secret_entries
+from ._lookup import check_conflict, file_variables, is_secret_file_variable
 from ._names import FILE_SUFFIX, env_name, name_problem
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
 from ._read import Containment, containing_root, describe_file, read_file
-from ._resolve import check_conflict, file_variables, is_secret_file_variable
 from ._scrub import scrubbed
 from .exceptions import RunSecretsError, SecretReadError
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import TypeVar
 
-    from ._resolve import Lookup
+    from ._lookup import Lookup
 
     _T = TypeVar("_T")
 

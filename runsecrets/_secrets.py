@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 from ._listing import list_secret_files
+from ._lookup import Lookup, places_searched, resolve
 from ._names import validate_name
 from ._platform import trusted_link_roots
 from ._provenance import DEFAULT_SOURCES, Provenance
 from ._read import DEFAULT_MAX_SIZE, decode_text
-from ._resolve import Lookup, places_searched, resolve
 from ._rules import ReadingRules, given_options
 from ._scrub import scrub_errors
 from ._secret import Secret

@@ -17,11 +17,11 @@ from collections import deque
 
 from ._delivery import Deliveries
 from ._forksafe import ForkSafeLock
+from ._lookup import is_secret_file_variable
 from ._names import validate_name
 from ._own_writes import PUBLISH_BURST, PUBLISH_RATE, PublishBudget, open_for_writing
 from ._provenance import DEFAULT_SOURCES, DIRECTORY
 from ._read import DEFAULT_MAX_SIZE
-from ._resolve import is_secret_file_variable
 from ._scan import Entry, ScanPlan, read_stable
 from ._scrub import scrub_errors, scrubbed
 from ._secrets import MISSING, Secrets, _Missing
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, TypeVar
 
+    from ._lookup import Lookup
     from ._provenance import Provenance
-    from ._resolve import Lookup
     from ._rules import ReadingRules
     from ._scan import Pass
     from ._secret import Secret

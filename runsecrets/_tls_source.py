@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 
+from ._lookup import resolve
 from ._names import validate_name
 from ._read import decode_text, read_file
-from ._resolve import resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -32,6 +32,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
+from ._lookup import Lookup
 from ._platform import DIRS_VARIABLE, default_dirs, resolve_dirs, trusted_link_roots
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS
 from ._pydantic_errors import clean_errors_of, cleaning_errors
@@ -39,7 +40,6 @@ from ._pydantic_index import SecretsIndex
 from ._pydantic_live import LiveSettings, OnChange, ReloadFailure, StoreWatcher, Vet
 from ._pydantic_load import Load, Variables, validation_error
 from ._read import DEFAULT_MAX_SIZE, describe_mode, os_reason
-from ._resolve import Lookup
 from ._scrub import scrub_errors
 from ._warn import warn
 from .exceptions import RunSecretsWarning, SecretsDirWarning

@@ -6,8 +6,8 @@ import json
 import os
 import sys
 
+from .._lookup import file_variables
 from .._provenance import DEFAULT_SOURCES, DIRECTORY, FILE_VARIABLE, Provenance
-from .._resolve import file_variables
 from .._secrets import Secrets
 from ..exceptions import RunSecretsError
 from ._exit import EXIT_NOT_FOUND, EXIT_OK, exit_code_for

@@ -140,8 +140,8 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
             environment string).
         SecretNotFoundError: An ``--only`` variable is set nowhere.
     """
+    from .._lookup import check_conflict, file_variables
     from .._names import FILE_SUFFIX
-    from .._resolve import check_conflict, file_variables
 
     for variable in request.only or ():
         check_variable_name(variable)
