@@ -1,6 +1,13 @@
-"""The lookup order, as small functions over an explicit environment and directory list.
+"""The lookup order, once: :func:`places` walks it for a name; every reader follows that walk.
 
-Nothing here reads ``os.environ`` or picks directories by itself: callers pass both in, so the
+For ``db_password``: ``DB_PASSWORD_FILE`` (read that file), then ``DB_PASSWORD``, then a file in
+each secrets directory, in the order the reading rules' ``sources`` give, after refusing
+``DB_PASSWORD`` and ``DB_PASSWORD_FILE`` both set. The resolver (:func:`resolve`), a store's scan,
+the pydantic loader and ``runsecrets exec`` all walk :func:`places`; each reads a place in its
+own way (the scan from its listings and cache, the pydantic loader from its index, ``exec``
+keeping bytes), and the not-found message (:func:`places_searched`) lists the same walk.
+
+Nothing here reads ``os.environ`` or picks directories by itself: the rules carry both, so the
 order can be tested as a table and two resolvers never share state.
 """
 
@@ -9,59 +16,110 @@ from __future__ import annotations
 import os
 
 from ._listing import find_case_insensitive
-from ._names import FILE_SUFFIX, env_name, file_env_name
-from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS, Provenance
-from ._read import WarnedFiles, containing_root, read_file
+from ._names import FILE_SUFFIX, env_name
+from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
+from ._read import read_file
 from .exceptions import SecretConflictError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
+    from ._read import WarnedFiles
+    from ._rules import ReadingRules
+
     #: A raw value: bytes from a file, text from the environment.
     Raw = bytes | str
 
 
-class Lookup:
-    """The settings of one lookup: the environment, directories and reading rules."""
+class Place:
+    """One place the lookup order names for a secret (never its value).
 
-    __slots__ = (
-        "allow_external_links",
-        "case_sensitive",
-        "dirs",
-        "environ",
-        "link_roots",
-        "max_size",
-        "prefix",
-        "sources",
-        "warned",
-    )
+    Attributes:
+        kind: ``"file_variable"``, ``"environment"`` or ``"directory"``.
+        variable: The variable, for the two variable kinds (``FOO_FILE`` or ``FOO``).
+        path: The file: the ``_FILE`` variable's target, or the file of that name in the
+            directory (``None`` for ``"environment"``).
+        directory: The secrets directory, for ``"directory"``.
+        is_set: Whether the variable is set (non-empty); always true for a directory.
+    """
+
+    __slots__ = ("directory", "is_set", "kind", "path", "variable")
 
     def __init__(
         self,
+        kind: str,
         *,
-        environ: Mapping[str, str],
-        dirs: tuple[str, ...],
-        prefix: str,
-        sources: tuple[str, ...],
-        max_size: int,
-        case_sensitive: bool,
-        link_roots: tuple[str, ...],
-        allow_external_links: bool,
+        variable: str | None = None,
+        path: str | None = None,
+        directory: str | None = None,
+        is_set: bool = True,
     ) -> None:
-        unknown = set(sources) - SOURCE_KINDS
-        if unknown:
-            raise ValueError(f"unknown source kinds {sorted(unknown)}; use {sorted(SOURCE_KINDS)}")
-        self.environ = environ
-        self.dirs = dirs
-        self.prefix = prefix
-        self.sources = sources
-        self.max_size = max_size
-        self.case_sensitive = case_sensitive
-        self.link_roots = link_roots
-        self.allow_external_links = allow_external_links
-        # Per lookup, never global: two resolvers share no state (see WarnedFiles).
-        self.warned = WarnedFiles()
+        self.kind = kind
+        self.variable = variable
+        self.path = path
+        self.directory = directory
+        self.is_set = is_set
+
+    def describe(self) -> str:
+        """The place for a not-found message."""
+        if self.kind != DIRECTORY:
+            return f"environment variable {self.variable}" + ("" if self.is_set else " (unset)")
+        assert self.directory is not None
+        return f"{self.path}{_dir_state(self.directory)}"
+
+    def __repr__(self) -> str:
+        where = self.variable if self.kind != DIRECTORY else self.path
+        return f"Place({self.kind}, {where})"
+
+
+def places(
+    name: str,
+    rules: ReadingRules,
+    *,
+    variable: str | None = None,
+    file_variable: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    conflicts: bool | None = None,
+    searched: bool = False,
+) -> Iterator[Place]:
+    """The places to look for ``name``, in the rules' order, the first that holds it winning.
+
+    A variable is a place only while it is set (an empty one counts as unset, as in the
+    official images' ``file_env``); each directory is one, whether the file exists or not.
+
+    Args:
+        name: The secret's name (already validated).
+        rules: The reading rules: sources, directories, prefix, environment.
+        variable: The plain variable (default ``env_name(name, rules.prefix)``).
+        file_variable: The ``_FILE`` variable (default ``variable + "_FILE"``).
+        environ: The environment to judge the variables on (default ``rules.environ``).
+        conflicts: Refuse both variables set (default: when the rules read both; the pydantic
+            source refuses it always, pydantic-settings reading the plain one itself).
+        searched: Every place the order names, set or not, without the conflict check: what
+            a not-found message lists.
+
+    Raises:
+        SecretConflictError: Both variables are set (on the first step of the walk).
+    """
+    env = rules.environ if environ is None else environ
+    plain = env_name(name, rules.prefix) if variable is None else variable
+    named = plain + FILE_SUFFIX if file_variable is None else file_variable
+    sources = rules.sources
+    if conflicts is None:
+        conflicts = FILE_VARIABLE in sources and ENVIRONMENT in sources
+    if conflicts and not searched:
+        check_conflict(name, plain, named, env)
+    for source in sources:
+        if source == DIRECTORY:
+            for directory in rules.dirs:
+                yield Place(DIRECTORY, path=os.path.join(directory, name), directory=directory)
+            continue
+        key = named if source == FILE_VARIABLE else plain
+        value = env.get(key)
+        if value or searched:
+            path = value if source == FILE_VARIABLE else None
+            yield Place(source, variable=key, path=path or None, is_set=bool(value))
 
 
 def check_conflict(
@@ -84,59 +142,55 @@ def check_conflict(
         )
 
 
-def resolve(name: str, lookup: Lookup) -> tuple[Raw, Provenance] | None:
-    """Find ``name`` in the configured sources, in order.
+def resolve(name: str, rules: ReadingRules, warned: WarnedFiles) -> tuple[Raw, Provenance] | None:
+    """Find ``name`` by walking :func:`places`, reading each under the rules.
 
     Returns:
-        The raw value and its provenance, or ``None`` when no source holds it.
+        The raw value and its provenance, or ``None`` when no place holds it.
 
     Raises:
         SecretConflictError: ``FOO`` and ``FOO_FILE`` are both set.
-        SecretReadError: A source holds it but it cannot be read (a ``_FILE`` target that does
+        SecretReadError: A place holds it but it cannot be read (a ``_FILE`` target that does
             not exist is such an error: the operator asked for that file).
     """
-    environ = lookup.environ
-    variable = env_name(name, lookup.prefix)
-    file_variable = variable + FILE_SUFFIX
-    if FILE_VARIABLE in lookup.sources and ENVIRONMENT in lookup.sources:
-        check_conflict(name, variable, file_variable, environ)
-    for source in lookup.sources:
-        if source == FILE_VARIABLE:
-            path = environ.get(file_variable)
-            if path:
-                return _from_file(
-                    name, path, lookup, kind=FILE_VARIABLE, variable=file_variable, missing_ok=False
-                )
-        elif source == ENVIRONMENT:
-            value = environ.get(variable)
-            if value:
-                return value, Provenance(
-                    name, ENVIRONMENT, variable=variable, size=len(os.fsencode(value))
-                )
-        else:
-            found = _from_dirs(name, lookup)
-            if found is not None:
-                return found
+    for place in places(name, rules):
+        found = read_place(name, place, rules, warned)
+        if found is not None:
+            return found
     return None
 
 
-def _from_dirs(name: str, lookup: Lookup) -> tuple[Raw, Provenance] | None:
-    for directory in lookup.dirs:
-        contain_in = (
-            ()
-            if lookup.allow_external_links
-            else (containing_root(directory, lookup.dirs), *lookup.link_roots)
+def read_place(
+    name: str, place: Place, rules: ReadingRules, warned: WarnedFiles
+) -> tuple[Raw, Provenance] | None:
+    """What ``place`` holds for ``name``: a variable's value, a ``_FILE`` target (which must
+    exist) or a directory's file (``None`` when it has none)."""
+    if place.kind == ENVIRONMENT:
+        assert place.variable is not None
+        value = rules.environ.get(place.variable)
+        if not value:
+            return None
+        return value, Provenance(
+            name, ENVIRONMENT, variable=place.variable, size=len(os.fsencode(value))
         )
-        for entry in _entry_names(directory, name, lookup.case_sensitive):
-            found = _from_file(
-                name,
-                os.path.join(directory, entry),
-                lookup,
-                kind=DIRECTORY,
-                contain_in=contain_in,
-            )
-            if found is not None:
-                return found
+    assert place.path is not None
+    if place.kind == FILE_VARIABLE:
+        return read_secret_file(
+            name, place.path, rules, warned, kind=FILE_VARIABLE, variable=place.variable
+        )
+    assert place.directory is not None
+    contain_in = rules.contain_in(place.directory)
+    for entry in _entry_names(place.directory, name, rules.case_sensitive):
+        found = read_secret_file(
+            name,
+            os.path.join(place.directory, entry),
+            rules,
+            warned,
+            contain_in=contain_in,
+            missing_ok=True,
+        )
+        if found is not None:
+            return found
     return None
 
 
@@ -149,24 +203,27 @@ def _entry_names(directory: str, name: str, case_sensitive: bool) -> Iterator[st
             yield other
 
 
-def _from_file(
+def read_secret_file(
     name: str,
     path: str,
-    lookup: Lookup,
+    rules: ReadingRules,
+    warned: WarnedFiles | None,
     *,
-    kind: str,
+    kind: str = DIRECTORY,
     variable: str | None = None,
     contain_in: tuple[str, ...] = (),
-    missing_ok: bool = True,
+    missing_ok: bool = False,
 ) -> tuple[bytes, Provenance] | None:
+    """Read one file under the rules (size cap), with its provenance; ``None`` when it is
+    missing and ``missing_ok``."""
     result = read_file(
         path,
         name=name,
-        max_size=lookup.max_size,
+        max_size=rules.max_size,
         contain_in=contain_in,
         variable=variable,
         missing_ok=missing_ok,
-        warned=lookup.warned,
+        warned=warned,
     )
     if result is None:
         return None
@@ -176,18 +233,9 @@ def _from_file(
     )
 
 
-def places_searched(name: str, lookup: Lookup) -> list[str]:
+def places_searched(name: str, rules: ReadingRules) -> list[str]:
     """Every place :func:`resolve` looks for ``name``, described for a not-found message."""
-    places = []
-    for source in lookup.sources:
-        if source == FILE_VARIABLE:
-            places.append(f"environment variable {file_env_name(name, lookup.prefix)} (unset)")
-        elif source == ENVIRONMENT:
-            places.append(f"environment variable {env_name(name, lookup.prefix)} (unset)")
-        else:
-            for directory in lookup.dirs:
-                places.append(os.path.join(directory, name) + _dir_state(directory))
-    return places
+    return [place.describe() for place in places(name, rules, searched=True)]
 
 
 def _dir_state(directory: str) -> str:

@@ -158,6 +158,8 @@ class SecretsIndex:
 
     __slots__ = ("_listings", "_nested_delimiter")
 
+    _listings: dict[str, DirectoryListing]
+
     def __init__(
         self,
         dirs: tuple[str, ...],
@@ -167,40 +169,41 @@ class SecretsIndex:
         link_roots: tuple[str, ...] = (),
         allow_external_links: bool = False,
     ) -> None:
-        self._listings = tuple(
-            DirectoryListing(
+        self._listings = {
+            d: DirectoryListing(
                 d,
                 d,
                 case_sensitive=case_sensitive,
                 contain_in=() if allow_external_links else (d, *link_roots),
             )
             for d in dirs
-        )
+        }
         self._nested_delimiter = nested_delimiter
 
-    def find(self, parts: tuple[str, ...]) -> Found | None:
-        """The file holding the value for the name ``parts`` (``("db", "password")``).
+    def find(self, parts: tuple[str, ...], directory: str) -> Found | None:
+        """The file of ``directory`` holding the value for the name ``parts``
+        (``("db", "password")``); ``None`` for a directory not indexed.
 
-        In each directory, by priority: the flat file (``db__password``) first, then the same
-        name under sub-directories (``db/password``; ``db/tls__key`` and ``db/tls/key`` for three
-        parts). A single part is a plain file name.
+        The flat file (``db__password``) first, then the same name under sub-directories
+        (``db/password``; ``db/tls__key`` and ``db/tls/key`` for three parts). A single part is
+        a plain file name.
         """
         delimiter = self._nested_delimiter
         if len(parts) > 1 and delimiter is None:
             return None
-        for listing in self._listings:
-            current: DirectoryListing | None = listing
-            for depth in range(len(parts)):
-                if current is None:
-                    break
-                rest = parts[depth:]
-                path = current.file(rest[0] if len(rest) == 1 else (delimiter or "").join(rest))
-                if path is not None:
-                    return Found(path, listing.root)
-                if len(rest) > 1:
-                    current = current.subdirectory(parts[depth])
+        listing = self._listings.get(directory)
+        current: DirectoryListing | None = listing
+        for depth in range(len(parts)):
+            if current is None:
+                break
+            rest = parts[depth:]
+            path = current.file(rest[0] if len(rest) == 1 else (delimiter or "").join(rest))
+            if path is not None:
+                return Found(path, directory)
+            if len(rest) > 1:
+                current = current.subdirectory(parts[depth])
         return None
 
     def is_directory(self, name: str) -> bool:
         """Whether a top-level entry named ``name`` is a directory (and no file is)."""
-        return any(listing.has_directory(name) for listing in self._listings)
+        return any(listing.has_directory(name) for listing in self._listings.values())

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from . import _pydantic_fields as fields
-from ._lookup import _from_file, check_conflict
+from ._lookup import places, read_secret_file
 from ._names import FILE_SUFFIX
 from ._provenance import DIRECTORY, FILE_VARIABLE, Provenance
-from ._read import decode_text, too_large
+from ._read import WarnedFiles, decode_text, too_large
 from .exceptions import RunSecretsError, SecretConflictError, SecretReadError
 
 if TYPE_CHECKING:
@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
     from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
-    from ._lookup import Lookup
+    from ._lookup import Place
     from ._pydantic_index import SecretsIndex
+    from ._rules import ReadingRules
     from ._snapshot import Snapshot
 
 #: Prefix of the pydantic error types this source reports (``runsecrets_conflict``...).
@@ -62,7 +63,8 @@ def reading_from(snapshot: Snapshot) -> Iterator[None]:
 def _read(
     name: str,
     path: str,
-    lookup: Lookup,
+    rules: ReadingRules,
+    warned: WarnedFiles,
     *,
     kind: str,
     variable: str | None = None,
@@ -73,57 +75,46 @@ def _read(
     pinned = _PINNED.get()
     hit = None if pinned is None else pinned.get(os.path.abspath(path))
     if hit is None:
-        return _from_file(
+        return read_secret_file(
             name,
             path,
-            lookup,
+            rules,
+            warned,
             kind=kind,
             variable=variable,
             contain_in=contain_in,
             missing_ok=missing_ok,
         )
     raw, mtime = hit
-    if len(raw) > lookup.max_size:  # the store may allow more than this model does
-        raise too_large(len(raw), lookup.max_size, name=name, path=path, variable=variable)
+    if len(raw) > rules.max_size:  # the store may allow more than this model does
+        raise too_large(len(raw), rules.max_size, name=name, path=path, variable=variable)
     return raw, Provenance(name, kind, path=path, variable=variable, size=len(raw), mtime=mtime)
 
 
 class Variables:
     """The ``_FILE`` variables of one environment, matched with or without case."""
 
-    __slots__ = ("_environ", "_folded", "any_set")
+    __slots__ = ("_folded", "any_set", "environ")
 
     def __init__(self, environ: Mapping[str, str], *, case_sensitive: bool) -> None:
         # One copy per load: a consistent view, and dictionary look-ups instead of os.environ's
         # encoding ones; folded once, as a per-field scan would make the load quadratic again.
-        self._environ = dict(environ)
+        self.environ = dict(environ)
         # Folded by ASCII case only: ``str.lower`` maps the Kelvin sign to ``k``, which would
         # let a variable no name can have answer for one.
         self._folded = (
-            None if case_sensitive else {key.lower(): key for key in self._environ if key.isascii()}
+            None if case_sensitive else {key.lower(): key for key in self.environ if key.isascii()}
         )
         #: Whether any ``*_FILE`` variable is set at all: when none is, no field needs a look.
         self.any_set = any(
-            value and key.upper().endswith(FILE_SUFFIX) for key, value in self._environ.items()
+            value and key.upper().endswith(FILE_SUFFIX) for key, value in self.environ.items()
         )
 
-    def _actual(self, variable: str) -> str:
+    def actual(self, variable: str) -> str:
+        """The variable of the environment that answers for ``variable`` (its own spelling)."""
         if self._folded is None:
             return variable
         return self._folded.get(variable.lower(), variable)
-
-    def file_target(self, name: str, display: str) -> tuple[str, str] | None:
-        """The ``(variable, path)`` of ``<name>_FILE`` when it is set.
-
-        Raises:
-            SecretConflictError: ``<name>`` is set too (both non-empty).
-        """
-        file_variable = self._actual(name + FILE_SUFFIX)
-        path = self._environ.get(file_variable)
-        if not path:
-            return None
-        check_conflict(display, self._actual(name), file_variable, self._environ)
-        return file_variable, path
 
 
 class FieldError:
@@ -158,7 +149,8 @@ class Load:
 
     Args:
         source: The pydantic-settings source (its alias rules, JSON decoding, case folding).
-        lookup: The core lookup settings (size cap).
+        rules: The reading rules: the sources walked, the directories by priority, the size
+            cap, the links followed.
         index: The secrets directories, listed once; ``None`` when directories are not read.
         variables: The ``_FILE`` variables; ``None`` when they are not read.
         state: What higher-priority sources already provided: those values are not read from
@@ -170,7 +162,7 @@ class Load:
     def __init__(
         self,
         source: PydanticBaseEnvSettingsSource,
-        lookup: Lookup,
+        rules: ReadingRules,
         *,
         index: SecretsIndex | None,
         variables: Variables | None,
@@ -179,7 +171,8 @@ class Load:
         case_sensitive: bool,
     ) -> None:
         self._source = source
-        self._lookup = lookup
+        self._rules = rules
+        self._warned = WarnedFiles()  # per load: a lax file is warned about once
         self._index = index
         self._variables = variables
         self._state = state
@@ -286,31 +279,53 @@ class Load:
         self, loc: tuple[str, ...], parts: tuple[str, ...], field: FieldInfo
     ) -> tuple[bytes | str, Provenance] | None:
         name = (self._delimiter or "").join(parts)
+        variables = self._variables
         try:
-            if self._variables is not None:
-                target = self._variables.file_target(name, name)
-                if target is not None:
-                    variable, path = target
-                    return _read(
-                        name,
-                        path,
-                        self._lookup,
-                        kind=FILE_VARIABLE,
-                        variable=variable,
-                        missing_ok=False,
-                    )
-            if self._index is None or _provided(self._state, loc):
-                return None
-            found = self._index.find(parts)
-            if found is None:
-                return None
-            contain_in = (
-                () if self._lookup.allow_external_links else (found.root, *self._lookup.link_roots)
+            walk = (
+                places(name, self._rules)
+                if variables is None
+                else places(
+                    name,
+                    self._rules,
+                    variable=variables.actual(name),
+                    file_variable=variables.actual(name + FILE_SUFFIX),
+                    environ=variables.environ,
+                    conflicts=True,  # pydantic-settings reads the plain variable itself
+                )
             )
-            return _read(name, found.path, self._lookup, kind=DIRECTORY, contain_in=contain_in)
+            for place in walk:
+                found = self._read_place(name, place, loc, parts)
+                if found is not None or place.kind == FILE_VARIABLE:
+                    return found
         except RunSecretsError as e:
             self._fail(loc, e, e.path or e.variable or name)
+        return None
+
+    def _read_place(
+        self, name: str, place: Place, loc: tuple[str, ...], parts: tuple[str, ...]
+    ) -> tuple[bytes, Provenance] | None:
+        """The file at ``place``: a ``_FILE`` target (it must exist), or the indexed file of a
+        directory, unless a higher-priority source already gave the value."""
+        if place.kind == FILE_VARIABLE:
+            assert place.path is not None
+            return _read(
+                name,
+                place.path,
+                self._rules,
+                self._warned,
+                kind=FILE_VARIABLE,
+                variable=place.variable,
+                missing_ok=False,
+            )
+        if self._index is None or place.directory is None or _provided(self._state, loc):
             return None
+        found = self._index.find(parts, place.directory)
+        if found is None:
+            return None
+        contain_in = self._rules.contain_in(found.root)
+        return _read(
+            name, found.path, self._rules, self._warned, kind=DIRECTORY, contain_in=contain_in
+        )
 
     def _fail(self, loc: tuple[str, ...], error: RunSecretsError, where: str) -> None:
         reason = error.reason if isinstance(error, SecretReadError) else _reason(error)

@@ -14,10 +14,10 @@ import os
 import time
 
 from ._listing import list_secret_entries
-from ._lookup import check_conflict, file_variables, is_secret_file_variable
-from ._names import FILE_SUFFIX, env_name, name_problem
+from ._lookup import file_variables, is_secret_file_variable, places
+from ._names import name_problem
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
-from ._read import Containment, containing_root, describe_file, read_file
+from ._read import Containment, WarnedFiles, describe_file, read_file
 from ._scrub import scrubbed
 from .exceptions import RunSecretsError, SecretReadError
 
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import TypeVar
 
-    from ._lookup import Lookup
+    from ._lookup import Place
+    from ._rules import ReadingRules
 
     _T = TypeVar("_T")
 
@@ -71,27 +72,34 @@ class Entry:
 
 
 class ScanPlan:
-    """What a store tracks: the lookup settings, an optional fixed list of names, extra rules.
+    """What a store tracks: its reading rules, an optional fixed list of names, extra rules.
 
     Attributes:
+        rules: The reading rules (directories, sources, size cap...).
+        names: Exactly these names, or ``None``: every secret the directories and the
+            ``_FILE`` variables hold.
+        ignore: Entry names to skip besides writer debris.
         file_rule: Without ``names``: which ``*_FILE`` variables name secrets.
         excluded: Without ``names``: names no longer tracked (files this process writes).
+        warned: The files already warned about for their permissions.
     """
 
-    __slots__ = ("excluded", "file_rule", "ignore", "lookup", "names")
+    __slots__ = ("excluded", "file_rule", "ignore", "names", "rules", "warned")
 
     def __init__(
         self,
-        lookup: Lookup,
+        rules: ReadingRules,
         names: tuple[str, ...] | None,
         ignore: Callable[[str], bool] | None,
         file_rule: Callable[[str], bool] = is_secret_file_variable,
+        warned: WarnedFiles | None = None,
     ) -> None:
-        self.lookup = lookup
+        self.rules = rules
         self.names = names
         self.ignore = ignore
         self.file_rule = file_rule
         self.excluded: set[str] = set()
+        self.warned = WarnedFiles() if warned is None else warned
 
 
 class Pass:
@@ -141,10 +149,10 @@ class Pass:
 
 def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
     """Read every tracked secret once, reusing ``cache`` entries whose file has not changed."""
-    lookup = plan.lookup
+    rules = plan.rules
     result = Pass()
     listings: dict[str, dict[str, tuple[os.DirEntry[str], bool]]] = {}
-    for directory in lookup.dirs:
+    for directory in rules.dirs:
         try:
             listing = list_secret_entries(directory, plan.ignore)
         except (FileNotFoundError, NotADirectoryError):
@@ -158,14 +166,7 @@ def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
             continue
         listings[directory] = {name: (entry, dangling) for name, entry, dangling in listing}
     # One per directory and pass: the real path of each root is resolved once per pass.
-    containments = {
-        directory: Containment(
-            ()
-            if lookup.allow_external_links
-            else (containing_root(directory, lookup.dirs), *lookup.link_roots)
-        )
-        for directory in listings
-    }
+    containments = {directory: Containment(rules.contain_in(directory)) for directory in listings}
     for name in sorted(tracked_names(plan, listings)):
         try:
             _read_one(name, plan, listings, containments, cache, result)
@@ -179,13 +180,13 @@ def tracked_names(plan: ScanPlan, listings: Mapping[str, Mapping[str, object]]) 
     the plan's rule counts, less the excluded ones."""
     if plan.names is not None:
         return set(plan.names)
-    lookup = plan.lookup
+    rules = plan.rules
     names: set[str] = set()
     for listing in listings.values():
         names.update(listing)
-    if FILE_VARIABLE in lookup.sources:
-        for variable, _ in file_variables(lookup.environ, lookup.prefix, rule=plan.file_rule):
-            name = variable[len(lookup.prefix) :].lower()
+    if FILE_VARIABLE in rules.sources:
+        for variable, _ in file_variables(rules.environ, rules.prefix, rule=plan.file_rule):
+            name = variable[len(rules.prefix) :].lower()
             if name_problem(name) is None:
                 names.add(name)
     return names - plan.excluded
@@ -199,62 +200,71 @@ def _read_one(
     cache: Mapping[str, Entry],
     result: Pass,
 ) -> None:
-    lookup = plan.lookup
-    environ = lookup.environ
-    variable = env_name(name, lookup.prefix)
-    file_variable = variable + FILE_SUFFIX
-    if FILE_VARIABLE in lookup.sources and ENVIRONMENT in lookup.sources:
-        check_conflict(name, variable, file_variable, environ)
-    for source in lookup.sources:
-        if source == FILE_VARIABLE:
-            path = environ.get(file_variable)
-            if not path:
-                continue
-            result.file_targets.append(path)
-            entry = read_entry(
-                name, path, plan, cache.get(name), kind=FILE_VARIABLE, variable=file_variable
+    """Walk the lookup order for ``name``: the first place that holds it decides (read whole,
+    caught between two states, or an error raised)."""
+    for place in places(name, plan.rules):
+        if place.kind == DIRECTORY:
+            listed = _listed(
+                listings.get(place.directory or "", {}), name, plan.rules.case_sensitive
             )
-            if entry is None:
-                result.incomplete[name] = f"{describe_file(path, file_variable)} is missing"
-            else:
-                result.entries[name] = entry
-                result.fresh_reads += entry is not cache.get(name)
-            return
-        if source == ENVIRONMENT:
-            value = environ.get(variable)
-            if value:
-                raw = os.fsencode(value)
-                provenance = Provenance(name, ENVIRONMENT, variable=variable, size=len(raw))
-                result.entries[name] = Entry(raw, provenance)
-                return
-            continue
-        for directory in lookup.dirs:
-            found = _listed(listings.get(directory, {}), name, lookup.case_sensitive)
-            if found is None:
+            if listed is None:
                 continue
-            listed, dangling = found
-            path = listed.path
-            if lookup.allow_external_links and listed.is_symlink():
-                # It may lead anywhere: watched as a _FILE target is, its real directory too.
-                result.file_targets.append(path)
-            entry = (
-                None
-                if dangling
-                else read_entry(
-                    name,
-                    path,
-                    plan,
-                    cache.get(name),
-                    contain_in=containments[directory],
-                    listed=listed,
-                )
-            )
-            if entry is None:
-                result.incomplete[name] = f"{path} is a link to nothing or vanished while read"
-            else:
-                result.entries[name] = entry
-                result.fresh_reads += entry is not cache.get(name)
-            return
+            assert place.directory is not None
+            _read_listed(name, plan, listed, containments[place.directory], cache, result)
+        elif place.kind == FILE_VARIABLE:
+            _read_file_variable(name, plan, place, cache, result)
+        else:
+            _read_variable(name, plan, place, result)
+        return
+
+
+def _read_file_variable(
+    name: str, plan: ScanPlan, place: Place, cache: Mapping[str, Entry], result: Pass
+) -> None:
+    path, variable = place.path, place.variable
+    assert path is not None
+    result.file_targets.append(path)
+    entry = read_entry(name, path, plan, cache.get(name), kind=FILE_VARIABLE, variable=variable)
+    _take(name, entry, f"{describe_file(path, variable)} is missing", cache, result)
+
+
+def _read_variable(name: str, plan: ScanPlan, place: Place, result: Pass) -> None:
+    assert place.variable is not None
+    raw = os.fsencode(plan.rules.environ.get(place.variable, ""))
+    provenance = Provenance(name, ENVIRONMENT, variable=place.variable, size=len(raw))
+    result.entries[name] = Entry(raw, provenance)
+
+
+def _read_listed(
+    name: str,
+    plan: ScanPlan,
+    listed: tuple[os.DirEntry[str], bool],
+    containment: Containment,
+    cache: Mapping[str, Entry],
+    result: Pass,
+) -> None:
+    entry, dangling = listed
+    path = entry.path
+    if plan.rules.allow_external_links and entry.is_symlink():
+        # It may lead anywhere: watched as a _FILE target is, its real directory too.
+        result.file_targets.append(path)
+    read = (
+        None
+        if dangling
+        else read_entry(name, path, plan, cache.get(name), contain_in=containment, listed=entry)
+    )
+    _take(name, read, f"{path} is a link to nothing or vanished while read", cache, result)
+
+
+def _take(
+    name: str, entry: Entry | None, missing: str, cache: Mapping[str, Entry], result: Pass
+) -> None:
+    """Record what was read for ``name`` (``None``: caught between two states, ``missing``)."""
+    if entry is None:
+        result.incomplete[name] = missing
+    else:
+        result.entries[name] = entry
+        result.fresh_reads += entry is not cache.get(name)
 
 
 def _listed(listing: Mapping[str, _T], name: str, case_sensitive: bool) -> _T | None:
@@ -315,13 +325,13 @@ def read_entry(
     found = read_file(
         path,
         name=name,
-        max_size=plan.lookup.max_size,
+        max_size=plan.rules.max_size,
         contain_in=contain_in,
         variable=variable,
         missing_ok=True,
         seen=st if listed is not None else None,
         is_link=is_link,
-        warned=plan.lookup.warned,
+        warned=plan.warned,
     )
     if found is None:
         return None

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, TypeVar
 
-    from ._lookup import Lookup
     from ._provenance import Provenance
     from ._rules import ReadingRules
     from ._scan import Pass
@@ -299,13 +298,13 @@ class SecretStore:
         env = self._resolver.environ
         self._environ = env
         self._mode = resolve_watcher_mode(watcher, env)
-        lookup: Lookup = self._resolver._lookup
         fixed = None if names is None else tuple(validate_name(n) for n in names)
         self._plan = ScanPlan(
-            lookup,
+            self._resolver.rules,
             fixed,
             ignore,
             is_secret_file_variable if file_variables is None else file_variables,
+            warned=self._resolver.warned_files,
         )
         self._budget = PublishBudget()
         # Per name: when its current one-second window of changes started, and how many.

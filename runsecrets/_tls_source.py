@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 
-from ._lookup import resolve
 from ._names import validate_name
 from ._read import decode_text, read_file
 
@@ -48,13 +47,13 @@ def read_spec(spec: Spec, secrets: Secrets) -> tuple[bytes, str]:
             path,
             name=os.path.basename(path),
             max_size=secrets.max_size,
-            warned=secrets._lookup.warned,
+            warned=secrets.warned_files,
         )
         assert result is not None  # missing_ok is off: a missing file raises
         return result[0], path
     name = validate_name(str(spec))
     # One read gives both the bytes and where they came from (a label for messages).
-    found = resolve(name, secrets._lookup)
+    found = secrets.resolve(name)
     if found is None:
         raise secrets.not_found_error(name)
     raw, provenance = found

@@ -32,14 +32,14 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
-from ._lookup import Lookup
-from ._platform import DIRS_VARIABLE, default_dirs, resolve_dirs, trusted_link_roots
+from ._platform import DIRS_VARIABLE, default_dirs, resolve_dirs
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS
 from ._pydantic_errors import clean_errors_of, cleaning_errors
 from ._pydantic_index import SecretsIndex
 from ._pydantic_live import LiveSettings, OnChange, ReloadFailure, StoreWatcher, Vet
 from ._pydantic_load import Load, Variables, validation_error
 from ._read import DEFAULT_MAX_SIZE, describe_mode, os_reason
+from ._rules import ReadingRules
 from ._scrub import scrub_errors
 from ._warn import warn
 from .exceptions import RunSecretsWarning, SecretsDirWarning
@@ -203,34 +203,34 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
     def __call__(self) -> dict[str, Any]:
         """Load every field found; raise one ``ValidationError`` for the fields that failed."""
         environ = os.environ if self._environ is None else self._environ
+        dirs = self._existing_directories(environ) if DIRECTORY in self.sources else ()
+        # The one reading-rules value for this load: what the loader walks and reads with.
+        rules = ReadingRules(
+            dirs,
+            environ=environ,
+            prefix=self.env_prefix,
+            sources=self.sources,
+            case_sensitive=self.case_sensitive,
+            max_size=self.max_size,
+            allow_external_links=self.allow_external_links,
+        )
         index = None
-        link_roots = trusted_link_roots()
         if DIRECTORY in self.sources:
             index = SecretsIndex(
-                self._existing_directories(environ),
-                case_sensitive=self.case_sensitive,
+                rules.dirs,
+                case_sensitive=rules.case_sensitive,
                 nested_delimiter=self.env_nested_delimiter,
-                link_roots=link_roots,
-                allow_external_links=self.allow_external_links,
+                link_roots=rules.link_roots,
+                allow_external_links=rules.allow_external_links,
             )
         variables = (
             Variables(environ, case_sensitive=self.case_sensitive)
             if FILE_VARIABLE in self.sources
             else None
         )
-        lookup = Lookup(
-            environ=environ,
-            dirs=(),
-            prefix=self.env_prefix,
-            sources=self.sources,
-            max_size=self.max_size,
-            case_sensitive=self.case_sensitive,
-            link_roots=link_roots,
-            allow_external_links=self.allow_external_links,
-        )
         load = Load(
             self,
-            lookup,
+            rules,
             index=index,
             variables=variables,
             state=self.current_state,

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Mapping, Sequence
 
+    from .._lookup import Place
+    from .._rules import ReadingRules
+
 
 class ExecRequest:
     """What ``runsecrets exec`` was asked to do."""
@@ -140,7 +143,7 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
             environment string).
         SecretNotFoundError: An ``--only`` variable is set nowhere.
     """
-    from .._lookup import check_conflict, file_variables
+    from .._lookup import file_variables, places
     from .._names import FILE_SUFFIX
 
     for variable in request.only or ():
@@ -149,11 +152,14 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
     variables = request.only or [
         variable for variable, _ in file_variables(given, include_empty=True)
     ]
-    for variable in variables:
-        check_conflict(variable.lower(), variable, variable + FILE_SUFFIX, given)
+    rules = exec_rules(request, given)
+    # Every walk made, so every conflict refused, before any file is read.
+    walks = {
+        variable: list(places(variable.lower(), rules, variable=variable)) for variable in variables
+    }
     values: dict[str, str] = {}
-    for variable in variables:
-        value = _value_for(variable, request, given)
+    for variable, walk in walks.items():
+        value = _value_for(variable, walk, rules, required=bool(request.only))
         if value is not None:
             values[variable] = value
     removed = {variable + FILE_SUFFIX for variable in variables}
@@ -162,46 +168,76 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
     return env
 
 
-def _value_for(variable: str, request: ExecRequest, given: Mapping[str, str]) -> str | None:
-    """What ``variable`` is set to in the command's environment (``None``: left as it is)."""
-    from .._names import FILE_SUFFIX
-    from .._read import decode_text, read_file
+def exec_rules(request: ExecRequest, given: Mapping[str, str]) -> ReadingRules:
+    """The lookup order of ``exec``: ``X_FILE``, then ``X``; for an ``--only`` name, then a
+    file named after it, in lower case, in the secrets directories."""
+    from .._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE
+    from .._rules import ReadingRules
+
+    sources = (
+        (FILE_VARIABLE, ENVIRONMENT, DIRECTORY) if request.only else (FILE_VARIABLE, ENVIRONMENT)
+    )
+    return ReadingRules(request.dirs, environ=given, sources=sources)
+
+
+def _value_for(
+    variable: str, walk: list[Place], rules: ReadingRules, *, required: bool
+) -> str | None:
+    """What ``variable`` is set to in the command's environment (``None``: left as it is),
+    from the first place of its walk that holds it.
+
+    Raises:
+        SecretNotFoundError: ``required`` (an ``--only`` name) and no place holds it.
+    """
+    from .._provenance import ENVIRONMENT
 
     name = variable.lower()
-    file_variable = variable + FILE_SUFFIX
-    path = given.get(file_variable)
-    if path:
-        result = read_file(path, name=name, variable=file_variable)
-        assert result is not None  # missing_ok is off: a missing file raised
-        value = decode_text(result[0], strip=True, name=name, path=path)
-        check_env_safe(
-            value,
-            name=name,
-            path=path,
-            variable=file_variable,
-            exported=variable,
-            context=f"named by {file_variable}",
-        )
-        return value
-    if given.get(variable):
-        return None  # its own value stands
-    if request.only:
+    for place in walk:
+        if place.kind == ENVIRONMENT:
+            return None  # its own value stands
+        value = _read_for(variable, name, place, rules)
+        if value is not None:
+            return value
+    if required:
+        from .._lookup import places_searched
         from .._provenance import DIRECTORY
-        from .._secrets import Secrets
+        from ..exceptions import SecretNotFoundError
 
-        secret = Secrets(request.dirs, environ=given, sources=(DIRECTORY,)).secret(name)
-        found = secret.provenance.path if secret.provenance is not None else None
-        value = secret.reveal()
-        check_env_safe(
-            value,
+        searched = places_searched(name, rules.replace(sources=(DIRECTORY,)))
+        raise SecretNotFoundError(
+            f"secret {name!r} not found; looked in: " + "; ".join(searched),
             name=name,
-            path=found,
-            variable=variable,
-            exported=variable,
-            context="for " + variable,
+            searched=searched,
         )
-        return value
     return ""  # X_FILE set but empty: file_env exports X empty
+
+
+def _read_for(variable: str, name: str, place: Place, rules: ReadingRules) -> str | None:
+    """The text a ``_FILE`` target or a directory's file holds for ``variable``, checked to
+    fit an environment variable; ``None`` for a directory without that file."""
+    from .._lookup import read_place
+    from .._names import validate_name
+    from .._provenance import DIRECTORY
+    from .._read import WarnedFiles, decode_text
+
+    in_directory = place.kind == DIRECTORY
+    if in_directory:
+        validate_name(name)  # before a directory is touched
+    found = read_place(name, place, rules, WarnedFiles())
+    if found is None:
+        return None
+    raw, provenance = found
+    assert isinstance(raw, bytes)  # a file's content
+    value = decode_text(raw, strip=True, name=name, path=provenance.path)
+    check_env_safe(
+        value,
+        name=name,
+        path=provenance.path,
+        variable=variable if in_directory else place.variable or variable,
+        exported=variable,
+        context="for " + variable if in_directory else f"named by {place.variable}",
+    )
+    return value
 
 
 def check_variable_name(variable: str) -> None:
