@@ -31,8 +31,8 @@ from .exceptions import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._snapshot import Changes, Snapshot
-    from ._store import SecretStore, StoreStatus
+    from .reload.snapshot import Changes, Snapshot
+    from .reload.store import SecretStore, StoreStatus
 
 __all__ = [
     "MISSING",
@@ -76,7 +76,7 @@ def __getattr__(name: str) -> object:
         return __version__
     # The store brings threads, logging and the watcher: loaded on first use only.
     if name in _STORE_EXPORTS:
-        from . import _store
+        from .reload import store as _store
 
         value: object = getattr(_store, name)
         globals()[name] = value

@@ -13,7 +13,7 @@ there (before the stores' watchers restart, which needs those locks), each lock 
 a new, unowned one and each registered object resets. Nothing here holds a value.
 
 No lock of ours is ever held around code that could itself fork: subscribers run outside every
-lock (see ``_delivery.py``), so the thread that forks never holds one of these locks.
+lock (see ``reload/listeners.py``), so the thread that forks never holds one of these locks.
 """
 
 from __future__ import annotations

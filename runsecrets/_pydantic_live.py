@@ -9,20 +9,20 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ._delivery import Deliveries
 from ._forksafe import ForkSafeLock
 from ._pydantic_errors import clean_validation_error
 from ._pydantic_load import reading_from
 from ._scrub import scrub_errors, scrubbed
 from .exceptions import RunSecretsError
+from .reload.listeners import Deliveries
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from typing_extensions import Self
 
-    from ._snapshot import Snapshot
-    from ._store import SecretStore
+    from .reload.snapshot import Snapshot
+    from .reload.store import SecretStore
 
 logger = logging.getLogger("runsecrets.pydantic")
 

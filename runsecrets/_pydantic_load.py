@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ._lookup import Place
     from ._pydantic_index import SecretsIndex
     from ._rules import ReadingRules
-    from ._snapshot import Snapshot
+    from .reload.snapshot import Snapshot
 
 #: Prefix of the pydantic error types this source reports (``runsecrets_conflict``...).
 ERROR_TYPE_PREFIX = "runsecrets_"

@@ -36,10 +36,10 @@ if TYPE_CHECKING:
     import datetime
     from collections.abc import Callable, Iterable, Mapping, MutableMapping
 
-    from ._snapshot import Changes, Snapshot
-    from ._store import SecretStore
     from ._tls_material import RawParts
     from ._tls_source import Spec
+    from .reload.snapshot import Changes, Snapshot
+    from .reload.store import SecretStore
 
 logger = logging.getLogger("runsecrets.tls")
 
@@ -108,7 +108,7 @@ class StoreSource(MaterialSource):
 
 def store_for_specs(specs: Mapping[str, Spec | None], secrets: Secrets) -> StoreSource:
     """An internal store that tracks exactly these parts, paths included."""
-    from ._store import SecretStore
+    from .reload.store import SecretStore
 
     synthetic: dict[str, str] = {}
     names: dict[str, str | None] = {}

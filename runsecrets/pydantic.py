@@ -46,8 +46,8 @@ from .exceptions import RunSecretsWarning, SecretsDirWarning
 
 if TYPE_CHECKING:
     from ._provenance import Provenance
-    from ._store import SecretStore
     from ._types import DirsArg
+    from .reload.store import SecretStore
 
     #: What pydantic-settings accepts as ``secrets_dir``: a path or a sequence of paths.
     SecretsDirArg = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -381,7 +381,7 @@ def live(
 
 def _store_for(settings_cls: type[BaseSettings], dirs: DirsArg | None) -> SecretStore:
     """A store watching what ``settings_cls`` reads: directories, nested sub-directories."""
-    from ._store import SecretStore
+    from .reload.store import SecretStore
 
     source = RunSecretsSettingsSource(settings_cls, dirs)
     directories = list(source.directories())

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Iterable, Sequence
 
-    from .._snapshot import Changes
+    from ..reload.snapshot import Changes
 
 #: Environment variable with more hosts ``--post`` may reach (comma-separated).
 ALLOWED_HOSTS_ENV = "RUNSECRETS_WATCH_ALLOWED_HOSTS"

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType
 
-    from .._snapshot import Changes
-    from .._store import SecretStore
+    from ..reload.snapshot import Changes
+    from ..reload.store import SecretStore
 
     Action = Callable[[Changes], str]
 
@@ -152,7 +152,7 @@ def run_watch(args: argparse.Namespace) -> int:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     _configure_logging(quiet=args.quiet)
-    from .._store import SecretStore
+    from ..reload.store import SecretStore
 
     store = SecretStore(
         args.dirs,

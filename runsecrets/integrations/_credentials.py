@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, TypeVar
 
-    from .._snapshot import Changes, Snapshot
-    from .._store import SecretStore
     from .._types import DirsArg
+    from ..reload.snapshot import Changes, Snapshot
+    from ..reload.store import SecretStore
 
     _T = TypeVar("_T")
     AuthFailureTest = Callable[[BaseException], bool]
@@ -99,7 +99,7 @@ class CredentialFollower:
         self.changes = 0
         self._owns_store = store is None
         if store is None:
-            from .._store import SecretStore
+            from ..reload.store import SecretStore
 
             store = SecretStore(dirs, names=spec.names, **(store_options or {})).start()
         self.store = store

@@ -10,8 +10,8 @@ from ..exceptions import CredentialsError, RunSecretsError, SecretNotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .._snapshot import Snapshot
     from ..exceptions import CredentialsReason
+    from ..reload.snapshot import Snapshot
 
 __all__ = ["CredentialSpec", "Credentials", "again"]
 

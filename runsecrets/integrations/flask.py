@@ -49,8 +49,8 @@ from datetime import timedelta
 from flask import Flask, jsonify
 
 from .._scrub import scrub_errors
-from .._store import SecretStore
 from ..exceptions import SecretDecodeError, SecretValidationError
+from ..reload.store import SecretStore
 from ._flask_config import (
     FALLBACKS,
     SECRET_KEY,
@@ -68,8 +68,8 @@ if TYPE_CHECKING:
 
     from flask import Response
 
-    from .._snapshot import Changes, Snapshot
     from .._types import DirsArg
+    from ..reload.snapshot import Changes, Snapshot
 
 __all__ = ["RunSecrets"]
 

@@ -130,7 +130,7 @@ def scale_latency(kind: str, style: str, rotations: int, interval: float) -> lis
         def bare_inotify() -> None:
             import select
 
-            from runsecrets._inotify import Inotify
+            from runsecrets.reload.watch.inotify_ctypes import Inotify
 
             notify = Inotify()
             notify.add(str(directory))
@@ -345,7 +345,7 @@ def torture(rotations: int, runs: int) -> None:
     The baseline, run interleaved in the same process: the watcher without prompt switching
     (the switch interval left at the interpreter's 5 ms), to show what the GIL convoy costs.
     """
-    from runsecrets import _watch
+    from runsecrets.reload.watch import thread as _watch
 
     print(
         f"\n== torture: {runs} x {rotations} rotations mixing Kubernetes swap, rename and "

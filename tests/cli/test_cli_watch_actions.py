@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from runsecrets._snapshot import Changes, Snapshot
 from runsecrets.cli import main
 from runsecrets.cli._actions import (
     ActionError,
@@ -26,6 +25,7 @@ from runsecrets.cli._actions import (
     redact_url,
 )
 from runsecrets.cli._watch_run import _describe, _Pending, _serve
+from runsecrets.reload.snapshot import Changes, Snapshot
 from runsecrets.testing import write_rename
 
 from .test_cli_watch import sidecar, wait_until

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from runsecrets._snapshot import Changes, Snapshot
 from runsecrets.cli import main
 from runsecrets.cli._actions import ActionError, PostAction
 from runsecrets.cli._process import process
 from runsecrets.cli._signal_action import SignalAction
+from runsecrets.reload.snapshot import Changes, Snapshot
 from runsecrets.testing import write_rename
 
 from .test_cli_watch import COUNTER, sidecar, wait_until

@@ -20,7 +20,7 @@ from runsecrets import (
     SecretStore,
     SecretValidationError,
 )
-from runsecrets._watch import resolve_watcher_mode, watch_paths
+from runsecrets.reload.watch.thread import resolve_watcher_mode, watch_paths
 from runsecrets.testing import SecretsDir, write_rename
 
 from .._store_fixtures import no_leaked_threads, wait_for
@@ -204,7 +204,7 @@ def test_import_runsecrets_loads_no_store_machinery() -> None:
     """``import runsecrets`` imports neither the store, threading, logging, ctypes nor watchfiles."""
     code = (
         "import sys, runsecrets; heavy = ('threading', 'logging', 'ctypes', 'watchfiles', "
-        "'asyncio', 'runsecrets._store', 'runsecrets._watch'); "
+        "'asyncio', 'runsecrets.reload.store', 'runsecrets.reload.watch.thread'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -401,7 +401,7 @@ def switch_interval() -> Iterator[float]:
 def test_prompt_switching_lowers_the_interval_and_restores_it(switch_interval: float) -> None:
     """Windows lower the process's switch interval; nested windows (two stores) restore it only
     when the last one ends; ending twice is harmless."""
-    from runsecrets._watch import PROMPT_SWITCH_INTERVAL, PromptSwitching
+    from runsecrets.reload.watch.thread import PROMPT_SWITCH_INTERVAL, PromptSwitching
 
     one, two = PromptSwitching(), PromptSwitching()
     with one:
@@ -418,7 +418,7 @@ def test_prompt_switching_lowers_the_interval_and_restores_it(switch_interval: f
 
 def test_prompt_switching_leaves_an_interval_changed_meanwhile(switch_interval: float) -> None:
     """Someone else sets the interval during a window: theirs stays when the window ends."""
-    from runsecrets._watch import PromptSwitching
+    from runsecrets.reload.watch.thread import PromptSwitching
 
     with PromptSwitching():
         sys.setswitchinterval(0.001)
@@ -427,7 +427,7 @@ def test_prompt_switching_leaves_an_interval_changed_meanwhile(switch_interval: 
 
 def test_prompt_switching_never_raises_a_lower_interval() -> None:
     """An interval already below the window's is left alone."""
-    from runsecrets._watch import PromptSwitching
+    from runsecrets.reload.watch.thread import PromptSwitching
 
     saved = sys.getswitchinterval()
     sys.setswitchinterval(0.0001)
@@ -447,7 +447,7 @@ def test_the_watcher_switches_promptly_only_while_it_works(
     """The watcher's work window (the interval lowered) covers reading and validating; it
     closes before subscribers run (the application's code runs with the process's own
     interval), and once the watcher waits again the interval is back."""
-    from runsecrets._watch import PROMPT_SWITCH_INTERVAL
+    from runsecrets.reload.watch.thread import PROMPT_SWITCH_INTERVAL
 
     SecretsDir(tmp_path).write("a", "0")
     store = store_for(tmp_path, watcher=watcher, poll_interval=0.05)
@@ -592,7 +592,7 @@ def test_the_backup_poll_is_spaced_by_the_cost_of_a_reread() -> None:
     under 0.05% of a core, but never more than ten intervals. Polling alone keeps its own."""
     import types
 
-    from runsecrets._watch import Watcher
+    from runsecrets.reload.watch.thread import Watcher
 
     cost = [0.001]
     target = types.SimpleNamespace(_last_read_cost=lambda: cost[0])

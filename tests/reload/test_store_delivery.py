@@ -88,7 +88,7 @@ def test_a_subscriber_waiting_for_the_thread_leaving_watch_does_not_deadlock(
     """Finding 7: a subscriber waiting for the main thread to leave ``with store.watch():``
     (whose exit closes the store) holds that exit up for ``CLOSE_TIMEOUT`` seconds at most,
     the documented bound, instead of for ever."""
-    from runsecrets._store import CLOSE_TIMEOUT
+    from runsecrets.reload.store import CLOSE_TIMEOUT
 
     write_rename(tmp_path / "a", "1")
     store = SecretStore(tmp_path, environ={}, backup_poll_interval=NO_BACKUP_POLL)

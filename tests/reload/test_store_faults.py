@@ -277,7 +277,8 @@ def test_inotify_backend_closes_its_instance_when_pipe_fails(
 ) -> None:
     """Out of descriptors right after ``inotify_init``: the instance is closed again (no leak)
     and the store falls back to polling with a warning."""
-    from runsecrets import WatchFallbackWarning, _watch
+    from runsecrets import WatchFallbackWarning
+    from runsecrets.reload.watch import thread as _watch
 
     def no_pipe() -> tuple[int, int]:
         raise OSError(24, "Too many open files")
@@ -341,7 +342,7 @@ def test_a_failing_rearm_reread_is_logged_and_the_watcher_lives_on(
 ) -> None:
     """The re-read after adding a watch raises: logged by type only (never its message), noted
     as a problem, and the watcher thread keeps serving events."""
-    from runsecrets._watch import Watcher
+    from runsecrets.reload.watch.thread import Watcher
 
     first, second = tmp_path / "one", tmp_path / "two"
     first.mkdir()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from runsecrets import SecretStore, is_secret_file_variable
-from runsecrets._own_writes import PUBLISH_BURST, PUBLISH_RATE
+from runsecrets.reload.own_writes import PUBLISH_BURST, PUBLISH_RATE
 from runsecrets.testing import write_rename
 
 from .._store_fixtures import wait_for

@@ -1,7 +1,7 @@
 """SecretStore: a validated snapshot of secrets that follows rotation without a restart.
 
 Readers only ever see a published snapshot: reading is one attribute load and one dict lookup,
-never the disk. A new snapshot is read twice until stable (``_scan.py``), compared with the
+never the disk. A new snapshot is read twice until stable (``scan.py``), compared with the
 published one, validated as a whole by every validator, and only then swapped in with one
 reference assignment; subscribers hear about it afterwards. Anything that fails keeps the last
 good snapshot and is retried on the next event and on a short timer.
@@ -15,19 +15,19 @@ import os
 import time
 from collections import deque
 
-from ._delivery import Deliveries
-from ._forksafe import ForkSafeLock
-from ._lookup import is_secret_file_variable
-from ._names import validate_name
-from ._own_writes import PUBLISH_BURST, PUBLISH_RATE, PublishBudget, open_for_writing
-from ._provenance import DEFAULT_SOURCES, DIRECTORY
-from ._read import DEFAULT_MAX_SIZE
-from ._scan import Entry, ScanPlan, read_stable
-from ._scrub import scrub_errors, scrubbed
-from ._secrets import MISSING, Secrets, _Missing
-from ._snapshot import Changes, Snapshot, diff
-from ._watch import Watcher, resolve_watcher_mode, warn_fallback, watch_paths
-from .exceptions import RunSecretsError, SecretReadError, SecretValidationError
+from .._forksafe import ForkSafeLock
+from .._lookup import is_secret_file_variable
+from .._names import validate_name
+from .._provenance import DEFAULT_SOURCES, DIRECTORY
+from .._read import DEFAULT_MAX_SIZE
+from .._scrub import scrub_errors, scrubbed
+from .._secrets import MISSING, Secrets, _Missing
+from ..exceptions import RunSecretsError, SecretReadError, SecretValidationError
+from .listeners import Deliveries
+from .own_writes import PUBLISH_BURST, PUBLISH_RATE, PublishBudget, open_for_writing
+from .scan import Entry, ScanPlan, read_stable
+from .snapshot import Changes, Snapshot, diff
+from .watch.thread import Watcher, resolve_watcher_mode, warn_fallback, watch_paths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,11 +36,11 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, TypeVar
 
-    from ._provenance import Provenance
-    from ._rules import ReadingRules
-    from ._scan import Pass
-    from ._secret import Secret
-    from ._types import DirsArg
+    from .._provenance import Provenance
+    from .._rules import ReadingRules
+    from .._secret import Secret
+    from .._types import DirsArg
+    from .scan import Pass
 
     _T = TypeVar("_T")
     #: Receives a candidate snapshot; refuses it by raising or returning a false value.
@@ -572,7 +572,7 @@ class SecretStore:
             return False
         if name == "..data":
             return True  # the Kubernetes swap itself
-        from ._listing import is_debris
+        from .._listing import is_debris
 
         return not is_debris(name) or any(os.path.basename(t) == name for t in self._file_targets)
 

@@ -5,7 +5,7 @@ Why not watchfiles here: its Rust side has no blocking wait, so the Python side 
 about 60 us of CPU, so a 5 ms step (needed for a 10 ms median latency) burns about 1% of a core
 while nothing happens, ten times the idle budget. A blocking ``poll`` on the inotify descriptor
 costs nothing while idle and wakes within microseconds of an event. watchfiles remains the
-watcher on other platforms (see ``_watch.py``).
+watcher on other platforms (see ``thread.py``).
 """
 
 from __future__ import annotations

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from ._read import decode_text
-from ._scrub import scrubbed
-from ._secret import Secret
-from ._secrets import MISSING, _Missing
-from .exceptions import RunSecretsError, SecretDecodeError, SecretNotFoundError
+from .._read import decode_text
+from .._scrub import scrubbed
+from .._secret import Secret
+from .._secrets import MISSING, _Missing
+from ..exceptions import RunSecretsError, SecretDecodeError, SecretNotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from typing import TypeVar
 
-    from ._provenance import Provenance
-    from ._scan import Entry
+    from .._provenance import Provenance
+    from .scan import Entry
 
     _T = TypeVar("_T")
 

@@ -3,8 +3,9 @@
 This is the only module that imports watchfiles. Three backends, chosen by
 :func:`resolve_watcher_mode` (argument, then ``RUNSECRETS_POLL``, then the platform):
 
-- ``inotify`` (Linux): a blocking ``poll`` on an inotify descriptor (see ``_inotify.py`` for why
-  this is not watchfiles on Linux): no wake-ups while idle, events seen within microseconds.
+- ``inotify`` (Linux): a blocking ``poll`` on an inotify descriptor (see ``inotify_ctypes.py``
+  for why this is not watchfiles on Linux): no wake-ups while idle, events seen within
+  microseconds.
 - ``watchfiles`` (macOS, Windows, or on request): watchfiles' Rust notifier, with a short step
   and debounce instead of its 50 ms / 1.6 s defaults.
 - ``poll``: a timer alone, when notifications are unavailable, their limit is exhausted, or
@@ -28,10 +29,10 @@ import threading
 import time
 import weakref
 
-from ._forksafe import ForkSafeLock
-from ._platform import current_platform, flag_value
-from ._warn import warn
-from .exceptions import WatchFallbackWarning
+from ..._forksafe import ForkSafeLock
+from ..._platform import current_platform, flag_value
+from ..._warn import warn
+from ...exceptions import WatchFallbackWarning
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -267,7 +268,7 @@ class InotifyBackend:
     mode = "inotify"
 
     def __init__(self, step: float, debounce: float, relevant: Callable[[str], bool]) -> None:
-        from ._inotify import Inotify
+        from .inotify_ctypes import Inotify
 
         self._step = step
         self._debounce = debounce
@@ -355,7 +356,7 @@ class InotifyBackend:
         return any(fd == self._wake_read for fd, _ in ready)
 
     def _classify(self, events: list[tuple[int, int, str]]) -> str:
-        from ._inotify import IN_IGNORED, REARM_MASK
+        from .inotify_ctypes import IN_IGNORED, REARM_MASK
 
         outcome = IGNORED
         for wd, mask, name in events:

@@ -13,21 +13,21 @@ from __future__ import annotations
 import os
 import time
 
-from ._listing import list_secret_entries
-from ._lookup import file_variables, is_secret_file_variable, places
-from ._names import name_problem
-from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
-from ._read import Containment, WarnedFiles, describe_file, read_file
-from ._scrub import scrubbed
-from .exceptions import RunSecretsError, SecretReadError
+from .._listing import list_secret_entries
+from .._lookup import file_variables, is_secret_file_variable, places
+from .._names import name_problem
+from .._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
+from .._read import Containment, WarnedFiles, describe_file, read_file
+from .._scrub import scrubbed
+from ..exceptions import RunSecretsError, SecretReadError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import TypeVar
 
-    from ._lookup import Place
-    from ._rules import ReadingRules
+    from .._lookup import Place
+    from .._rules import ReadingRules
 
     _T = TypeVar("_T")
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import functools
 import threading
 
-from ._callbacks import log_callback_error
-from ._forksafe import ForkSafeLock, reset_after_fork
+from .._callbacks import log_callback_error
+from .._forksafe import ForkSafeLock, reset_after_fork
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
