@@ -14,7 +14,7 @@ from ._pydantic_errors import clean_validation_error
 from ._pydantic_load import reading_from
 from ._scrub import scrub_errors, scrubbed
 from .exceptions import RunSecretsError
-from .reload.listeners import Deliveries
+from .reload.listeners import Listeners
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -143,8 +143,8 @@ class LiveSettings(Generic[_S]):
     __slots__ = (
         "__weakref__",
         "_built_from",
-        "_deliveries",
         "_factory",
+        "_listeners",
         "_lock",
         "_vetted",
         "_watcher",
@@ -164,7 +164,7 @@ class LiveSettings(Generic[_S]):
         self._factory = factory
         # Reentrant: a validator of the model may read .current; renewed in a forked child.
         self._lock = ForkSafeLock(reentrant=True)
-        self._deliveries: Deliveries[SettingsChange[_S]] = Deliveries(
+        self._listeners: Listeners[SettingsChange[_S]] = Listeners(
             merge=SettingsChange.then, logger=logger, what="settings subscribers"
         )
         self.current: _S = _first(factory)
@@ -190,7 +190,7 @@ class LiveSettings(Generic[_S]):
         """
         with self._lock:
             changed = self._reload_locked(snapshot)
-        self._deliveries.deliver()  # outside the lock
+        self._listeners.deliver()  # outside the lock
         return changed
 
     def _reload_locked(self, snapshot: Snapshot | None) -> frozenset[str]:
@@ -255,7 +255,7 @@ class LiveSettings(Generic[_S]):
                 ", ".join(sorted(changed)),
             )
             # Delivered by the caller once the lock is released, in publish order.
-            self._deliveries.publish(SettingsChange(old, new, changed))
+            self._listeners.publish(SettingsChange(old, new, changed))
             return changed
 
     def subscribe(self, callback: Subscriber[_S]) -> Callable[[], None]:
@@ -270,7 +270,7 @@ class LiveSettings(Generic[_S]):
         Returns:
             A function that removes the subscription.
         """
-        return self._deliveries.subscribe(_unpacking(callback))
+        return self._listeners.subscribe(_unpacking(callback))
 
     def start(self) -> Self:
         """Follow changes (if a watcher is attached); a no-op otherwise."""
@@ -297,7 +297,7 @@ class LiveSettings(Generic[_S]):
     def _on_change(self, snapshot: Snapshot | None = None) -> object:
         with self._lock:
             changed = self._follow(snapshot)
-        self._deliveries.deliver()  # outside the lock
+        self._listeners.deliver()  # outside the lock
         return changed
 
     def _follow(self, snapshot: Snapshot | None) -> frozenset[str]:

@@ -21,7 +21,6 @@ import ssl
 import time
 from typing import cast
 
-from ._callbacks import log_callback_error
 from ._forksafe import ForkSafeLock
 from ._names import file_env_name
 from ._provenance import FILE_VARIABLE
@@ -30,6 +29,7 @@ from ._secrets import Secrets
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
 from ._tls_source import PARTS, is_path, read_spec
 from .exceptions import InvalidTLSMaterialError, RunSecretsError
+from .reload.listeners import Listeners
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -217,7 +217,9 @@ class RotatingServerContext(ssl.SSLContext):
         self._min_valid_days = min_valid_days
         self._clock = clock
         self._lock = ForkSafeLock()  # renewed in a forked child (a watcher may hold it)
-        self._listeners: tuple[Callable[[TLSMaterial], object], ...] = ()
+        self._listeners: Listeners[TLSMaterial] = Listeners(
+            merge=_latest, logger=logger, what="TLS rotation listeners"
+        )
         self._alpn_protocols: list[str] | None = None
         self.rotations = 0
         self.refusals = 0
@@ -286,15 +288,13 @@ class RotatingServerContext(ssl.SSLContext):
         self._alpn_protocols = protocols
 
     def subscribe(self, callback: Callable[[TLSMaterial], object]) -> Callable[[], None]:
-        """Call ``callback(material)`` after each rotation; returns the unsubscribe function."""
-        with self._lock:
-            self._listeners = (*self._listeners, callback)
+        """Call ``callback(material)`` after each rotation; returns the unsubscribe function.
 
-        def unsubscribe() -> None:
-            with self._lock:
-                self._listeners = tuple(c for c in self._listeners if c is not callback)
-
-        return unsubscribe
+        Callbacks run outside the context's lock, in the order subscribed and in rotation
+        order (rotations that pile up behind a slow callback reach it as the newest one); one
+        that raises is logged by type and place, and the others are still called.
+        """
+        return self._listeners.subscribe(callback)
 
     def close(self) -> None:
         """Stop following rotation (the current material keeps being served)."""
@@ -391,7 +391,7 @@ class RotatingServerContext(ssl.SSLContext):
             self._material = material
             self.rotations += 1
             self.last_error = None
-            listeners = self._listeners
+            self._listeners.publish(material)
         logger.info(
             "TLS certificate rotated: %s, serial %s, valid until %s",
             material.subject,
@@ -399,11 +399,7 @@ class RotatingServerContext(ssl.SSLContext):
             material.not_after.strftime("%Y-%m-%d"),
         )
         self._log_expiry(material)
-        for listener in listeners:
-            try:
-                listener(material)
-            except Exception as e:  # noqa: BLE001  (one bad listener must not stop the others)
-                log_callback_error(logger, "TLS rotation listeners", listener, e)
+        self._listeners.deliver()  # outside the lock
 
     def _load_context(self, material: TLSMaterial) -> ssl.SSLContext:
         """A new context holding ``material``.
@@ -468,3 +464,8 @@ class RotatingServerContext(ssl.SSLContext):
                 material.days_left,
                 material.not_after.strftime("%Y-%m-%d"),
             )
+
+
+def _latest(first: TLSMaterial, second: TLSMaterial) -> TLSMaterial:
+    """Two rotations as one, for a listener that fell behind: the newer material."""
+    return second

@@ -1,8 +1,13 @@
-"""One subscriber list and the one loop that calls it: in publish order, outside every lock.
+"""The one subscriber list, and the one loop that calls it: in publish order, outside every lock.
 
-A publisher (a store, live settings) queues what it published with :meth:`Deliveries.publish`
+Every publisher (a store, live settings, a rotating TLS context, a derived value) keeps its
+subscribers in a :class:`Listeners`. Subscribing returns the function that unsubscribes: each
+subscription has its own token, so it removes exactly that one, never another subscription of
+an equal callback.
+
+A publisher queues what it published with :meth:`Listeners.publish`
 while it holds its own lock, so items queue in publish order, and calls
-:meth:`Deliveries.deliver` once it has released that lock. The first thread to find no loop
+:meth:`Listeners.deliver` once it has released that lock. The first thread to find no loop
 running runs it; any other call returns at once, its item left to that loop. Hence:
 
 - a subscriber never runs under the publisher's lock: one that blocks delays later
@@ -44,7 +49,7 @@ else:  # no ``typing`` at run time (the store imports this module; it loads on f
             return cls
 
 
-class Deliveries(_Generic[_T]):
+class Listeners(_Generic[_T]):
     """The subscribers of one publisher, and the loop that delivers to them.
 
     Args:
@@ -82,7 +87,9 @@ class Deliveries(_Generic[_T]):
         reset_after_fork(self)
 
     def subscribe(self, callback: Callable[[_T], object]) -> Callable[[], None]:
-        """Add ``callback`` (called after those added before); returns its remover."""
+        """Add ``callback`` (called after those added before); returns its remover, which
+        removes this subscription alone (the same callback subscribed twice is called twice,
+        and each remover removes one)."""
         token = object()
         with self._guard:
             self._callbacks = (*self._callbacks, (token, callback))

@@ -23,7 +23,7 @@ from .._read import DEFAULT_MAX_SIZE
 from .._scrub import scrub_errors, scrubbed
 from .._secrets import MISSING, Secrets, _Missing
 from ..exceptions import RunSecretsError, SecretReadError, SecretValidationError
-from .listeners import Deliveries
+from .listeners import Listeners
 from .own_writes import PUBLISH_BURST, PUBLISH_RATE, PublishBudget, open_for_writing
 from .scan import Entry, ScanPlan, read_stable
 from .snapshot import Changes, Snapshot, diff
@@ -222,7 +222,6 @@ class SecretStore:
         "_churn",
         "_counters",
         "_debounce",
-        "_deliveries",
         "_environ",
         "_errors",
         "_file_targets",
@@ -234,6 +233,7 @@ class SecretStore:
         "_last_error",
         "_last_error_at",
         "_last_publish_at",
+        "_listeners",
         "_lock",
         "_mode",
         "_on_remove",
@@ -324,7 +324,7 @@ class SecretStore:
         # Renewed in a forked child (the watcher thread holding it does not exist there).
         self._lock = ForkSafeLock(reentrant=True)
         self._validators: tuple[Validator, ...] = () if validate is None else (validate,)
-        self._deliveries: Deliveries[Changes] = Deliveries(
+        self._listeners: Listeners[Changes] = Listeners(
             merge=merge_changes, logger=logger, what="secrets subscribers"
         )
         self._watcher: Watcher | None = None
@@ -438,7 +438,7 @@ class SecretStore:
             last_error_at=self._last_error_at,
             kept=self._kept,
             watched=tuple(self._watch_paths()),
-            counters={**self._counters, "subscriber_errors": self._deliveries.errors},
+            counters={**self._counters, "subscriber_errors": self._listeners.errors},
             skipped=tuple(sorted(self._plan.excluded)),
         )
 
@@ -472,7 +472,7 @@ class SecretStore:
         delivered), so every callback ends on the newest snapshot. One that raises is logged
         (its type and place, never its message) and the others are still called.
         """
-        return self._deliveries.subscribe(callback)
+        return self._listeners.subscribe(callback)
 
     # --------------------------------------------------------------------------- watching
     @property
@@ -513,7 +513,7 @@ class SecretStore:
         with self._lock:
             watcher, self._watcher = self._watcher, None
         if watcher is not None:
-            inside_callback = self._deliveries.delivering_here
+            inside_callback = self._listeners.delivering_here
             watcher.stop(join=not inside_callback, timeout=timeout)
 
     def watch(self) -> SecretStore:
@@ -547,7 +547,7 @@ class SecretStore:
         with self._lock:
             changes = self._refresh(reason="reload")[0]
         # Outside the lock; when another thread is delivering, it delivers this one too.
-        self._deliveries.deliver()
+        self._listeners.deliver()
         return changes
 
     # ---------------------------------------------------------------------- the watcher's side
@@ -558,7 +558,7 @@ class SecretStore:
                 # back-off grown while the files were stuck.
                 self._retry = None
             retry = self._refresh(reason)[1]
-        self._deliveries.deliver()
+        self._listeners.deliver()
         return retry
 
     def _watch_paths(self) -> list[str]:
@@ -681,7 +681,7 @@ class SecretStore:
         watcher = self._watcher
         if watcher is not None:
             watcher.end_window()
-        self._deliveries.publish(changes)  # delivered once the lock is released
+        self._listeners.publish(changes)  # delivered once the lock is released
         return changes, retry
 
     def _skip_own_files(
