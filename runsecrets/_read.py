@@ -21,6 +21,7 @@ from .exceptions import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 #: Docker Swarm's own limit on a secret's size; a larger file is refused before it is read.
@@ -49,13 +50,19 @@ class WarnedFiles:
     past ``limit`` files the oldest are forgotten, so a directory churning through new inodes
     cannot grow it for ever. It holds (device, inode) pairs only, never content. A race between
     two threads can at worst warn twice, which is why no lock is taken.
+
+    Attributes:
+        report: Where a warning goes instead of ``warnings.warn`` (``None``: warned). A store
+            sets it while its watcher thread reads: a warning raised there (``-W error``)
+            would fail every re-read, and nobody would see it anyway.
     """
 
-    __slots__ = ("_limit", "_seen")
+    __slots__ = ("_limit", "_seen", "report")
 
     def __init__(self, limit: int = 1024) -> None:
         self._limit = limit
         self._seen: dict[tuple[int, int], None] = {}
+        self.report: Callable[[str], None] | None = None
 
     def first_time(self, key: tuple[int, int]) -> bool:
         """Whether ``key`` is new (it is remembered from now on)."""
@@ -462,11 +469,15 @@ def _warn_writable(
         for bit, who in ((stat.S_IWGRP, "its group"), (stat.S_IWOTH, "others"))
         if st.st_mode & bit
     ]
-    warn(
+    message = (
         f"secret {name!r}: {path} is writable by {' and '.join(writers)} "
-        f"(mode {stat.S_IMODE(st.st_mode):04o}); anyone with that access can replace it",
-        InsecurePermissionsWarning,
+        f"(mode {stat.S_IMODE(st.st_mode):04o}); anyone with that access can replace it"
     )
+    report = None if warned is None else warned.report
+    if report is not None:
+        report(message)
+    else:
+        warn(message, InsecurePermissionsWarning)
 
 
 def decode_text(data: bytes, *, strip: bool, name: str | None, path: str | None = None) -> str:

@@ -54,8 +54,8 @@ __all__ = [
     "load",
 ]
 
-#: Every reason code :class:`~runsecrets.InvalidTLSMaterialError` may carry (from the
-#: ``TLSReason`` type of :mod:`runsecrets.exceptions`).
+#: Every reason code :class:`~runsecrets.InvalidTLSMaterialError` may carry (the codes of the
+#: ``TLSReason`` type that the errors module defines).
 REASONS: tuple[str, ...] = reason_codes(TLSReason)
 
 

@@ -147,7 +147,7 @@ def check_watcher(context: Context) -> Iterator[Finding]:
 
 
 def _watched_directories(context: Context) -> list[str]:
-    from ..reload.watch.thread import watch_paths
+    from ..reload.watch.paths import watch_paths
 
     targets = [
         context.environ[file_variable]

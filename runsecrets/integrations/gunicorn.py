@@ -147,10 +147,10 @@ class Hooks:
 
     def post_fork(self, server: Any, worker: Any) -> None:
         """In each new worker: report the secret watchers re-armed after the fork."""
-        from ..reload.watch import thread as _watch
+        from ..reload.watch import fork
 
         # The store's fork handler has already restarted them when this hook runs.
-        modes = sorted(watcher.mode for watcher in list(_watch._running))
+        modes = sorted(watcher.mode for watcher in fork.running())
         if modes:
             server.log.info(
                 "runsecrets: worker %s re-armed %d secret watcher(s): %s",

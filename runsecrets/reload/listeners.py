@@ -27,29 +27,15 @@ import threading
 
 from .._callbacks import log_callback_error
 from .._forksafe import ForkSafeLock, reset_after_fork
+from .._generic import Generic, T
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable
-    from typing import Generic, TypeVar
-
-    _T = TypeVar("_T")
-
-    class _Generic(Generic[_T]):
-        """``Generic`` for the type checker."""
-
-else:  # no ``typing`` at run time (the store imports this module; it loads on first use)
-    _T = object
-
-    class _Generic:
-        __slots__ = ()
-
-        def __class_getitem__(cls, item: object) -> type:
-            return cls
 
 
-class Listeners(_Generic[_T]):
+class Listeners(Generic[T]):
     """The subscribers of one publisher, and the loop that delivers to them.
 
     Args:
@@ -74,19 +60,19 @@ class Listeners(_Generic[_T]):
         "errors",
     )
 
-    def __init__(self, *, merge: Callable[[_T, _T], _T], logger: logging.Logger, what: str) -> None:
+    def __init__(self, *, merge: Callable[[T, T], T], logger: logging.Logger, what: str) -> None:
         self._merge = merge
         self._logger = logger
         self._what = what
         self._guard = ForkSafeLock()
-        self._callbacks: tuple[tuple[object, Callable[[_T], object]], ...] = ()
-        self._pending: list[_T] = []
-        self._current: _T | None = None  # what the loop is delivering now
+        self._callbacks: tuple[tuple[object, Callable[[T], object]], ...] = ()
+        self._pending: list[T] = []
+        self._current: T | None = None  # what the loop is delivering now
         self._owner: int | None = None  # the thread running the loop
         self.errors = 0
         reset_after_fork(self)
 
-    def subscribe(self, callback: Callable[[_T], object]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[T], object]) -> Callable[[], None]:
         """Add ``callback`` (called after those added before); returns its remover, which
         removes this subscription alone (the same callback subscribed twice is called twice,
         and each remover removes one)."""
@@ -100,7 +86,7 @@ class Listeners(_Generic[_T]):
 
         return unsubscribe
 
-    def publish(self, item: _T) -> None:
+    def publish(self, item: T) -> None:
         """Queue ``item`` for every subscriber (call it under the publisher's lock)."""
         with self._guard:
             self._pending.append(item)

@@ -17,7 +17,9 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Set
+    from collections.abc import Mapping, Set
+
+    from .scan import Entry
 
     FileKey = tuple[int, int]  # (st_dev, st_ino)
 
@@ -92,3 +94,61 @@ class PublishBudget:
             return 0.0
         self.storming = True
         return (1.0 - self._tokens) / PUBLISH_RATE
+
+
+#: A name found changing fast is checked for being this process's own file at most this often.
+CHURN_RECHECK = 10.0
+
+
+class OwnFiles:
+    """Finds the tracked files this process holds open for writing: never secrets.
+
+    A store made without ``names`` asks about every file at its first read, then about the
+    files that changed (since the pass before) three times within a second, each at most once
+    every :data:`CHURN_RECHECK` seconds.
+    """
+
+    __slots__ = ("_churn",)
+
+    def __init__(self) -> None:
+        # Per name: when its current one-second window of changes started, and how many.
+        self._churn: dict[str, tuple[float, int]] = {}
+
+    def written_here(
+        self, entries: Mapping[str, Entry], previous_pass: Mapping[str, Entry] | None
+    ) -> list[str]:
+        """The names among ``entries`` whose file this process writes: all of them asked
+        about at the first read (``previous_pass`` ``None``), else those churning."""
+        suspects = (
+            list(entries) if previous_pass is None else self._churning(entries, previous_pass)
+        )
+        keys = {
+            name: fingerprint[:2]
+            for name in suspects
+            if (fingerprint := entries[name].fingerprint) is not None
+        }
+        if not keys:
+            return []
+        own = open_for_writing(set(keys.values()))
+        return [name for name, key in keys.items() if key in own]
+
+    def _churning(
+        self, entries: Mapping[str, Entry], previous_pass: Mapping[str, Entry]
+    ) -> list[str]:
+        now = time.monotonic()
+        churning = []
+        for name, entry in entries.items():
+            before = previous_pass.get(name)
+            if before is None or before is entry or before.raw == entry.raw:
+                continue
+            started, count = self._churn.get(name, (now, 0))
+            if now - started > 1.0:
+                started, count = now, 0
+            count += 1
+            if count == 3:
+                # Asked about once per window, and the window then lasts CHURN_RECHECK
+                # seconds: a file someone else rotates this fast is not asked about each time.
+                churning.append(name)
+                started = now + CHURN_RECHECK - 1.0
+            self._churn[name] = (started, count)
+        return churning

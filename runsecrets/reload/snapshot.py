@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from .._read import decode_text
 from .._scrub import scrubbed
 from .._secret import Secret
@@ -108,6 +110,12 @@ class Snapshot:
         return self._entries.get(name)
 
     @property
+    def entries(self) -> Mapping[str, Entry]:
+        """Every raw entry by name, read-only (internal: what the store builds the next
+        candidate from). An entry's repr says where it came from, never what it holds."""
+        return MappingProxyType(self._entries)
+
+    @property
     def errors(self) -> Mapping[str, RunSecretsError]:
         """Names that could not be read when this snapshot was taken, with the error."""
         return dict(self._errors)
@@ -158,8 +166,9 @@ class Snapshot:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Snapshot):
             return NotImplemented
-        return self._entries.keys() == other._entries.keys() and all(
-            entry.raw == other._entries[name].raw for name, entry in self._entries.items()
+        theirs = other.entries
+        return self._entries.keys() == theirs.keys() and all(
+            entry.raw == theirs[name].raw for name, entry in self._entries.items()
         )
 
     __hash__ = None  # type: ignore[assignment]  # equal by content, and mutable-free but unhashed
@@ -227,3 +236,18 @@ def diff(
         name for name in current.keys() & previous.keys() if current[name].raw != previous[name].raw
     )
     return added, changed, removed
+
+
+def merge_changes(first: Changes, second: Changes) -> Changes:
+    """Two consecutive publishes as one: from ``first.previous`` to ``second.snapshot``.
+
+    Names are compared end to end, so a value rotated and rotated back is no change at all.
+    """
+    added, changed, removed = diff(first.previous.entries, second.snapshot.entries)
+    return Changes(
+        added=added,
+        changed=changed,
+        removed=removed,
+        snapshot=second.snapshot,
+        previous=first.previous,
+    )

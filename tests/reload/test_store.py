@@ -20,7 +20,8 @@ from runsecrets import (
     SecretStore,
     SecretValidationError,
 )
-from runsecrets.reload.watch.thread import resolve_watcher_mode, watch_paths
+from runsecrets.reload.watch.options import resolve_watcher_mode
+from runsecrets.reload.watch.paths import watch_paths
 from runsecrets.testing import SecretsDir, write_rename
 
 from .._store_fixtures import no_leaked_threads, wait_for
@@ -401,7 +402,7 @@ def switch_interval() -> Iterator[float]:
 def test_prompt_switching_lowers_the_interval_and_restores_it(switch_interval: float) -> None:
     """Windows lower the process's switch interval; nested windows (two stores) restore it only
     when the last one ends; ending twice is harmless."""
-    from runsecrets.reload.watch.thread import PROMPT_SWITCH_INTERVAL, PromptSwitching
+    from runsecrets.reload.watch.switching import PROMPT_SWITCH_INTERVAL, PromptSwitching
 
     one, two = PromptSwitching(), PromptSwitching()
     with one:
@@ -418,7 +419,7 @@ def test_prompt_switching_lowers_the_interval_and_restores_it(switch_interval: f
 
 def test_prompt_switching_leaves_an_interval_changed_meanwhile(switch_interval: float) -> None:
     """Someone else sets the interval during a window: theirs stays when the window ends."""
-    from runsecrets.reload.watch.thread import PromptSwitching
+    from runsecrets.reload.watch.switching import PromptSwitching
 
     with PromptSwitching():
         sys.setswitchinterval(0.001)
@@ -427,7 +428,7 @@ def test_prompt_switching_leaves_an_interval_changed_meanwhile(switch_interval: 
 
 def test_prompt_switching_never_raises_a_lower_interval() -> None:
     """An interval already below the window's is left alone."""
-    from runsecrets.reload.watch.thread import PromptSwitching
+    from runsecrets.reload.watch.switching import PromptSwitching
 
     saved = sys.getswitchinterval()
     sys.setswitchinterval(0.0001)
@@ -447,10 +448,10 @@ def test_the_watcher_switches_promptly_only_while_it_works(
     """The watcher's work window (the interval lowered) covers reading and validating; it
     closes before subscribers run (the application's code runs with the process's own
     interval), and once the watcher waits again the interval is back."""
-    from runsecrets.reload.watch.thread import PROMPT_SWITCH_INTERVAL
+    from runsecrets.reload.watch.switching import PROMPT_SWITCH_INTERVAL
 
     SecretsDir(tmp_path).write("a", "0")
-    store = store_for(tmp_path, watcher=watcher, poll_interval=0.05)
+    store = store_for(tmp_path, watcher=watcher, poll_interval=0.05, prompt_switching=True)
     validating: list[float] = []
     delivering: list[float] = []
     published = threading.Event()
@@ -471,6 +472,23 @@ def test_the_watcher_switches_promptly_only_while_it_works(
     assert validating[-1] == pytest.approx(PROMPT_SWITCH_INTERVAL)
     assert delivering == [switch_interval]
     assert sys.getswitchinterval() == switch_interval
+
+
+def test_a_store_leaves_the_switch_interval_alone_unless_asked(
+    tmp_path: Path, switch_interval: float
+) -> None:
+    """The interval is process-wide, the application's: by default the watcher never changes
+    it, not even while it reads and validates (``prompt_switching=True`` asks for it)."""
+    SecretsDir(tmp_path).write("a", "0")
+    store = store_for(tmp_path, watcher="inotify")
+    validating: list[float] = []
+    published = threading.Event()
+    store.add_validator(lambda snapshot: validating.append(sys.getswitchinterval()))
+    store.subscribe(lambda changes: published.set())
+    with store.watch():
+        write_rename(tmp_path / "a", "1")
+        assert published.wait(30)
+    assert validating == [switch_interval]
 
 
 def _rotate(path: Path, store: SecretStore, value: str) -> None:
@@ -508,7 +526,7 @@ def test_awatch_holds_a_bounded_number_of_changes_merging_the_rest(tmp_path: Pat
     last = seen[-1]
     assert (last.previous.get("a"), last.snapshot.get("a")) == ("3", "30")
     assert (last.added, last.changed, last.removed) == ({"b"}, {"a"}, set())
-    assert store._listeners.subscriber_count == 0
+    assert store._publisher.listeners.subscriber_count == 0
     assert not store.running
 
 
@@ -544,16 +562,16 @@ def test_awatch_unsubscribes_when_cancelled(tmp_path: Path) -> None:
         task = asyncio.create_task(consume(started))
         await started.wait()
         for _ in range(1000):  # until the consumer subscribed (bounded: a liveness guard)
-            if store._listeners.subscriber_count:
+            if store._publisher.listeners.subscriber_count:
                 break
             await asyncio.sleep(0.005)
-        assert store._listeners.subscriber_count
+        assert store._publisher.listeners.subscriber_count
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(asyncio.wait_for(main(), 30))
-    assert store._listeners.subscriber_count == 0
+    assert store._publisher.listeners.subscriber_count == 0
     assert not store.running
 
 
@@ -565,7 +583,7 @@ def test_awatch_unsubscribes_after_a_break(tmp_path: Path) -> None:
 
     async def main() -> None:
         async def rotate_soon() -> None:
-            while not store._listeners.subscriber_count:
+            while not store._publisher.listeners.subscriber_count:
                 await asyncio.sleep(0.005)
             # Published here, or by the watcher's first read if it has not happened yet: either
             # way the iteration hears of it.
@@ -577,12 +595,12 @@ def test_awatch_unsubscribes_after_a_break(tmp_path: Path) -> None:
             break
         await rotation
         for _ in range(1000):  # until asyncio ran the finalizer (bounded: a liveness guard)
-            if not store._listeners.subscriber_count:
+            if not store._publisher.listeners.subscriber_count:
                 break
             await asyncio.sleep(0.005)
 
     asyncio.run(asyncio.wait_for(main(), 30))
-    assert store._listeners.subscriber_count == 0
+    assert store._publisher.listeners.subscriber_count == 0
     assert not store.running
 
 
@@ -592,24 +610,27 @@ def test_the_backup_poll_is_spaced_by_the_cost_of_a_reread() -> None:
     under 0.05% of a core, but never more than ten intervals. Polling alone keeps its own."""
     import types
 
+    from runsecrets.reload.watch.options import WatchOptions
     from runsecrets.reload.watch.thread import Watcher
 
-    cost = [0.001]
-    target = types.SimpleNamespace(_last_read_cost=lambda: cost[0])
+    target = types.SimpleNamespace(read_cost=0.001)
     watcher = Watcher(
         target,  # type: ignore[arg-type]
-        mode="inotify",
-        step=None,
-        debounce=0.05,
-        poll_interval=1.0,
-        backup_poll_interval=10.0,
-        rearm_after_fork=False,
+        WatchOptions(
+            mode="inotify",
+            step=None,
+            debounce=0.05,
+            poll_interval=1.0,
+            backup_poll_interval=10.0,
+            rearm_after_fork=False,
+            prompt_switching=False,
+        ),
     )
     inotify, poll = types.SimpleNamespace(mode="inotify"), types.SimpleNamespace(mode="poll")
     assert watcher._interval(inotify) == 10.0  # type: ignore[arg-type]
-    cost[0] = 0.013
+    target.read_cost = 0.013
     assert watcher._interval(inotify) == pytest.approx(26.0)  # type: ignore[arg-type]
-    cost[0] = 1.0  # a slow file system: bounded all the same
+    target.read_cost = 1.0  # a slow file system: bounded all the same
     assert watcher._interval(inotify) == 100.0  # type: ignore[arg-type]
     assert watcher._interval(poll) == 1.0  # type: ignore[arg-type]
 

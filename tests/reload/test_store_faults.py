@@ -278,7 +278,7 @@ def test_inotify_backend_closes_its_instance_when_pipe_fails(
     """Out of descriptors right after ``inotify_init``: the instance is closed again (no leak)
     and the store falls back to polling with a warning."""
     from runsecrets import WatchFallbackWarning
-    from runsecrets.reload.watch import thread as _watch
+    from runsecrets.reload.watch import inotify as _watch
 
     def no_pipe() -> tuple[int, int]:
         raise OSError(24, "Too many open files")
@@ -311,7 +311,9 @@ class _RearmTarget:
         self.problems: list[str] = []
         self.changed = threading.Event()
 
-    def _refresh_for_watcher(self, reason: str) -> float | None:
+    read_cost = 0.0
+
+    def refresh_for_watcher(self, reason: str) -> float | None:
         self.reasons.append(reason)
         if reason == "start":
             self.paths = [*self.paths, self.second]
@@ -321,19 +323,16 @@ class _RearmTarget:
             self.changed.set()
         return None
 
-    def _last_read_cost(self) -> float:
-        return 0.0
-
-    def _watch_paths(self) -> list[str]:
+    def watch_paths(self) -> list[str]:
         return list(self.paths)
 
-    def _is_relevant(self, name: str) -> bool:
+    def is_relevant(self, name: str) -> bool:
         return True
 
-    def _after_fork_in_child(self, *, rearmed: bool) -> None:
+    def after_fork_in_child(self, *, rearmed: bool) -> None:
         """Nothing to reset."""
 
-    def _note_problem(self, problem: str) -> None:
+    def note_problem(self, problem: str) -> None:
         self.problems.append(problem)
 
 
@@ -342,6 +341,7 @@ def test_a_failing_rearm_reread_is_logged_and_the_watcher_lives_on(
 ) -> None:
     """The re-read after adding a watch raises: logged by type only (never its message), noted
     as a problem, and the watcher thread keeps serving events."""
+    from runsecrets.reload.watch.options import WatchOptions
     from runsecrets.reload.watch.thread import Watcher
 
     first, second = tmp_path / "one", tmp_path / "two"
@@ -349,13 +349,16 @@ def test_a_failing_rearm_reread_is_logged_and_the_watcher_lives_on(
     second.mkdir()
     target = _RearmTarget(first, second, sentinel)
     watcher = Watcher(
-        target,  # type: ignore[arg-type]
-        mode="inotify",
-        step=None,
-        debounce=0.05,
-        poll_interval=1.0,
-        backup_poll_interval=NO_BACKUP_POLL,
-        rearm_after_fork=False,
+        target,
+        WatchOptions(
+            mode="inotify",
+            step=None,
+            debounce=0.05,
+            poll_interval=1.0,
+            backup_poll_interval=NO_BACKUP_POLL,
+            rearm_after_fork=False,
+            prompt_switching=False,
+        ),
     )
     caplog.set_level(logging.ERROR, logger="runsecrets.watch")
     watcher.start(on_fallback=lambda message: None)
