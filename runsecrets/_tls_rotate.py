@@ -394,7 +394,7 @@ class RotatingServerContext(ssl.SSLContext):
             self._log_refusal(e)
             raise
 
-    def _rotated(self, old: Serving, new: Serving) -> None:
+    def _rotated(self, old: Serving | None, new: Serving) -> None:
         # Told once the store's lock is released: the new context serves already.
         self._announce(new.material)
 

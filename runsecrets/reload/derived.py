@@ -122,9 +122,10 @@ class DerivedState:
         self.last_error = error
         return NO_VALUE, error
 
-    def commit(self, value: object, snapshot: Snapshot) -> None:
+    def commit(self, value: object, snapshot: Snapshot, *, announce: bool = True) -> None:
         """Take ``value``, built from ``snapshot`` (under the store's lock); its subscribers
-        are told once the lock is released."""
+        are told once the lock is released (``announce``), ``None`` as the old value when it
+        is the first."""
         old = self.value
         self.last_error = None
         if value is old:
@@ -132,8 +133,8 @@ class DerivedState:
         self.value = value
         self.snapshot = snapshot
         self.builds += 1
-        if old is not NO_VALUE:
-            self.listeners.publish((old, value))
+        if announce:
+            self.listeners.publish((None if old is NO_VALUE else old, value))
 
 
 class Derivations:
@@ -153,7 +154,7 @@ class Derivations:
         and the value has none yet (:attr:`Derived.value` raises its refusal)."""
         value, error = state.attempt(published)
         if error is None:
-            state.commit(value, published)
+            state.commit(value, published, announce=False)  # nobody has subscribed yet
         self._states = (*self._states, state)
 
     def remove(self, state: DerivedState) -> None:
@@ -180,7 +181,8 @@ class Derivations:
             elif state.gate:
                 return [], f"{state.label} refused it: {error}"
             else:
-                logger.warning(
+                # Its consumer says why in its own words (a half rotation is no news).
+                logger.debug(
                     "%s refused the new secrets, keeping its value: %s", state.label, error
                 )
         return built, None
@@ -266,9 +268,10 @@ class Derived(Generic[T]):
         """Whether the store still builds it (until :meth:`close`)."""
         return self._state.attached
 
-    def subscribe(self, callback: Callable[[T, T], object]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[T | None, T], object]) -> Callable[[], None]:
         """Call ``callback(old, new)`` after each commit of a new value; returns the function
-        that unsubscribes.
+        that unsubscribes. ``old`` is ``None`` for the first value of one whose first build
+        was refused.
 
         Callbacks run outside the store's lock, in commit order (commits that piled up behind a
         slow callback reach it as one, from the oldest value to the newest); one that raises
