@@ -6,10 +6,8 @@ listed once), the environment view and the errors met, so nothing is shared betw
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
@@ -22,7 +20,7 @@ from ._read import WarnedFiles, decode_text, too_large
 from .exceptions import RunSecretsError, SecretConflictError, SecretReadError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
     from pydantic.fields import FieldInfo
     from pydantic_settings.sources import PydanticBaseEnvSettingsSource
@@ -35,29 +33,47 @@ if TYPE_CHECKING:
 #: Prefix of the pydantic error types this source reports (``runsecrets_conflict``...).
 ERROR_TYPE_PREFIX = "runsecrets_"
 
-#: Files a store has already read whole and stable, by absolute path: ``(raw, mtime)``. While
-#: set (by :func:`reading_from`, for one validation in one thread or task), the loader takes
-#: their content from here instead of the disk, so that a model validated against a store's
-#: candidate snapshot holds exactly the bytes that snapshot publishes, never a third read
-#: that could catch an in-place writer half way. Not a cache: it lives for one call.
-_PINNED: ContextVar[Mapping[str, tuple[bytes, float]] | None] = ContextVar(
-    "runsecrets_pinned_files", default=None
-)
+
+class PinnedDirs(tuple):  # type: ignore[type-arg]  # a tuple of paths, as secrets_dir is
+    """A model's secrets directories that also carry the files of a store's candidate snapshot.
+
+    What a model built from a store's snapshot gets as its ``_secrets_dir`` (pydantic-settings'
+    own init argument, handed to every source): its secrets directories as they are, so any
+    source reads them as usual, and :attr:`files`, the bytes of the store's stable read by
+    absolute path, which :class:`~runsecrets.pydantic.RunSecretsSettingsSource` passes on to
+    its loader. The model then holds exactly the bytes that snapshot publishes, never a third
+    read that could catch an in-place writer half way. Nothing is kept anywhere else: the
+    files live as long as this value.
+
+    Attributes:
+        files: ``(raw, mtime)`` by absolute path.
+        configured: The model's own ``secrets_dir`` (``None`` when it sets none).
+    """
+
+    files: Mapping[str, tuple[bytes, float]]
+    configured: object
+
+    def __new__(cls, configured: object, snapshot: Snapshot) -> PinnedDirs:
+        if configured is None:
+            dirs: tuple[str, ...] = ()
+        elif isinstance(configured, (str, os.PathLike)):
+            dirs = (os.fspath(configured),)
+        else:
+            dirs = tuple(os.fspath(d) for d in configured)  # type: ignore[attr-defined]
+        pinned = super().__new__(cls, dirs)
+        pinned.configured = configured
+        pinned.files = snapshot_files(snapshot)
+        return pinned
 
 
-@contextlib.contextmanager
-def reading_from(snapshot: Snapshot) -> Iterator[None]:
-    """Load models from the files ``snapshot`` holds (others are read from the disk)."""
-    pinned: dict[str, tuple[bytes, float]] = {}
-    for name in snapshot:
-        entry = snapshot.entry(name)
-        if entry is not None and entry.provenance.path and entry.provenance.mtime is not None:
-            pinned[os.path.abspath(entry.provenance.path)] = (entry.raw, entry.provenance.mtime)
-    token = _PINNED.set(pinned)
-    try:
-        yield
-    finally:
-        _PINNED.reset(token)
+def snapshot_files(snapshot: Snapshot) -> dict[str, tuple[bytes, float]]:
+    """The files ``snapshot`` holds, by absolute path: ``(raw, mtime)``."""
+    files: dict[str, tuple[bytes, float]] = {}
+    for entry in snapshot.entries.values():
+        provenance = entry.provenance
+        if provenance.path and provenance.mtime is not None:
+            files[os.path.abspath(provenance.path)] = (entry.raw, provenance.mtime)
+    return files
 
 
 def _read(
@@ -65,15 +81,16 @@ def _read(
     path: str,
     rules: ReadingRules,
     warned: WarnedFiles,
+    files: Mapping[str, tuple[bytes, float]] | None,
     *,
     kind: str,
     variable: str | None = None,
     contain_in: tuple[str, ...] = (),
     missing_ok: bool = True,
 ) -> tuple[bytes, Provenance] | None:
-    """The file's content: pinned by :func:`reading_from`, else read under the reading rules."""
-    pinned = _PINNED.get()
-    hit = None if pinned is None else pinned.get(os.path.abspath(path))
+    """The file's content: from ``files`` (a store's candidate) when it holds it, else read
+    under the reading rules."""
+    hit = None if files is None else files.get(os.path.abspath(path))
     if hit is None:
         return read_secret_file(
             name,
@@ -155,6 +172,8 @@ class Load:
         variables: The ``_FILE`` variables; ``None`` when they are not read.
         state: What higher-priority sources already provided: those values are not read from
             the directories (as in the core order, the environment beats the directory).
+        files: The files of a store's candidate snapshot, by absolute path: read from here
+            rather than the disk (see :class:`PinnedDirs`).
         nested_delimiter: ``env_nested_delimiter``, or ``None``.
         case_sensitive: Whether names keep their case.
     """
@@ -169,8 +188,10 @@ class Load:
         state: Mapping[str, Any],
         nested_delimiter: str | None,
         case_sensitive: bool,
+        files: Mapping[str, tuple[bytes, float]] | None = None,
     ) -> None:
         self._source = source
+        self._files = files
         self._rules = rules
         self._warned = WarnedFiles()  # per load: a lax file is warned about once
         self._index = index
@@ -313,6 +334,7 @@ class Load:
                 place.path,
                 self._rules,
                 self._warned,
+                self._files,
                 kind=FILE_VARIABLE,
                 variable=place.variable,
                 missing_ok=False,
@@ -324,7 +346,13 @@ class Load:
             return None
         contain_in = self._rules.contain_in(found.root)
         return _read(
-            name, found.path, self._rules, self._warned, kind=DIRECTORY, contain_in=contain_in
+            name,
+            found.path,
+            self._rules,
+            self._warned,
+            self._files,
+            kind=DIRECTORY,
+            contain_in=contain_in,
         )
 
     def _fail(self, loc: tuple[str, ...], error: RunSecretsError, where: str) -> None:

@@ -37,7 +37,7 @@ from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS
 from ._pydantic_errors import clean_errors_of, cleaning_errors
 from ._pydantic_index import SecretsIndex
 from ._pydantic_live import LiveSettings, OnChange, ReloadFailure, StoreWatcher, Vet
-from ._pydantic_load import Load, Variables, validation_error
+from ._pydantic_load import Load, PinnedDirs, Variables, validation_error
 from ._read import DEFAULT_MAX_SIZE, describe_mode, os_reason
 from ._rules import ReadingRules
 from ._scrub import scrub_errors
@@ -146,9 +146,13 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
         self.max_size = max_size
         self.allow_external_links = allow_external_links
         self._dirs_arg = dirs
-        self._secrets_dir = (
-            secrets_dir if secrets_dir is not None else self.config.get("secrets_dir")
-        )
+        configured = secrets_dir if secrets_dir is not None else self.config.get("secrets_dir")
+        # A model built from a store's snapshot: its directories, and that snapshot's bytes.
+        self._files = None
+        if isinstance(configured, PinnedDirs):
+            self._files = configured.files
+            configured = configured.configured  # type: ignore[assignment]  # the model's own
+        self._secrets_dir = configured
         self._environ = environ
         self.provenance: dict[str, Provenance] = {}
 
@@ -236,6 +240,7 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
             state=self.current_state,
             nested_delimiter=self.env_nested_delimiter,
             case_sensitive=self.case_sensitive,
+            files=self._files,
         )
         data = load.fields(self.settings_cls.model_fields)
         self.provenance = load.provenance
@@ -343,16 +348,18 @@ def live(
     sub-directories its nested fields were read from, and the ``_FILE`` targets), and each
     change it publishes re-validates the whole model. A refused model is never published,
     and the store does not publish the values it refused either: the model is one of the
-    store's validators, so the store keeps its last good snapshot and retries on its timer.
+    store's gated derived values (built from each candidate's own bytes), so the store keeps its
+    last good snapshot and retries on its timer.
 
     Args:
         settings_cls: The settings model (a :class:`SecretsSettings`, or any ``BaseSettings``:
             its ``secrets_dir``, else ``RUNSECRETS_DIR``, else the platform default is watched).
-        factory: Builds an instance; default ``settings_cls()``.
+        factory: Builds an instance; default ``settings_cls()``, which the store builds from
+            each candidate's own bytes (a factory of your own reads the files anew then).
         watch: Follow changes once started; ``False`` leaves only :meth:`LiveSettings.reload`.
         store: A store to follow instead of one made here (shared with other consumers).
         dirs: The directories to watch instead of the model's.
-        gate_store: With ``store``: make the model one of the store's validators while
+        gate_store: With ``store``: make the model one of the store's gated derived values while
             started, so that no reader of the store sees values the model refuses (a refusal
             then holds back the store's other secrets too until it is fixed). ``False``: only
             these settings refuse them, after the store published them. The store made here
@@ -372,9 +379,7 @@ def live(
 
         def watcher(on_change: OnChange, vet: Vet) -> StoreWatcher:
             gated = store is None or gate_store
-            return StoreWatcher(
-                on_change, store=store, make_store=make_store, vet=vet if gated else None
-            )
+            return StoreWatcher(on_change, store=store, make_store=make_store, vet=vet, gate=gated)
 
     return LiveSettings(factory or settings_cls, watcher=watcher)
 
