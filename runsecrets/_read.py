@@ -225,38 +225,19 @@ def read_file(
     context: dict[str, Any] = {"name": name, "path": path, "variable": variable}
     containment = contain_in if isinstance(contain_in, Containment) else Containment(contain_in)
     if seen is None:
-        try:
-            st = os.lstat(path)
-            is_link = stat.S_ISLNK(st.st_mode)
-            if is_link:
-                st = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError) as e:
-            if is_link and containment:
-                # A link to nowhere outside is still a link out: say so, not "missing".
-                _check_contained_path(path, containment, context)
-            if missing_ok:
-                return None
-            raise _missing(path, name, variable, e.errno) from e
-        except OSError as e:
-            raise _os_error(path, name, variable, e) from e
+        found = _stat(path, containment, context, missing_ok=missing_ok)
+        if found is None:
+            return None
+        st, is_link = found
     else:
         st = seen
     if is_link and containment and not _is_regular_and_small(st, max_size):
         # Refused either way; say the more telling reason when the link also escapes.
         _check_contained_path(path, containment, context)
     _check_kind_and_size(st, path, max_size, context)
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except (FileNotFoundError, NotADirectoryError) as e:
-        if missing_ok:
-            return None
-        raise _missing(path, name, variable, e.errno) from e
-    except PermissionError as e:
-        if is_link and containment:
-            _check_contained_path(path, containment, context)
-        raise _permission_denied(path, name, variable, st, e.errno) from e
-    except OSError as e:
-        raise _os_error(path, name, variable, e) from e
+    fd = _open(path, st, is_link, containment, context, missing_ok=missing_ok)
+    if fd is None:
+        return None
     try:
         # The file may have been replaced between the stat and the open: judge what we opened.
         opened = os.fstat(fd)
@@ -278,6 +259,55 @@ def read_file(
     if _CHECK_MODE_BITS and opened.st_mode & _WORLD_OR_GROUP_WRITABLE:
         _warn_writable(path, name, opened, warned)
     return data, opened
+
+
+def _stat(
+    path: str, containment: Containment, context: dict[str, Any], *, missing_ok: bool
+) -> tuple[os.stat_result, bool] | None:
+    """``path``'s stat, links followed, and whether it is a link; ``None`` when nothing is
+    there and ``missing_ok``."""
+    is_link = False
+    try:
+        st = os.lstat(path)
+        is_link = stat.S_ISLNK(st.st_mode)
+        if is_link:
+            st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        if is_link and containment:
+            # A link to nowhere outside is still a link out: say so, not "missing".
+            _check_contained_path(path, containment, context)
+        if missing_ok:
+            return None
+        raise _missing(path, context["name"], context["variable"], e.errno) from e
+    except OSError as e:
+        raise _os_error(path, context["name"], context["variable"], e) from e
+    return st, is_link
+
+
+def _open(
+    path: str,
+    st: os.stat_result,
+    is_link: bool,
+    containment: Containment,
+    context: dict[str, Any],
+    *,
+    missing_ok: bool,
+) -> int | None:
+    """A descriptor on ``path``, opened without blocking; ``None`` when it vanished and
+    ``missing_ok``."""
+    name, variable = context["name"], context["variable"]
+    try:
+        return os.open(path, _OPEN_FLAGS)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        if missing_ok:
+            return None
+        raise _missing(path, name, variable, e.errno) from e
+    except PermissionError as e:
+        if is_link and containment:
+            _check_contained_path(path, containment, context)
+        raise _permission_denied(path, name, variable, st, e.errno) from e
+    except OSError as e:
+        raise _os_error(path, name, variable, e) from e
 
 
 def _check_contained_fd(

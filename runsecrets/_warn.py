@@ -18,7 +18,7 @@ def warn(message: str, category: type[Warning]) -> None:
     import warnings
 
     level = 2  # 1 is this function; 2 its caller
-    frame = sys._getframe(1)
+    frame = sys._getframe(1)  # noqa: SLF001  (the caller's frame, without importing inspect)
     while frame.f_back is not None and _is_library(frame.f_globals.get("__name__", "")):
         frame = frame.f_back
         level += 1

@@ -232,8 +232,9 @@ def _commands(
     import argparse
 
     found = [(path, parser)]
-    for action in parser._actions:  # argparse offers no public way to list sub-commands
-        if isinstance(action, argparse._SubParsersAction):
+    # argparse offers no public way to list sub-commands.
+    for action in parser._actions:  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
             for name, sub in action.choices.items():
                 found += _commands(sub, (*path, name))
     return found

@@ -59,34 +59,37 @@ def parse_exec_fast(args: Sequence[str]) -> ExecRequest | None:
     only: list[str] = []
     index = 1
     while index < len(args):
-        arg = args[index]
-        if arg == "--":
+        if args[index] == "--":
             command = list(args[index + 1 :])
-            if not command:
-                return None
-            return ExecRequest(command, dirs or None, only or None)
-        if arg.startswith(("--dir=", "--only=")):
-            option, _, value = arg.partition("=")
-            if not value:
-                return None
-            (dirs if option == "--dir" else only).append(value)
-            index += 1
-        elif arg == "--dir":
-            if index + 1 >= len(args) or args[index + 1].startswith("-"):
-                return None
-            dirs.append(args[index + 1])
-            index += 2
-        elif arg == "--only":
-            index += 1
-            start = index
-            while index < len(args) and not args[index].startswith("-"):
-                only.append(args[index])
-                index += 1
-            if index == start:
-                return None
-        else:
+            return ExecRequest(command, dirs or None, only or None) if command else None
+        index = _option(args, index, dirs, only)
+        if index < 0:
             return None
     return None
+
+
+def _option(args: Sequence[str], index: int, dirs: list[str], only: list[str]) -> int:
+    """Take the option at ``args[index]`` into ``dirs`` or ``only``: the index after it, or
+    -1 when it is not of the plain form."""
+    arg = args[index]
+    if arg.startswith(("--dir=", "--only=")):
+        option, _, value = arg.partition("=")
+        if not value:
+            return -1
+        (dirs if option == "--dir" else only).append(value)
+        return index + 1
+    if arg == "--dir":
+        if index + 1 >= len(args) or args[index + 1].startswith("-"):
+            return -1
+        dirs.append(args[index + 1])
+        return index + 2
+    if arg == "--only":
+        start = index = index + 1
+        while index < len(args) and not args[index].startswith("-"):
+            only.append(args[index])
+            index += 1
+        return index if index > start else -1
+    return -1
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

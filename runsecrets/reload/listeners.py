@@ -70,7 +70,7 @@ class Listeners(Generic[T]):
         self._current: T | None = None  # what the loop is delivering now
         self._owner: int | None = None  # the thread running the loop
         self.errors = 0
-        reset_after_fork(self)
+        reset_after_fork(self._reset_after_fork)
 
     def subscribe(self, callback: Callable[[T], object]) -> Callable[[], None]:
         """Add ``callback`` (called after those added before); returns its remover, which

@@ -199,7 +199,7 @@ class SecretStore:
     def _published(self, snapshot: Snapshot) -> None:
         # Called by the publisher under the lock: get()'s shortcut to the same snapshot's text.
         self._snapshot = snapshot
-        self._text = snapshot._text
+        self._text = snapshot._text  # noqa: SLF001  (get()'s hot path: one dict lookup)
 
     # ----------------------------------------------------------------------------- reading
     def get(self, name: str, default: _T | _Missing = MISSING) -> str | _T:
