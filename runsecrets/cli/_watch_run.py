@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     Action = Callable[[Changes], str]
 
-logger = logging.getLogger("runsecrets.watch")
+logger = logging.getLogger("runsecrets.cli.watch")  # the watcher thread logs as runsecrets.watch
 
 
 def build_action(args: argparse.Namespace, stop: threading.Event | None = None) -> Action:

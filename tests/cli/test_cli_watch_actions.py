@@ -278,7 +278,7 @@ def test_serve_loop_survives_an_unexpected_exception(
         return "ok"
 
     pending.add(_changes(version=1))
-    with caplog.at_level(logging.INFO, "runsecrets.watch"):
+    with caplog.at_level(logging.INFO, "runsecrets.cli.watch"):
         _serve(None, pending, action)  # type: ignore[arg-type]  (the loop never uses the store)
     assert fired == [1, 2]
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
