@@ -25,8 +25,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
-    from ._read import WarnedFiles
     from ._rules import ReadingRules
+    from ._warn import WarnedFiles
 
     #: A raw value: bytes from a file, text from the environment.
     Raw = bytes | str

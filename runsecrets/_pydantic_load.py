@@ -16,7 +16,8 @@ from . import _pydantic_fields as fields
 from ._lookup import places, read_secret_file
 from ._names import FILE_SUFFIX
 from ._provenance import DIRECTORY, FILE_VARIABLE, Provenance
-from ._read import WarnedFiles, decode_text, too_large
+from ._read import decode_text, too_large
+from ._warn import WarnedFiles
 from .exceptions import RunSecretsError, SecretConflictError, SecretReadError
 
 if TYPE_CHECKING:

@@ -11,9 +11,8 @@ import os
 import stat
 import sys
 
-from ._warn import warn
+from ._warn import WarnedFiles, warn_writable
 from .exceptions import (
-    InsecurePermissionsWarning,
     SecretDecodeError,
     SecretReadError,
     SecretTooLargeError,
@@ -21,7 +20,6 @@ from .exceptions import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from typing import Any
 
 #: Docker Swarm's own limit on a secret's size; a larger file is refused before it is read.
@@ -40,42 +38,6 @@ _CHECK_MODE_BITS = sys.platform != "win32"  # Windows reports synthetic mode bit
 # Where the kernel shows what an open descriptor refers to. ``None`` where there is no such
 # place (macOS, Windows, a container without /proc): containment then resolves the path again.
 _PROC_FD: str | None = "/proc/self/fd/" if sys.platform.startswith("linux") else None
-
-
-class WarnedFiles:
-    """The files one resolver or store has already warned about, so a service polling a lax
-    file logs one warning, not thousands.
-
-    Each resolver and store owns one (no state is shared between instances), and it is bounded:
-    past ``limit`` files the oldest are forgotten, so a directory churning through new inodes
-    cannot grow it for ever. It holds (device, inode) pairs only, never content. A race between
-    two threads can at worst warn twice, which is why no lock is taken.
-
-    Attributes:
-        report: Where a warning goes instead of ``warnings.warn`` (``None``: warned). A store
-            sets it while its watcher thread reads: a warning raised there (``-W error``)
-            would fail every re-read, and nobody would see it anyway.
-    """
-
-    __slots__ = ("_limit", "_seen", "report")
-
-    def __init__(self, limit: int = 1024) -> None:
-        self._limit = limit
-        self._seen: dict[tuple[int, int], None] = {}
-        self.report: Callable[[str], None] | None = None
-
-    def first_time(self, key: tuple[int, int]) -> bool:
-        """Whether ``key`` is new (it is remembered from now on)."""
-        if key in self._seen:
-            return False
-        if len(self._seen) >= self._limit:
-            # Dicts keep insertion order: the first key is the oldest.
-            self._seen.pop(next(iter(self._seen)), None)
-        self._seen[key] = None
-        return True
-
-    def __len__(self) -> int:
-        return len(self._seen)
 
 
 class Containment:
@@ -257,7 +219,7 @@ def read_file(
     finally:
         os.close(fd)
     if _CHECK_MODE_BITS and opened.st_mode & _WORLD_OR_GROUP_WRITABLE:
-        _warn_writable(path, name, opened, warned)
+        warn_writable(path, name, opened, warned)
     return data, opened
 
 
@@ -487,27 +449,6 @@ def _os_error(path: str, name: str | None, variable: str | None, e: OSError) -> 
         path=shown_path(path, variable),
         variable=variable,
     )
-
-
-def _warn_writable(
-    path: str, name: str | None, st: os.stat_result, warned: WarnedFiles | None
-) -> None:
-    if warned is not None and not warned.first_time((st.st_dev, st.st_ino)):
-        return
-    writers = [
-        who
-        for bit, who in ((stat.S_IWGRP, "its group"), (stat.S_IWOTH, "others"))
-        if st.st_mode & bit
-    ]
-    message = (
-        f"secret {name!r}: {path} is writable by {' and '.join(writers)} "
-        f"(mode {stat.S_IMODE(st.st_mode):04o}); anyone with that access can replace it"
-    )
-    report = None if warned is None else warned.report
-    if report is not None:
-        report(message)
-    else:
-        warn(message, InsecurePermissionsWarning)
 
 
 def decode_text(data: bytes, *, strip: bool, name: str | None, path: str | None = None) -> str:

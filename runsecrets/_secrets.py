@@ -8,10 +8,11 @@ from ._listing import list_secret_files
 from ._lookup import places_searched, resolve
 from ._names import validate_name
 from ._provenance import DEFAULT_SOURCES, Provenance
-from ._read import DEFAULT_MAX_SIZE, WarnedFiles, decode_text
+from ._read import DEFAULT_MAX_SIZE, decode_text
 from ._rules import ReadingRules, rules_from
 from ._scrub import scrub_errors
 from ._secret import Secret
+from ._warn import WarnedFiles
 from .exceptions import SecretNotFoundError
 
 TYPE_CHECKING = False

@@ -221,7 +221,8 @@ def _read_for(variable: str, name: str, place: Place, rules: ReadingRules) -> st
     from .._lookup import read_place
     from .._names import validate_name
     from .._provenance import DIRECTORY
-    from .._read import WarnedFiles, decode_text
+    from .._read import decode_text
+    from .._warn import WarnedFiles
 
     in_directory = place.kind == DIRECTORY
     if in_directory:

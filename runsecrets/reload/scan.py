@@ -17,8 +17,9 @@ from .._listing import list_secret_entries
 from .._lookup import file_variables, is_secret_file_variable, places
 from .._names import name_problem
 from .._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
-from .._read import Containment, WarnedFiles, describe_file, read_file
+from .._read import Containment, describe_file, read_file
 from .._scrub import scrubbed
+from .._warn import WarnedFiles
 from ..exceptions import RunSecretsError, SecretReadError
 
 TYPE_CHECKING = False

@@ -253,7 +253,7 @@ def test_group_writable_file_warns_once(tmp_path: Path) -> None:
 
 def test_warned_files_memory_is_bounded() -> None:
     """The memory of warned files forgets the oldest past its limit instead of growing."""
-    from runsecrets._read import WarnedFiles
+    from runsecrets._warn import WarnedFiles
 
     warned = WarnedFiles(limit=3)
     assert [warned.first_time((1, n)) for n in range(5)] == [True] * 5
