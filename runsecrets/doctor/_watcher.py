@@ -2,7 +2,7 @@
 
 A watching store needs one inotify instance and one watch per directory it follows (the
 secrets directories and the directory of each ``_FILE`` target: the store's own
-:func:`runsecrets._watch.watch_paths`). The kernel limits both per user:
+``runsecrets.reload.watch.paths.watch_paths``). The kernel limits both per user:
 ``fs.inotify.max_user_instances`` and ``fs.inotify.max_user_watches``. What is in use is counted
 from ``/proc``: every process of this user that the doctor can see, its descriptors that are
 inotify instances (``anon_inode:inotify``) and their watches (the ``inotify wd:`` lines of
