@@ -49,10 +49,10 @@ class Place:
     def __init__(
         self,
         kind: str,
-        *,
         variable: str | None = None,
         path: str | None = None,
         directory: str | None = None,
+        *,
         is_set: bool = True,
     ) -> None:
         self.kind = kind
@@ -113,7 +113,7 @@ def places(
     for source in sources:
         if source == DIRECTORY:
             for directory in rules.dirs:
-                yield Place(DIRECTORY, path=os.path.join(directory, name), directory=directory)
+                yield Place(DIRECTORY, None, os.path.join(directory, name), directory)
             continue
         key = named if source == FILE_VARIABLE else plain
         value = env.get(key)
@@ -178,29 +178,19 @@ def read_place(
         return read_secret_file(
             name, place.path, rules, warned, kind=FILE_VARIABLE, variable=place.variable
         )
-    assert place.directory is not None
-    contain_in = rules.contain_in(place.directory)
-    for entry in _entry_names(place.directory, name, rules.case_sensitive):
-        found = read_secret_file(
-            name,
-            os.path.join(place.directory, entry),
-            rules,
-            warned,
-            contain_in=contain_in,
-            missing_ok=True,
-        )
-        if found is not None:
-            return found
-    return None
-
-
-def _entry_names(directory: str, name: str, case_sensitive: bool) -> Iterator[str]:
-    """The file names that may hold ``name`` in ``directory``, the exact one first."""
-    yield name
-    if not case_sensitive:
-        other = find_case_insensitive(directory, name)
-        if other is not None and other != name:
-            yield other
+    directory = place.directory
+    assert directory is not None
+    contain_in = rules.contain_in(directory)
+    found = read_secret_file(
+        name, place.path, rules, warned, contain_in=contain_in, missing_ok=True
+    )
+    if found is not None or rules.case_sensitive:
+        return found
+    other = find_case_insensitive(directory, name)  # the only entry equal to it without case
+    if other is None or other == name:
+        return None
+    path = os.path.join(directory, other)
+    return read_secret_file(name, path, rules, warned, contain_in=contain_in, missing_ok=True)
 
 
 def read_secret_file(
