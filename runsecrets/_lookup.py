@@ -38,28 +38,37 @@ class Place:
     Attributes:
         kind: ``"file_variable"``, ``"environment"`` or ``"directory"``.
         variable: The variable, for the two variable kinds (``FOO_FILE`` or ``FOO``).
-        path: The file: the ``_FILE`` variable's target, or the file of that name in the
-            directory (``None`` for ``"environment"``).
         directory: The secrets directory, for ``"directory"``.
         is_set: Whether the variable is set (non-empty); always true for a directory.
     """
 
-    __slots__ = ("directory", "is_set", "kind", "path", "variable")
+    __slots__ = ("_target", "directory", "is_set", "kind", "variable")
 
     def __init__(
         self,
         kind: str,
         variable: str | None = None,
-        path: str | None = None,
+        target: str | None = None,
         directory: str | None = None,
         *,
         is_set: bool = True,
     ) -> None:
         self.kind = kind
         self.variable = variable
-        self.path = path
+        # A variable's target, or the name in the directory (joined when asked: the scan and
+        # the pydantic index find the file their own way).
+        self._target = target
         self.directory = directory
         self.is_set = is_set
+
+    @property
+    def path(self) -> str | None:
+        """The file: the ``_FILE`` variable's target, or the file of that name in the
+        directory (``None`` for ``"environment"``)."""
+        target, directory = self._target, self.directory
+        if directory is None or target is None:
+            return target
+        return os.path.join(directory, target)
 
     def describe(self) -> str:
         """The place for a not-found message."""
@@ -102,24 +111,31 @@ def places(
     Raises:
         SecretConflictError: Both variables are set (on the first step of the walk).
     """
+    sources = rules.sources
+    if sources == _DIRECTORIES_ONLY:  # no variable to name nor judge
+        for directory in rules.dirs:
+            yield Place(DIRECTORY, None, name, directory)
+        return
     env = rules.environ if environ is None else environ
     plain = env_name(name, rules.prefix) if variable is None else variable
     named = plain + FILE_SUFFIX if file_variable is None else file_variable
-    sources = rules.sources
     if conflicts is None:
         conflicts = FILE_VARIABLE in sources and ENVIRONMENT in sources
-    if conflicts and not searched:
+    if conflicts and not searched and env.get(named) and env.get(plain):
         check_conflict(name, plain, named, env)
     for source in sources:
         if source == DIRECTORY:
             for directory in rules.dirs:
-                yield Place(DIRECTORY, None, os.path.join(directory, name), directory)
+                yield Place(DIRECTORY, None, name, directory)
             continue
         key = named if source == FILE_VARIABLE else plain
         value = env.get(key)
         if value or searched:
             path = value if source == FILE_VARIABLE else None
-            yield Place(source, variable=key, path=path or None, is_set=bool(value))
+            yield Place(source, key, path or None, is_set=bool(value))
+
+
+_DIRECTORIES_ONLY = (DIRECTORY,)
 
 
 def check_conflict(
