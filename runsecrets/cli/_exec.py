@@ -135,7 +135,7 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
         SecretConflictError: ``X`` and ``X_FILE`` are both set (checked for every variable
             before any file is read).
         SecretReadError: An ``X_FILE`` target or an ``--only`` file from a secrets directory
-            cannot be read, is not UTF-8, or cannot be carried by an environment variable
+            cannot be read, or cannot be carried by an environment variable
             (``reason="not_env_safe"``: a NUL byte, or longer than Linux's limit for one
             environment string).
         SecretNotFoundError: An ``--only`` variable is set nowhere.
@@ -165,7 +165,7 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
 def _value_for(variable: str, request: ExecRequest, given: Mapping[str, str]) -> str | None:
     """What ``variable`` is set to in the command's environment (``None``: left as it is)."""
     from .._names import FILE_SUFFIX
-    from .._read import decode_text, read_file
+    from .._read import read_file
 
     name = variable.lower()
     file_variable = variable + FILE_SUFFIX
@@ -173,7 +173,7 @@ def _value_for(variable: str, request: ExecRequest, given: Mapping[str, str]) ->
     if path:
         result = read_file(path, name=name, variable=file_variable)
         assert result is not None  # missing_ok is off: a missing file raised
-        value = decode_text(result[0], strip=True, name=name, path=path)
+        value = env_value(result[0], name=name, path=path)
         check_env_safe(
             value,
             name=name,
@@ -189,9 +189,10 @@ def _value_for(variable: str, request: ExecRequest, given: Mapping[str, str]) ->
         from .._provenance import DIRECTORY
         from .._secrets import Secrets
 
-        secret = Secrets(request.dirs, environ=given, sources=(DIRECTORY,)).secret(name)
-        found = secret.provenance.path if secret.provenance is not None else None
-        value = secret.reveal()
+        secrets = Secrets(request.dirs, environ=given, sources=(DIRECTORY,))
+        provenance = secrets.explain(name)  # raises SecretNotFoundError, naming every place
+        found = provenance.path
+        value = env_value(secrets.get_bytes(name), name=name, path=found)
         check_env_safe(
             value,
             name=name,
@@ -202,6 +203,30 @@ def _value_for(variable: str, request: ExecRequest, given: Mapping[str, str]) ->
         )
         return value
     return ""  # X_FILE set but empty: file_env exports X empty
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def env_value(data: bytes, *, name: str, path: str | None) -> str:
+    """The value a variable gets from a file's bytes: a leading byte-order mark and every
+    trailing line ending (``\\n``, ``\\r\\n``, a lone ``\\r``) dropped, the rest passed on
+    byte for byte.
+
+    An environment carries bytes, not text, and the official images' ``file_env`` passes a
+    file's bytes through whatever they are (a Latin-1 password included). Decoded with the file
+    system encoding and ``surrogateescape``, as ``os.environ`` itself decodes, any bytes come
+    out of ``execve`` exactly as they were read. Windows' environment is text: there the file
+    must be UTF-8.
+
+    Raises:
+        SecretDecodeError: On Windows only, the bytes are not UTF-8 (offset given, no value).
+    """
+    if sys.platform == "win32":
+        from .._read import decode_text
+
+        return decode_text(data, strip=True, name=name, path=path)
+    return os.fsdecode(data.removeprefix(_BOM).rstrip(b"\r\n"))
 
 
 def check_variable_name(variable: str) -> None:
