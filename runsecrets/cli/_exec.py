@@ -24,66 +24,94 @@ if TYPE_CHECKING:
 
 
 class ExecRequest:
-    """What ``runsecrets exec`` was asked to do."""
+    """What ``runsecrets exec`` was asked to do.
 
-    __slots__ = ("command", "dirs", "only")
+    Attributes:
+        command: The command and its arguments.
+        dirs: ``--dir``: the secrets directories for ``--only`` names (``None``: the default).
+        only: ``--only``: handle exactly these variables (``None``: every ``*_FILE``).
+        file_prefix: ``--file-prefix``: also read ``<prefix>X=/path`` into ``X``
+            (linuxserver.io's ``FILE__X``), ``None`` when not asked.
+    """
 
-    def __init__(self, command: list[str], dirs: list[str] | None, only: list[str] | None) -> None:
+    __slots__ = ("command", "dirs", "file_prefix", "only")
+
+    def __init__(
+        self,
+        command: list[str],
+        dirs: list[str] | None,
+        only: list[str] | None,
+        file_prefix: str | None = None,
+    ) -> None:
         self.command = command
         self.dirs = dirs
         self.only = only
+        self.file_prefix = file_prefix
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.command, self.dirs, self.only, self.file_prefix)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExecRequest):
             return NotImplemented
-        return (self.command, self.dirs, self.only) == (other.command, other.dirs, other.only)
+        return self._key() == other._key()
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"ExecRequest(command={self.command!r}, dirs={self.dirs!r}, only={self.only!r})"
+        return (
+            f"ExecRequest(command={self.command!r}, dirs={self.dirs!r}, only={self.only!r}, "
+            f"file_prefix={self.file_prefix!r})"
+        )
 
 
 def parse_exec_fast(args: Sequence[str]) -> ExecRequest | None:
-    """Parse ``exec [--dir D]... [--only VAR...] -- CMD...`` without argparse.
+    """Parse ``exec [--dir D]... [--only VAR...] [--file-prefix P] -- CMD...`` without argparse.
 
     Returns ``None`` for anything outside that plain form, so that argparse, which gives the
     proper usage message, handles it. A test checks both parsers agree on what this accepts.
     """
     if len(args) < 3 or args[0] != "exec":
         return None
-    dirs: list[str] = []
-    only: list[str] = []
+    values: dict[str, list[str]] = {"--dir": [], "--only": [], "--file-prefix": []}
     index = 1
     while index < len(args):
         arg = args[index]
         if arg == "--":
             command = list(args[index + 1 :])
+            prefixes = values["--file-prefix"]
             if not command:
                 return None
-            return ExecRequest(command, dirs or None, only or None)
-        if arg.startswith(("--dir=", "--only=")):
-            option, _, value = arg.partition("=")
+            return ExecRequest(
+                command,
+                values["--dir"] or None,
+                values["--only"] or None,
+                prefixes[-1] if prefixes else None,
+            )
+        option, equals, value = arg.partition("=")
+        if option not in values:
+            return None
+        if equals:
             if not value:
                 return None
-            (dirs if option == "--dir" else only).append(value)
+            values[option].append(value)
             index += 1
-        elif arg == "--dir":
-            if index + 1 >= len(args) or args[index + 1].startswith("-"):
-                return None
-            dirs.append(args[index + 1])
-            index += 2
-        elif arg == "--only":
-            index += 1
-            start = index
-            while index < len(args) and not args[index].startswith("-"):
-                only.append(args[index])
-                index += 1
-            if index == start:
-                return None
-        else:
+            continue
+        taken = _fast_values(args, index + 1, many=option == "--only")
+        if not taken:
             return None
+        values[option].extend(taken)
+        index += 1 + len(taken)
     return None
+
+
+def _fast_values(args: Sequence[str], start: int, *, many: bool) -> list[str]:
+    """The values of an option from ``args[start]`` on: one, or (``many``) every one up to the
+    next option; empty when the first is missing or looks like an option."""
+    end = start
+    while end < len(args) and not args[end].startswith("-") and (many or end == start):
+        end += 1
+    return list(args[start:end])
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -98,7 +126,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="For every X_FILE variable (or only the --only names) set X to the file's "
         "content and remove X_FILE, refusing X and X_FILE both set, then replace this process "
         "with CMD. A --only name with neither variable set is looked up in the secrets "
-        "directories as a file named after the variable in lower case.",
+        "directories as a file named after the variable in lower case. With "
+        "--restart-on-change, runsecrets stays as CMD's parent instead and restarts it when "
+        "the environment it would get changes.",
     )
     add_dir_option(parser, "secrets directory for --only names that have no variable")
     parser.add_argument(
@@ -107,6 +137,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         nargs="+",
         metavar="VAR",
         help="handle only these variables (and require them), not every *_FILE",
+    )
+    parser.add_argument(
+        "--file-prefix",
+        metavar="PREFIX",
+        help="also set X from PREFIX+X=/path (FILE__ for linuxserver.io's FILE__X), with the "
+        "same rules as X_FILE",
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
     parser.set_defaults(handler=_run_parsed, exec_parser=parser)
@@ -118,7 +154,7 @@ def _run_parsed(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         args.exec_parser.error("a command is required after --")
-    return run_exec(ExecRequest(command, args.dirs, args.only))
+    return run_exec(ExecRequest(command, args.dirs, args.only, args.file_prefix or None))
 
 
 def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dict[str, str]:
@@ -128,61 +164,86 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
     is exported empty unless it has a value. Everything is judged on ``environ`` as given, never
     on a half-made result, so the order of the variables changes nothing: ``FOO_FILE`` beside
     ``FOO_FILE_FILE`` is the conflict it is, not a ``FOO_FILE`` quietly replaced by a value.
+    With ``request.file_prefix`` (``FILE__``), ``FILE__X`` is one more variable naming ``X``'s
+    file, under the same rules: removed, and refused beside a non-empty ``X`` or ``X_FILE``.
 
     Raises:
         InvalidSecretNameError: An ``--only`` name is empty or holds ``=`` or a NUL byte: no
             environment variable can be called that (checked before anything is read).
-        SecretConflictError: ``X`` and ``X_FILE`` are both set (checked for every variable
-            before any file is read).
+        SecretConflictError: ``X`` and ``X_FILE`` (or ``FILE__X``) are both set, or ``X_FILE``
+            and ``FILE__X`` are (checked for every variable before any file is read).
         SecretReadError: An ``X_FILE`` target or an ``--only`` file from a secrets directory
             cannot be read, or cannot be carried by an environment variable
             (``reason="not_env_safe"``: a NUL byte, or longer than Linux's limit for one
             environment string).
         SecretNotFoundError: An ``--only`` variable is set nowhere.
     """
-    from .._names import FILE_SUFFIX
-    from .._resolve import check_conflict, file_variables
+    from .._resolve import check_conflict
 
     for variable in request.only or ():
         check_variable_name(variable)
     given = dict(environ)
-    variables = request.only or [
-        variable for variable, _ in file_variables(given, include_empty=True)
-    ]
+    variables = request.only or _file_targets(given, request.file_prefix)
     for variable in variables:
-        check_conflict(variable.lower(), variable, variable + FILE_SUFFIX, given)
+        sources = file_variables_of(variable, request)
+        for file_variable in sources:
+            check_conflict(variable.lower(), variable, file_variable, given)
+        if len(sources) == 2:  # X_FILE and FILE__X: two files for one variable
+            check_conflict(variable.lower(), *sources, given)
     values: dict[str, str] = {}
     for variable in variables:
         value = _value_for(variable, request, given)
         if value is not None:
             values[variable] = value
-    removed = {variable + FILE_SUFFIX for variable in variables}
+    removed = {name for variable in variables for name in file_variables_of(variable, request)}
     env = {key: value for key, value in given.items() if key not in removed}
     env.update(values)  # after the removals: FOO_FILE may be both FOO's file and a value
     return env
 
 
+def file_variables_of(variable: str, request: ExecRequest) -> tuple[str, ...]:
+    """The variables that may name ``variable``'s file: ``X_FILE``, and ``<prefix>X`` too with
+    ``--file-prefix``."""
+    from .._names import FILE_SUFFIX
+
+    if request.file_prefix:
+        return (variable + FILE_SUFFIX, request.file_prefix + variable)
+    return (variable + FILE_SUFFIX,)
+
+
+def _file_targets(given: Mapping[str, str], file_prefix: str | None) -> list[str]:
+    """The variables to set when no ``--only`` is given: ``X`` for every ``X_FILE`` naming a
+    secret (empty ones included), and for every ``<prefix>X`` with a prefix."""
+    from .._resolve import file_variables
+
+    targets = dict.fromkeys(variable for variable, _ in file_variables(given, include_empty=True))
+    if file_prefix:
+        for key in given:
+            if key.startswith(file_prefix) and len(key) > len(file_prefix):
+                targets.setdefault(key[len(file_prefix) :])
+    return sorted(targets)
+
+
 def _value_for(variable: str, request: ExecRequest, given: Mapping[str, str]) -> str | None:
     """What ``variable`` is set to in the command's environment (``None``: left as it is)."""
-    from .._names import FILE_SUFFIX
     from .._read import read_file
 
     name = variable.lower()
-    file_variable = variable + FILE_SUFFIX
-    path = given.get(file_variable)
-    if path:
-        result = read_file(path, name=name, variable=file_variable)
-        assert result is not None  # missing_ok is off: a missing file raised
-        value = env_value(result[0], name=name, path=path)
-        check_env_safe(
-            value,
-            name=name,
-            path=path,
-            variable=file_variable,
-            exported=variable,
-            context=f"named by {file_variable}",
-        )
-        return value
+    for file_variable in file_variables_of(variable, request):
+        path = given.get(file_variable)
+        if path:
+            result = read_file(path, name=name, variable=file_variable)
+            assert result is not None  # missing_ok is off: a missing file raised
+            value = env_value(result[0], name=name, path=path)
+            check_env_safe(
+                value,
+                name=name,
+                path=path,
+                variable=file_variable,
+                exported=variable,
+                context=f"named by {file_variable}",
+            )
+            return value
     if given.get(variable):
         return None  # its own value stands
     if request.only:
