@@ -363,8 +363,6 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
 
     Returns only when the command cannot be started: 127 not found, 126 not executable.
     """
-    from ._output import error_line
-
     given = os.environ if environ is None else environ
     env = prepare_environment(request, given)
     program = request.command[0]
@@ -373,15 +371,24 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
     restore = default_signal_state()
     try:
         os.execvpe(program, request.command, env)
-    except FileNotFoundError:
-        restore()
-        error_line(f"exec: command not found: {program}")
-        return 127
     except OSError as e:
         restore()
-        error_line(f"exec: cannot run {program}: {e.strerror}{_too_big(e, env, given)}")
-        return 126
+        return report_start_failure(e, program, env, given)
     raise AssertionError("unreachable: execvpe returned")  # pragma: no cover
+
+
+def report_start_failure(
+    error: OSError, program: str, env: Mapping[str, str], given: Mapping[str, str]
+) -> int:
+    """Say in one line why the command could not start; return the shell's exit code for it:
+    127 not found, 126 cannot run."""
+    from ._output import error_line
+
+    if isinstance(error, FileNotFoundError):
+        error_line(f"exec: command not found: {program}")
+        return 127
+    error_line(f"exec: cannot run {program}: {error.strerror}{_too_big(error, env, given)}")
+    return 126
 
 
 def _too_big(error: OSError, env: Mapping[str, str], given: Mapping[str, str]) -> str:
