@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runsecrets.cli import main
 from runsecrets.cli._child import exit_code
 from runsecrets.cli._exec import ExecRequest, prepare_environment
 from runsecrets.cli._feeds import watch_plan
@@ -134,6 +135,24 @@ def test_options_default_and_validate() -> None:
         arguments = {"grace": None, "stop_signal": None, "debounce": None, **bad}
         with pytest.raises(ValueError, match=match):
             SupervisorOptions.create(**arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["exec", "--grace", "3", "--", "true"],
+        ["exec", "--debounce", "1", "--stop-signal", "HUP", "--", "true"],
+        ["exec", "--restart-on-change", "--grace", "-1", "--", "true"],
+        ["exec", "--restart-on-change", "--stop-signal", "NOPE", "--", "true"],
+    ],
+)
+def test_misused_options_are_usage_errors(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tuning options without ``--restart-on-change``, or with bad values: exit 2 with a
+    usage line, nothing run."""
+    assert main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

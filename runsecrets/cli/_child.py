@@ -62,6 +62,16 @@ class Child:
         """Send ``signum`` to every process of the child's group; whether any was there."""
         return _kill(os.killpg, self.pid, signum)
 
+    def end_group(self, timeout: float = 1.0) -> None:
+        """Kill what is left of the child's group and reap it (it is this process's, as the
+        subreaper), waiting at most ``timeout`` seconds: leaving, runsecrets must not hand
+        zombies to an init that may never reap them."""
+        deadline = time.monotonic() + timeout
+        while self.send_group(signal.SIGKILL) and time.monotonic() < deadline:
+            for _ in reap():
+                pass
+            time.sleep(0.005)
+
     def __repr__(self) -> str:
         return f"Child(pid={self.pid})"
 

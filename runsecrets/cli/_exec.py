@@ -144,6 +144,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="also set X from PREFIX+X=/path (FILE__ for linuxserver.io's FILE__X), with the "
         "same rules as X_FILE",
     )
+    supervise = parser.add_argument_group(
+        "supervisor mode",
+        "runsecrets stays as CMD's parent (PID 1 in a container: it forwards TERM, INT, HUP, "
+        "QUIT, USR1, USR2 and WINCH, reaps zombies, exits with CMD's status), watches the "
+        "files that feed CMD's environment and restarts CMD when that environment changes",
+    )
+    supervise.add_argument(
+        "--restart-on-change",
+        action="store_true",
+        help="supervise CMD instead of replacing this process with it",
+    )
+    supervise.add_argument(
+        "--grace",
+        type=float,
+        metavar="S",
+        help="seconds from the stop signal to SIGKILL at a restart (default 10)",
+    )
+    supervise.add_argument(
+        "--stop-signal",
+        metavar="SIG",
+        help="the signal that stops CMD's process group at a restart (default TERM)",
+    )
+    supervise.add_argument(
+        "--debounce",
+        type=float,
+        metavar="S",
+        help="seconds with no further change before restarting (default 1)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
     parser.set_defaults(handler=_run_parsed, exec_parser=parser)
 
@@ -153,8 +181,32 @@ def _run_parsed(args: argparse.Namespace) -> int:
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        args.exec_parser.error("a command is required after --")
-    return run_exec(ExecRequest(command, args.dirs, args.only, args.file_prefix or None))
+        return _usage_error(args.exec_parser, "a command is required after --")
+    request = ExecRequest(command, args.dirs, args.only, args.file_prefix or None)
+    tuning = {"--grace": args.grace, "--stop-signal": args.stop_signal, "--debounce": args.debounce}
+    if not args.restart_on_change:
+        given = [option for option, value in tuning.items() if value is not None]
+        if given:
+            return _usage_error(
+                args.exec_parser, f"{', '.join(given)}: only with --restart-on-change"
+            )
+        return run_exec(request)
+    from ._supervise import SupervisorOptions, run_supervised
+
+    try:
+        options = SupervisorOptions.create(
+            grace=args.grace, stop_signal=args.stop_signal, debounce=args.debounce
+        )
+    except ValueError as e:
+        return _usage_error(args.exec_parser, str(e))
+    return run_supervised(request, options)
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    """The usage line and the error, as argparse prints them; exit code 2."""
+    parser.print_usage(sys.stderr)
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    return 2
 
 
 def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dict[str, str]:

@@ -236,8 +236,7 @@ class Supervisor:
         code = exit_code(status)
         how = f"{self.label} (pid {child.pid}) ended with exit code {code}"
         if self.ending is not None:
-            logger.info("%s: exiting with it", how)
-            self.result = code
+            self._exit_with(child, how, code)
         elif self.stopping:
             self.stopping, self.kill_at = False, None
             self._start(self._fresh_env(), after_restart=True)
@@ -246,8 +245,7 @@ class Supervisor:
         ):
             # Told to end (a terminal's Ctrl-C goes to the command's group directly): never
             # a crash to restart.
-            logger.info("%s: exiting with it", how)
-            self.result = code
+            self._exit_with(child, how, code)
         elif child.after_restart and child.uptime() < SETTLE:
             delay = self._next_backoff()
             logger.warning(
@@ -258,8 +256,12 @@ class Supervisor:
             )
             self.restart_at = time.monotonic() + delay
         else:
-            logger.info("%s: exiting with it", how)
-            self.result = code
+            self._exit_with(child, how, code)
+
+    def _exit_with(self, child: Child, how: str, code: int) -> None:
+        logger.info("%s: exiting with it", how)
+        child.end_group()
+        self.result = code
 
     def _on_timers(self, now: float) -> None:
         if self.kill_at is not None and now >= self.kill_at:
