@@ -54,46 +54,56 @@ def trap(signum: int, action: str) -> None:
     signal.signal(signum, handler)
 
 
+class Plan:
+    """What the options ask for beyond handlers: a crash, a timed exit, a zombie check."""
+
+    def __init__(self) -> None:
+        self.crash = False
+        self.deadline: tuple[float, int] | None = None
+        self.zombie_check: float | None = None
+
+    def apply(self, option: str, value: str) -> None:
+        name, _, rest = value.partition("=")
+        if option in ("--trap", "--ignore", "--exit"):
+            signum = signal.Signals["SIG" + name]
+            if option == "--ignore":
+                signal.signal(signum, signal.SIG_IGN)
+            else:
+                trap(signum, "record" if option == "--trap" else f"exit:{rest}")
+        elif option == "--crash-if":
+            self.crash = os.environ.get(name) == rest
+        elif option == "--exit-after":
+            self.deadline = (time.monotonic() + float(name), int(rest))
+        elif option == "--orphan":
+            subprocess.run(["sh", "-c", f"sleep {value} &"], check=True)
+        elif option == "--grandchild":
+            record("grandchild", grandchild=subprocess.Popen(["sleep", "1000"]).pid)
+        elif option == "--zombies-after":
+            self.zombie_check = time.monotonic() + float(value)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline[0]:
+            sys.exit(self.deadline[1])
+        if self.zombie_check is not None and now >= self.zombie_check:
+            record("zombies", zombies=zombies())
+            self.zombie_check = None
+
+
 def main(args: list[str]) -> None:
     shown = [name for name in os.environ.get("CHILD_SHOW", "").split(",") if name]
     env = {name: (os.environb.get(name.encode()) or b"").hex() for name in shown}
     unset = [name for name in shown if name.encode() not in os.environb]
-    deadline = None
-    zombie_check = None
-    crash = False
+    plan = Plan()
     for option, value in zip(args[::2], args[1::2], strict=True):
-        if option == "--trap":
-            trap(signal.Signals["SIG" + value], "record")
-        elif option == "--ignore":
-            signal.signal(signal.Signals["SIG" + value], signal.SIG_IGN)
-        elif option == "--exit":
-            name, _, code = value.partition("=")
-            trap(signal.Signals["SIG" + name], f"exit:{code}")
-        elif option == "--crash-if":
-            name, _, bad = value.partition("=")
-            crash = os.environ.get(name) == bad
-        elif option == "--exit-after":
-            seconds, _, code = value.partition("=")
-            deadline = (time.monotonic() + float(seconds), int(code))
-        elif option == "--orphan":
-            subprocess.run(["sh", "-c", f"sleep {value} &"], check=True)
-        elif option == "--grandchild":
-            process = subprocess.Popen(["sleep", "1000"])
-            record("grandchild", grandchild=process.pid)
-        elif option == "--zombies-after":
-            zombie_check = time.monotonic() + float(value)
+        plan.apply(option, value)
     # Recorded once every handler is in place: a test may signal as soon as it sees this.
     record("start", ppid=os.getppid(), pgid=os.getpgrp(), env=env, unset=unset)
-    if crash:
+    if plan.crash:
         record("crash")
         sys.exit(1)
     while True:
-        now = time.monotonic()
-        if deadline is not None and now >= deadline[0]:
-            sys.exit(deadline[1])
-        if zombie_check is not None and now >= zombie_check:
-            record("zombies", zombies=zombies())
-            zombie_check = None
+        plan.tick()
         time.sleep(0.02)
 
 
