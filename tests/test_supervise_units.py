@@ -182,5 +182,5 @@ def test_plain_exec_loads_no_supervisor(tmp_path: Path) -> None:
     imported = {line.rpartition("|")[2].strip() for line in result.stderr.splitlines()}
     for module in ("_supervise", "_child", "_feeds", "_wakeup"):
         assert f"runsecrets.cli.{module}" not in imported
-    assert "runsecrets._store" not in imported
+    assert "runsecrets.reload.store" not in imported
     assert "threading" not in imported

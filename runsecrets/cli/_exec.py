@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Mapping, Sequence
 
+    from .._lookup import Place
+    from .._rules import ReadingRules
+
 
 class ExecRequest:
     """What ``runsecrets exec`` was asked to do.
@@ -48,13 +51,10 @@ class ExecRequest:
         self.only = only
         self.file_prefix = file_prefix
 
-    def _key(self) -> tuple[object, ...]:
-        return (self.command, self.dirs, self.only, self.file_prefix)
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExecRequest):
             return NotImplemented
-        return self._key() == other._key()
+        return all(getattr(self, field) == getattr(other, field) for field in self.__slots__)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -78,16 +78,7 @@ def parse_exec_fast(args: Sequence[str]) -> ExecRequest | None:
     while index < len(args):
         arg = args[index]
         if arg == "--":
-            command = list(args[index + 1 :])
-            prefixes = values["--file-prefix"]
-            if not command:
-                return None
-            return ExecRequest(
-                command,
-                values["--dir"] or None,
-                values["--only"] or None,
-                prefixes[-1] if prefixes else None,
-            )
+            return _fast_request(list(args[index + 1 :]), values)
         option, equals, value = arg.partition("=")
         if option not in values:
             return None
@@ -103,6 +94,19 @@ def parse_exec_fast(args: Sequence[str]) -> ExecRequest | None:
         values[option].extend(taken)
         index += 1 + len(taken)
     return None
+
+
+def _fast_request(command: list[str], values: dict[str, list[str]]) -> ExecRequest | None:
+    """The request the fast parser read (``None`` without a command)."""
+    if not command:
+        return None
+    prefixes = values["--file-prefix"]
+    return ExecRequest(
+        command,
+        values["--dir"] or None,
+        values["--only"] or None,
+        prefixes[-1] if prefixes else None,
+    )
 
 
 def _fast_values(args: Sequence[str], start: int, *, many: bool) -> list[str]:
@@ -205,8 +209,10 @@ def _run_parsed(args: argparse.Namespace) -> int:
 def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
     """The usage line and the error, as argparse prints them; exit code 2."""
     parser.print_usage(sys.stderr)
+    from ._exit import EXIT_USAGE
+
     print(f"{parser.prog}: error: {message}", file=sys.stderr)
-    return 2
+    return EXIT_USAGE
 
 
 def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dict[str, str]:
@@ -230,21 +236,16 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
             environment string).
         SecretNotFoundError: An ``--only`` variable is set nowhere.
     """
-    from .._resolve import check_conflict
-
     for variable in request.only or ():
         check_variable_name(variable)
     given = dict(environ)
     variables = request.only or _file_targets(given, request.file_prefix)
-    for variable in variables:
-        sources = file_variables_of(variable, request)
-        for file_variable in sources:
-            check_conflict(variable.lower(), variable, file_variable, given)
-        if len(sources) == 2:  # X_FILE and FILE__X: two files for one variable
-            check_conflict(variable.lower(), *sources, given)
+    rules = exec_rules(request, given)
+    # Every walk made, so every conflict refused, before any file is read.
+    walks = {variable: exec_places(variable, request, rules) for variable in variables}
     values: dict[str, str] = {}
-    for variable in variables:
-        value = _value_for(variable, request, given)
+    for variable, walk in walks.items():
+        value = _value_for(variable, walk, rules, required=bool(request.only))
         if value is not None:
             values[variable] = value
     removed = {name for variable in variables for name in file_variables_of(variable, request)}
@@ -266,7 +267,7 @@ def file_variables_of(variable: str, request: ExecRequest) -> tuple[str, ...]:
 def _file_targets(given: Mapping[str, str], file_prefix: str | None) -> list[str]:
     """The variables to set when no ``--only`` is given: ``X`` for every ``X_FILE`` naming a
     secret (empty ones included), and for every ``<prefix>X`` with a prefix."""
-    from .._resolve import file_variables
+    from .._lookup import file_variables
 
     targets = dict.fromkeys(variable for variable, _ in file_variables(given, include_empty=True))
     if file_prefix:
@@ -276,46 +277,103 @@ def _file_targets(given: Mapping[str, str], file_prefix: str | None) -> list[str
     return sorted(targets)
 
 
-def _value_for(variable: str, request: ExecRequest, given: Mapping[str, str]) -> str | None:
-    """What ``variable`` is set to in the command's environment (``None``: left as it is)."""
-    from .._read import read_file
+def exec_rules(request: ExecRequest, given: Mapping[str, str]) -> ReadingRules:
+    """The lookup order of ``exec``: ``X_FILE``, then ``X``; for an ``--only`` name, then a
+    file named after it, in lower case, in the secrets directories."""
+    from .._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE
+    from .._rules import ReadingRules
+
+    sources = (
+        (FILE_VARIABLE, ENVIRONMENT, DIRECTORY) if request.only else (FILE_VARIABLE, ENVIRONMENT)
+    )
+    return ReadingRules(request.dirs, environ=given, sources=sources)
+
+
+def exec_places(variable: str, request: ExecRequest, rules: ReadingRules) -> list[Place]:
+    """The places ``exec`` looks in for ``variable``: the lookup order's walk, with
+    ``<prefix>X`` (``--file-prefix``) as one more variable naming its file, first.
+
+    Raises:
+        SecretConflictError: ``X`` is set beside ``X_FILE`` or ``<prefix>X``, or those two are
+            both set (two files for one variable).
+    """
+    from .._lookup import check_conflict, places
+    from .._provenance import FILE_VARIABLE
 
     name = variable.lower()
-    for file_variable in file_variables_of(variable, request):
-        path = given.get(file_variable)
-        if path:
-            result = read_file(path, name=name, variable=file_variable)
-            assert result is not None  # missing_ok is off: a missing file raised
-            value = env_value(result[0], name=name, path=path)
-            check_env_safe(
-                value,
-                name=name,
-                path=path,
-                variable=file_variable,
-                exported=variable,
-                context=f"named by {file_variable}",
-            )
-            return value
-    if given.get(variable):
-        return None  # its own value stands
-    if request.only:
-        from .._provenance import DIRECTORY
-        from .._secrets import Secrets
+    walk = list(places(name, rules, variable=variable))
+    if not request.file_prefix:
+        return walk
+    named, prefixed = file_variables_of(variable, request)
+    check_conflict(name, named, prefixed, rules.environ)
+    by_prefix = places(
+        name,
+        rules.replace(sources=(FILE_VARIABLE,)),
+        variable=variable,
+        file_variable=prefixed,
+        conflicts=True,
+    )
+    return [*by_prefix, *walk]
 
-        secrets = Secrets(request.dirs, environ=given, sources=(DIRECTORY,))
-        provenance = secrets.explain(name)  # raises SecretNotFoundError, naming every place
-        found = provenance.path
-        value = env_value(secrets.get_bytes(name), name=name, path=found)
-        check_env_safe(
-            value,
+
+def _value_for(
+    variable: str, walk: list[Place], rules: ReadingRules, *, required: bool
+) -> str | None:
+    """What ``variable`` is set to in the command's environment (``None``: left as it is),
+    from the first place of its walk that holds it.
+
+    Raises:
+        SecretNotFoundError: ``required`` (an ``--only`` name) and no place holds it.
+    """
+    from .._provenance import ENVIRONMENT
+
+    name = variable.lower()
+    for place in walk:
+        if place.kind == ENVIRONMENT:
+            return None  # its own value stands
+        value = _read_for(variable, name, place, rules)
+        if value is not None:
+            return value
+    if required:
+        from .._lookup import places_searched
+        from .._provenance import DIRECTORY
+        from ..exceptions import SecretNotFoundError
+
+        searched = places_searched(name, rules.replace(sources=(DIRECTORY,)))
+        raise SecretNotFoundError(
+            f"secret {name!r} not found; looked in: " + "; ".join(searched),
             name=name,
-            path=found,
-            variable=variable,
-            exported=variable,
-            context="for " + variable,
+            searched=searched,
         )
-        return value
     return ""  # X_FILE set but empty: file_env exports X empty
+
+
+def _read_for(variable: str, name: str, place: Place, rules: ReadingRules) -> str | None:
+    """The value a ``_FILE`` target or a directory's file gives ``variable``, checked to fit
+    an environment variable; ``None`` for a directory without that file."""
+    from .._lookup import read_place
+    from .._names import validate_name
+    from .._provenance import DIRECTORY
+    from .._warn import WarnedFiles
+
+    in_directory = place.kind == DIRECTORY
+    if in_directory:
+        validate_name(name)  # before a directory is touched
+    found = read_place(name, place, rules, WarnedFiles())
+    if found is None:
+        return None
+    raw, provenance = found
+    assert isinstance(raw, bytes)  # a file's content
+    value = env_value(raw, name=name, path=provenance.path)
+    check_env_safe(
+        value,
+        name=name,
+        path=provenance.path,
+        variable=variable if in_directory else place.variable or variable,
+        exported=variable,
+        context="for " + variable if in_directory else f"named by {place.variable}",
+    )
+    return value
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -434,13 +492,14 @@ def report_start_failure(
 ) -> int:
     """Say in one line why the command could not start; return the shell's exit code for it:
     127 not found, 126 cannot run."""
+    from ._exit import EXIT_COMMAND_NOT_FOUND, EXIT_NOT_EXECUTABLE
     from ._output import error_line
 
     if isinstance(error, FileNotFoundError):
         error_line(f"exec: command not found: {program}")
-        return 127
+        return EXIT_COMMAND_NOT_FOUND
     error_line(f"exec: cannot run {program}: {error.strerror}{_too_big(error, env, given)}")
-    return 126
+    return EXIT_NOT_EXECUTABLE
 
 
 def _too_big(error: OSError, env: Mapping[str, str], given: Mapping[str, str]) -> str:

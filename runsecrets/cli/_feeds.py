@@ -21,8 +21,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from .._snapshot import Changes
-    from .._store import SecretStore
+    from ..reload.snapshot import Changes
+    from ..reload.store import SecretStore
     from ._exec import ExecRequest
 
 #: Environment variables of runsecrets itself that the store reads (the rest it is given).
@@ -84,9 +84,9 @@ def watch_plan(
     )
     dirs: tuple[str, ...] = ()
     if dir_names:
-        from .._secrets import Secrets
+        from ._exec import exec_rules
 
-        dirs = Secrets(request.dirs, environ=given).dirs
+        dirs = exec_rules(request, given).dirs
     environ = {key: given[key] for key in _STORE_SETTINGS if key in given}
     taken = {env_name(name) for name in dir_names}
     names = []
@@ -115,7 +115,7 @@ def open_store(plan: WatchPlan, on_change: Callable[[Changes], object]) -> Secre
     """A started store over exactly the plan's files, calling ``on_change`` after each
     publish (in its watcher thread)."""
     from .._provenance import DIRECTORY, FILE_VARIABLE
-    from .._store import SecretStore
+    from ..reload.store import SecretStore
 
     store = SecretStore(
         plan.dirs,

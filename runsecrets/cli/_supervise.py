@@ -40,7 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .._store import SecretStore
+    from ..reload.store import SecretStore
     from ._exec import ExecRequest
 
 logger = logging.getLogger("runsecrets.exec")
