@@ -19,7 +19,7 @@ import pytest
 from runsecrets.cli._exec import ExecRequest, prepare_environment
 from runsecrets.exceptions import SecretConflictError, SecretReadError
 
-from .conftest import leaked
+from ..conftest import leaked
 
 RUNSECRETS_EXEC = [sys.executable, "-m", "runsecrets", "exec"]
 SHOW = "import json, os; print(json.dumps({k: v for k, v in os.environ.items() if 'PASS' in k}))"

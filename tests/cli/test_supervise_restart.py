@@ -18,8 +18,8 @@ import pytest
 
 from runsecrets.testing import kubernetes_swap, write_in_place, write_rename
 
+from ..conftest import leaked
 from ._supervisor import Supervised, clean_environ
-from .conftest import leaked
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="process groups, /proc, inotify: Linux"
