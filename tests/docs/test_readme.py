@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -141,3 +143,26 @@ def test_the_readme_points_at_the_two_commands() -> None:
     for target in ("demo", "test"):
         assert f"make {target}" in text
         assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
+
+
+def test_the_readme_commands_are_accepted_by_the_parser() -> None:
+    """Every ``runsecrets`` command line of the README's ``sh`` blocks (those that need an
+    engine or a container, not run here) is accepted by the real argument parser."""
+    from runsecrets.cli import build_parser
+
+    parser = build_parser()
+    tokens = MarkdownIt().parse(README.read_text(encoding="utf-8"))
+    blocks = [t.content for t in tokens if t.type == "fence" and t.info.strip() == "sh"]
+    commands = [
+        words[1:]
+        for block in blocks
+        for line in block.replace("\\\n", " ").splitlines()
+        for words in [shlex.split(line, comments=True)]
+        if words[:1] == ["runsecrets"]
+    ]
+    assert commands, "the README shows runsecrets commands"
+    for arguments in commands:
+        try:
+            parser.parse_args(arguments)
+        except SystemExit:
+            pytest.fail(f"README.md: the parser refuses runsecrets {shlex.join(arguments)}")
