@@ -85,12 +85,15 @@ class StoreStatus:
         skipped: Names no longer tracked because this process holds their file open for
             writing (its own log, say): never a secret (a store made without ``names`` only).
         watched: The directories watched.
+        held_back_since: When the update held back now started (``time.time()``): a
+            candidate refused, or files caught half written; ``None`` while nothing is held.
         counters: ``reads``, ``publishes``, ``refused`` (validation), ``incomplete`` (a file
             caught between two states), ``read_errors``, ``subscriber_errors``.
     """
 
     __slots__ = (
         "counters",
+        "held_back_since",
         "kept",
         "last_error",
         "last_error_at",
@@ -115,6 +118,7 @@ class StoreStatus:
         watched: tuple[str, ...],
         counters: Mapping[str, int],
         skipped: tuple[str, ...] = (),
+        held_back_since: float | None = None,
     ) -> None:
         self.mode = mode
         self.version = version
@@ -126,6 +130,7 @@ class StoreStatus:
         self.skipped = skipped
         self.watched = watched
         self.counters = dict(counters)
+        self.held_back_since = held_back_since
 
     @property
     def healthy(self) -> bool:
@@ -145,6 +150,7 @@ class StoreStatus:
             "kept": list(self.kept),
             "skipped": list(self.skipped),
             "watched": list(self.watched),
+            "held_back_since": self.held_back_since,
             "counters": dict(self.counters),
         }
 
@@ -228,6 +234,7 @@ class SecretStore:
         "_errors",
         "_file_targets",
         "_gone_since",
+        "_held_at",
         "_held_since",
         "_held_warned",
         "_ignore",
@@ -337,6 +344,7 @@ class SecretStore:
         # When the current hold-back started (time.monotonic()), None while nothing is held;
         # and whether it was warned about.
         self._held_since: float | None = None
+        self._held_at = 0.0  # the same start in time.time(), for the status
         self._read_cost = 0.0  # CPU seconds the last read of the files took (validators apart)
         self._held_warned = False
         self._last_error: str | None = None
@@ -441,6 +449,7 @@ class SecretStore:
             watched=tuple(self._watch_paths()),
             counters={**self._counters, "subscriber_errors": self._deliveries.errors},
             skipped=tuple(sorted(self._plan.excluded)),
+            held_back_since=self._held_at if self._held_since is not None else None,
         )
 
     # ------------------------------------------------------------------- hooks and subscribers
@@ -832,6 +841,7 @@ class SecretStore:
         now = time.monotonic()
         if self._held_since is None:
             self._held_since, self._held_warned = now, False
+            self._held_at = time.time()
             logger.info("secrets update held back, keeping the last good values: %s", problem)
         elif not self._held_warned and now - self._held_since >= _WARN_AFTER:
             self._held_warned = True

@@ -142,6 +142,33 @@ def test_a_refused_update_keeps_the_last_good_snapshot(tmp_path: Path, sentinel:
     assert store.status.last_error is not None
 
 
+def test_status_says_since_when_an_update_is_held_back(tmp_path: Path) -> None:
+    """held_back_since is None while nothing is held, the wall-clock start of a hold-back while
+    one lasts (the same at each look), and None again once a candidate is published."""
+    import time
+
+    def refuse_short(snapshot: runsecrets.Snapshot) -> None:
+        if len(snapshot.get("a")) < 5:
+            raise ValueError("too short")
+
+    d = SecretsDir(tmp_path)
+    d.write("a", "long enough")
+    store = store_for(tmp_path, validate=refuse_short)
+    assert store.status.held_back_since is None
+    before = time.time()
+    d.write("a", "shrt")
+    store.reload()
+    since = store.status.held_back_since
+    assert since is not None
+    assert before - 0.01 <= since <= time.time() + 0.01
+    store.reload()  # still refused: the same hold-back
+    assert abs((store.status.held_back_since or 0) - since) < 0.01
+    assert store.status.as_dict()["held_back_since"] == store.status.held_back_since
+    d.write("a", "long again")
+    store.reload()
+    assert store.status.held_back_since is None
+
+
 def test_validators_added_later_run_before_publish_and_can_be_removed(tmp_path: Path) -> None:
     """``add_validator`` joins the checks; returning False refuses; the remover drops it."""
     d = SecretsDir(tmp_path)
