@@ -84,7 +84,8 @@ class StoreStatus:
             ``on_remove="keep"``).
         skipped: Names no longer tracked because this process holds their file open for
             writing (its own log, say): never a secret (a store made without ``names`` only).
-        watched: The directories watched.
+        watched: The directories watched, as of the last re-read (reading a status never
+            touches the disk).
         held_back_since: When the update held back now started (``time.time()``): a
             candidate refused, or files caught half written; ``None`` while nothing is held.
         counters: ``reads``, ``publishes``, ``refused`` (validation), ``incomplete`` (a file
@@ -259,6 +260,7 @@ class SecretStore:
         "_strip",
         "_text",
         "_validators",
+        "_watched",
         "_watcher",
     )
 
@@ -339,6 +341,7 @@ class SecretStore:
         self._cache: dict[str, Entry] = {}
         self._errors: dict[str, RunSecretsError] = {}
         self._file_targets: tuple[str, ...] = ()
+        self._watched: tuple[str, ...] = ()  # what _watch_paths() found last
         self._kept: tuple[str, ...] = ()
         self._problem: str | None = None
         # When the current hold-back started (time.monotonic()), None while nothing is held;
@@ -446,7 +449,7 @@ class SecretStore:
             last_error=self._last_error,
             last_error_at=self._last_error_at,
             kept=self._kept,
-            watched=tuple(self._watch_paths()),
+            watched=self._watched,
             counters={**self._counters, "subscriber_errors": self._deliveries.errors},
             skipped=tuple(sorted(self._plan.excluded)),
             held_back_since=self._held_at if self._held_since is not None else None,
@@ -572,7 +575,9 @@ class SecretStore:
         return retry
 
     def _watch_paths(self) -> list[str]:
-        return watch_paths(self._resolver.dirs, self._file_targets)
+        paths = watch_paths(self._resolver.dirs, self._file_targets)
+        self._watched = tuple(paths)
+        return paths
 
     def _last_read_cost(self) -> float:
         return self._read_cost
@@ -633,6 +638,7 @@ class SecretStore:
         self._counters["reads"] += 1
         previous_pass, self._cache = self._cache, pass_.entries
         self._file_targets = tuple(pass_.file_targets)
+        self._watch_paths()  # for the status, which must not look at the disk itself
         published = self._snapshot
         entries, errors, problems, kept, held = self._candidate(pass_, published)
         if self._plan.names is None:

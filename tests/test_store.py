@@ -169,6 +169,45 @@ def test_status_says_since_when_an_update_is_held_back(tmp_path: Path) -> None:
     assert store.status.held_back_since is None
 
 
+def test_reading_the_status_never_touches_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status (and its watched directories, a missing one's ancestor and a _FILE target's
+    directory included) is built from what the last re-read found: with every stat, listing
+    and open failing, it still answers; a re-read then brings watched up to date."""
+    import builtins
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "token").write_text("t")
+    missing = tmp_path / "later"
+    store = SecretStore(
+        [tmp_path / "secrets", missing], environ={"TOKEN_FILE": str(elsewhere / "token")}
+    )
+    expected = (str(tmp_path), str(elsewhere))
+    assert store.status.watched == expected
+
+    def no_disk(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the status touched the disk")
+
+    with monkeypatch.context() as patched:
+        for module, name in (
+            (os, "stat"),
+            (os, "lstat"),
+            (os, "listdir"),
+            (os, "scandir"),
+            (os, "open"),
+            (builtins, "open"),
+        ):
+            patched.setattr(module, name, no_disk)
+        status = store.status
+        status.as_dict()
+    assert status.watched == expected
+    missing.mkdir()
+    store.reload()
+    assert str(missing) in store.status.watched
+
+
 def test_validators_added_later_run_before_publish_and_can_be_removed(tmp_path: Path) -> None:
     """``add_validator`` joins the checks; returning False refuses; the remover drops it."""
     d = SecretsDir(tmp_path)
