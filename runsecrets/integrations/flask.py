@@ -35,8 +35,9 @@ key: it is skipped with a log line naming it, and the app starts. A secret named
 must be text: a binary one fails :meth:`RunSecrets.init_app` with ``SecretDecodeError``.
 
 ``health_path`` is a liveness view: always 200 while the app serves, naming nothing.
-``status_path`` (opt-in) is the detail view: secret names, config keys, the store's problems
-(which name paths and sizes); keep it off public routes.
+``status_path`` (opt-in) is the detail view: the store's figures under the names of its
+metrics (:mod:`runsecrets.metrics`), secret names, config keys, the store's problems (which
+name paths and sizes); keep it off public routes.
 """
 
 from __future__ import annotations
@@ -472,16 +473,21 @@ class RunSecrets:
         return self._state(app).store
 
     def status(self, app: Flask) -> dict[str, Any]:
-        """The detail: store state, config keys and the names left out, never a value.
+        """The detail: the store's figures, config keys and the names left out, never a value.
 
-        It names secrets, directories, and in ``problem`` the files and sizes involved: serve
-        it on a protected route only.
+        The store's figures are :func:`runsecrets.metrics.facts`: the metrics' names without
+        ``runsecrets_`` (``publishes_total``, ``last_publish_timestamp_seconds``,
+        ``watcher_mode``...), so this view and a scrape say the same thing. ``healthy`` is
+        also false while a required key has no secret (``missing``). It names secrets,
+        directories, and in ``problem`` the files and sizes involved: serve it on a protected
+        route only.
         """
+        from ..metrics import facts
+
         state = self._state(app)
-        store_status = state.store.status
         missing = sorted(set(self.config) - self.optional - state.sources.keys())
-        result = store_status.as_dict()
-        result["healthy"] = store_status.healthy and not missing
+        result = facts(state.store)
+        result["healthy"] = result["healthy"] and not missing
         result["config_keys"] = {key: state.sources[key] for key in sorted(state.sources)}
         result["missing"] = missing
         result["skipped_not_text"] = list(state.skipped)
