@@ -184,7 +184,7 @@ class Metrics:
     ) -> None:
         try:
             for name, values, value in reader(*args):
-                found[(name, values)] = float(value)
+                found[(name, values)] = value  # a count stays an int (OpenTelemetry shows it so)
         except Exception as e:  # noqa: BLE001  one broken object must not fail the whole scrape
             logger.error("metrics: reading a %s failed (%s); left out", kind, type(e).__name__)
 
