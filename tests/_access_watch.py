@@ -1,4 +1,4 @@
-"""Seeing every open and read of files in a directory, by any process: inotify's access events.
+"""Proving that code reads nothing: inotify's access events (any process), a disk-less block.
 
 The kernel reports ``IN_OPEN`` and ``IN_ACCESS`` for each file in a watched directory (and for
 the directory itself when it is listed), whoever opens it: the tests use this to prove that a
@@ -7,9 +7,14 @@ scrape reads no secret, in this process or in a sidecar's.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import ctypes
 import os
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from runsecrets._inotify import Inotify
 
@@ -43,3 +48,24 @@ class AccessWatch:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def disk_forbidden() -> Iterator[None]:
+    """In this process, every open, stat and directory listing raises for the block's length:
+    code that works inside it reads nothing from the disk."""
+
+    def no_disk(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the disk was touched")
+
+    with pytest.MonkeyPatch.context() as patched:
+        for module, name in (
+            (os, "stat"),
+            (os, "lstat"),
+            (os, "listdir"),
+            (os, "scandir"),
+            (os, "open"),
+            (builtins, "open"),
+        ):
+            patched.setattr(module, name, no_disk)
+        yield

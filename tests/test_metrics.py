@@ -28,7 +28,7 @@ from runsecrets.pydantic import SecretsSettings, live
 from runsecrets.testing import write_rename
 from runsecrets.tls import RotatingServerContext
 
-from ._access_watch import AccessWatch
+from ._access_watch import AccessWatch, disk_forbidden
 from ._metrics import names_of, scrape, value
 from ._pki import DAY, KEYS, NOW, Issued, cert_pem, key_bytes, make_ca, make_leaf, new_key
 from ._store_fixtures import no_leaked_threads
@@ -460,8 +460,6 @@ def test_a_scrape_reads_no_file_and_lists_no_directory(tmp_path: Path, root: Iss
     """With a watching store, a context, settings and certificate dates registered, 200
     scrapes cause no open or read in the secrets directory (inotify sees every process's),
     and succeed with every open, stat and listing in this process failing."""
-    import builtins
-
     write_rename(tmp_path / "token", "first")
     _publish(tmp_path, _leaf(root))
     store = _store(tmp_path, backup_poll_interval=3600)
@@ -477,19 +475,7 @@ def test_a_scrape_reads_no_file_and_lists_no_directory(tmp_path: Path, root: Iss
                 scrape(registry)
             assert watch.events() == []
 
-        def no_disk(*args: object, **kwargs: object) -> None:
-            raise AssertionError("a scrape touched the disk")
-
-        with pytest.MonkeyPatch.context() as patched:
-            for module, name in (
-                (os, "stat"),
-                (os, "lstat"),
-                (os, "listdir"),
-                (os, "scandir"),
-                (os, "open"),
-                (builtins, "open"),
-            ):
-                patched.setattr(module, name, no_disk)
+        with disk_forbidden():
             _, samples = scrape(registry)
         assert value(samples, "runsecrets_secrets", store=str(tmp_path)) == 3
         context.close()

@@ -23,6 +23,7 @@ from runsecrets import (
 from runsecrets._watch import resolve_watcher_mode, watch_paths
 from runsecrets.testing import SecretsDir, write_rename
 
+from ._access_watch import disk_forbidden
 from ._store_fixtures import no_leaked_threads, wait_for
 
 assert no_leaked_threads  # an autouse fixture, imported to apply to this module
@@ -169,14 +170,10 @@ def test_status_says_since_when_an_update_is_held_back(tmp_path: Path) -> None:
     assert store.status.held_back_since is None
 
 
-def test_reading_the_status_never_touches_the_disk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_reading_the_status_never_touches_the_disk(tmp_path: Path) -> None:
     """status (and its watched directories, a missing one's ancestor and a _FILE target's
     directory included) is built from what the last re-read found: with every stat, listing
     and open failing, it still answers; a re-read then brings watched up to date."""
-    import builtins
-
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "token").write_text("t")
@@ -187,19 +184,7 @@ def test_reading_the_status_never_touches_the_disk(
     expected = (str(tmp_path), str(elsewhere))
     assert store.status.watched == expected
 
-    def no_disk(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the status touched the disk")
-
-    with monkeypatch.context() as patched:
-        for module, name in (
-            (os, "stat"),
-            (os, "lstat"),
-            (os, "listdir"),
-            (os, "scandir"),
-            (os, "open"),
-            (builtins, "open"),
-        ):
-            patched.setattr(module, name, no_disk)
+    with disk_forbidden():
         status = store.status
         status.as_dict()
     assert status.watched == expected
