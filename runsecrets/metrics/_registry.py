@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 import weakref
 
+from .._forksafe import ForkSafeLock
 from ._families import FAMILIES
 from ._readers import (
     CONSUMER_READERS,
@@ -78,7 +78,7 @@ class Metrics:
     __slots__ = ("_consumers", "_lock", "_stores")
 
     def __init__(self, *objects: object) -> None:
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()  # renewed in a forked child
         self._stores: tuple[_StoreEntry, ...] = ()
         self._consumers: tuple[_ConsumerEntry, ...] = ()
         for obj in objects:
@@ -98,7 +98,8 @@ class Metrics:
                 :class:`~runsecrets.tls.RotatingServerContext`, a
                 :class:`~runsecrets.pydantic.LiveSettings`, a data layer's
                 ``CredentialFollower``. A consumer's store is added too (with its default
-                label) unless it is already: add the store first to name it.
+                label) unless it is already: add the store first to name it. Add live
+                settings once started (their store is made then).
             name: The label (see the class's *Labels*): a store's ``store`` label, a consumer's own.
             certificates: With a store: the secrets whose certificate end date to export
                 (``runsecrets_certificate_not_after_timestamp_seconds``), worked out at each
