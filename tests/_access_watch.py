@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runsecrets._inotify import Inotify
+from runsecrets.reload.watch.inotify_ctypes import Inotify
 
 IN_ACCESS = 0x00000001
 IN_OPEN = 0x00000020

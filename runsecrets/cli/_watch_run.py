@@ -8,7 +8,8 @@ import signal
 import sys
 import threading
 
-from ..exceptions import RunSecretsError
+from ..exceptions import UsageError
+from ._exit import EXIT_OK, EXIT_USAGE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,21 +17,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType
 
-    from .._snapshot import Changes
     from ..metrics import Metrics
     from ..metrics._actions import ActionStats
     from ..metrics._server import MetricsServer
+    from ..reload.snapshot import Changes
 
     Action = Callable[[Changes], str]
 
-logger = logging.getLogger("runsecrets.watch")
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-
-
-class UsageError(RunSecretsError, ValueError):
-    """A combination of options that does not make sense (exit 2)."""
+logger = logging.getLogger("runsecrets.cli.watch")  # the watcher thread logs as runsecrets.watch
 
 
 def build_action(args: argparse.Namespace, stop: threading.Event | None = None) -> Action:
@@ -166,8 +160,8 @@ def run_watch(args: argparse.Namespace) -> int:
     except UsageError as e:
         print(f"{args.watch_parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    from .._store import SecretStore
     from ..metrics._actions import ActionStats
+    from ..reload.store import SecretStore
 
     store = SecretStore(
         args.dirs,
@@ -209,8 +203,9 @@ def _metrics_server(address: str) -> tuple[Metrics, MetricsServer]:
         UsageError: The address is malformed or cannot be listened on, or
             ``prometheus_client`` is not installed.
     """
+    from ..exceptions import MetricsAddressError
     from ..metrics import Metrics
-    from ..metrics._server import MetricsAddressError, MetricsServer
+    from ..metrics._server import MetricsServer
 
     metrics = Metrics()
     try:
@@ -247,7 +242,7 @@ def _serve(pending: _Pending, action: Action, stats: ActionStats) -> None:
     A failed action is one error line and the watch goes on: an :class:`ActionError` with its
     message (which never holds a value), anything else by its type only (its message might).
     """
-    from ._actions import ActionError
+    from ..exceptions import ActionError
 
     while not pending.stopping:
         taken = pending.take(timeout=1.0)

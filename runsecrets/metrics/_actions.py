@@ -6,7 +6,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .._store import SecretStore
+    from ..reload.store import SecretStore
 
 
 class ActionStats:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 
-from .._store import SecretStore
+from ..reload.store import SecretStore
 from ._actions import ActionStats
 from ._families import WATCHER_MODES
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from typing import Any, Literal
 
-    from .._store import SecretStore
+    from ..reload.store import SecretStore
     from ._certificates import CertificateDates
     from ._families import Family
     from ._readers import Sample

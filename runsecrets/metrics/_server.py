@@ -14,7 +14,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from ..exceptions import RunSecretsError
+# Defined with every other error; importable from here as before.
+from ..exceptions import MetricsAddressError as MetricsAddressError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,18 +26,6 @@ DEFAULT_HOST = "127.0.0.1"
 PATH = "/metrics"
 #: How long :meth:`MetricsServer.close` waits for the serving thread, in seconds.
 CLOSE_TIMEOUT = 5.0
-
-
-class MetricsAddressError(RunSecretsError, ValueError):
-    """The address given for the metrics server cannot be used (malformed, or binding fails).
-
-    Attributes:
-        address: The address as given.
-    """
-
-    def __init__(self, message: str, *, address: str) -> None:
-        super().__init__(message)
-        self.address = address
 
 
 def parse_address(text: str) -> tuple[str, int]:
