@@ -543,9 +543,11 @@ def test_a_store_leaves_the_switch_interval_alone_unless_asked(
 
 
 def _rotate(path: Path, store: SecretStore, value: str) -> None:
-    """Write ``value`` and publish it now, in this thread."""
+    """Write ``value`` and see it published before going on: by this thread's ``reload()``, or
+    by the watcher thread's start-up pass when that one read the file first."""
     write_rename(path, value)
-    assert store.reload() is not None
+    store.reload()
+    assert store.snapshot.get(path.name) == value
 
 
 def test_awatch_holds_a_bounded_number_of_changes_merging_the_rest(tmp_path: Path) -> None:
