@@ -87,6 +87,7 @@ __all__ = [
     "InvalidSecretNameError",
     "InvalidSwarmSecretError",
     "InvalidTLSMaterialError",
+    "MetricsAddressError",
     "RotationError",
     "RunSecretsError",
     "RunSecretsWarning",
@@ -324,6 +325,18 @@ class ActionError(RunSecretsError):
 
 class UsageError(RunSecretsError, ValueError):
     """A combination of command-line options that does not make sense (exit code 2)."""
+
+
+class MetricsAddressError(RunSecretsError, ValueError):
+    """The address given for the metrics server cannot be used (malformed, or binding fails).
+
+    Attributes:
+        address: The address as given.
+    """
+
+    def __init__(self, message: str, *, address: str) -> None:
+        super().__init__(message)
+        self.address = address
 
 
 class RunSecretsWarning(UserWarning):

@@ -46,6 +46,7 @@ PUBLIC_MODULES = (
     "runsecrets.swarm",
     "runsecrets.testing",
     "runsecrets.doctor",
+    "runsecrets.metrics",
 )
 
 

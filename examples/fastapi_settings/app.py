@@ -4,6 +4,10 @@ Run: ``python examples/fastapi_settings/app.py`` (serves on http://127.0.0.1:800
 uvicorn). Without ``RUNSECRETS_DIR`` it reads the example secrets beside this file; in a
 container it would read ``/run/secrets``, and ``API_TOKEN_FILE=/path`` works too. The
 settings follow rotation while the app runs (started and stopped by the lifespan).
+
+Operations: ``/healthz`` is a liveness check naming nothing; ``/internal/status`` shows the
+settings' and their store's figures under the names of runsecrets' metrics (put it behind
+your own protection); ``/metrics`` serves the same figures to Prometheus.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import SecretStr
 
+from runsecrets.metrics import Metrics, facts
 from runsecrets.pydantic import LiveSettings, SecretsSettings, live
 
 
@@ -35,7 +41,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the settings, follow their secrets while the app runs, stop at shutdown."""
     with live(Settings) as settings:
         app.state.settings = settings
+        app.state.metrics.add(settings)  # and the store it follows
         yield
+        app.state.metrics.remove(settings)
 
 
 def live_settings(request: Request) -> LiveSettings[Settings]:
@@ -52,6 +60,29 @@ def current_settings(request: Request) -> Settings:
 def create_app() -> FastAPI:
     """Build the app; its settings load and start watching in the lifespan."""
     app = FastAPI(lifespan=lifespan)
+    registry = CollectorRegistry()
+    app.state.metrics = Metrics()
+    registry.register(app.state.metrics)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        # Liveness only: a refused rotation keeps the last valid settings serving.
+        return {"status": "ok"}
+
+    @app.get("/internal/status")
+    def status(
+        settings: Annotated[LiveSettings[Settings], Depends(live_settings)], response: Response
+    ) -> dict[str, object]:
+        shown = facts(settings)
+        if settings.store is not None:
+            shown = {**facts(settings.store), **shown}
+        shown["healthy"] = bool(shown.get("healthy", True)) and bool(shown["settings_healthy"])
+        response.status_code = 200 if shown["healthy"] else 503
+        return shown
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/")
     def index(

@@ -96,6 +96,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="poll instead of using notifications (network file systems)",
     )
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (a bare PORT: on "
+        "127.0.0.1; needs runsecrets[metrics]); names and counts only, never a value",
+    )
     parser.add_argument("--quiet", action="store_true", help="log only problems, not every change")
     parser.set_defaults(handler=run_watch, watch_parser=parser)
 

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType
 
+    from ..metrics import Metrics
+    from ..metrics._actions import ActionStats
+    from ..metrics._server import MetricsServer
     from ..reload.snapshot import Changes
-    from ..reload.store import SecretStore
 
     Action = Callable[[Changes], str]
 
@@ -152,6 +154,13 @@ def run_watch(args: argparse.Namespace) -> int:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     _configure_logging(quiet=args.quiet)
+    try:
+        # Bound first: a taken port fails before any secret is read.
+        server = None if args.metrics is None else _metrics_server(args.metrics)
+    except UsageError as e:
+        print(f"{args.watch_parser.prog}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    from ..metrics._actions import ActionStats
     from ..reload.store import SecretStore
 
     store = SecretStore(
@@ -160,9 +169,12 @@ def run_watch(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         watcher="poll" if args.poll else "auto",
     )
+    stats = ActionStats(store)
     store.subscribe(pending.add)
     previous = _install_stop_handlers(pending)
     try:
+        if server is not None:
+            _serve_metrics(server, stats)
         store.start()
         status = store.status
         logger.info(
@@ -173,13 +185,46 @@ def run_watch(args: argparse.Namespace) -> int:
             _describe(args),
         )
         _warn_at_start(action)
-        _serve(store, pending, action)
+        _serve(pending, action, stats)
     finally:
+        if server is not None:
+            server[1].close()
         store.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     logger.info("stopped")
     return EXIT_OK
+
+
+def _metrics_server(address: str) -> tuple[Metrics, MetricsServer]:
+    """The metrics of this sidecar (empty for now) and their server, bound to ``address``.
+
+    Raises:
+        UsageError: The address is malformed or cannot be listened on, or
+            ``prometheus_client`` is not installed.
+    """
+    from ..exceptions import MetricsAddressError
+    from ..metrics import Metrics
+    from ..metrics._server import MetricsServer
+
+    metrics = Metrics()
+    try:
+        return metrics, MetricsServer(metrics, address)
+    except MetricsAddressError as e:
+        raise UsageError(str(e)) from None
+    except ImportError:
+        raise UsageError(
+            "--metrics needs prometheus_client: pip install 'runsecrets[metrics]'"
+        ) from None
+
+
+def _serve_metrics(server: tuple[Metrics, MetricsServer], stats: ActionStats) -> None:
+    """Export the store (its certificates' end dates included) and the actions; serve."""
+    metrics, http = server
+    metrics.add(stats.store, certificates="auto")
+    metrics.add(stats)
+    http.start()
+    logger.info("serving metrics on %s", http.url)
 
 
 def _warn_at_start(action: Action) -> None:
@@ -191,8 +236,8 @@ def _warn_at_start(action: Action) -> None:
             logger.warning("%s; the watch goes on", warning)
 
 
-def _serve(store: SecretStore, pending: _Pending, action: Action) -> None:
-    """Fire ``action`` once per taken change until stopped.
+def _serve(pending: _Pending, action: Action, stats: ActionStats) -> None:
+    """Fire ``action`` once per taken change until stopped, counting each in ``stats``.
 
     A failed action is one error line and the watch goes on: an :class:`ActionError` with its
     message (which never holds a value), anything else by its type only (its message might).
@@ -208,9 +253,11 @@ def _serve(store: SecretStore, pending: _Pending, action: Action) -> None:
         try:
             outcome = action(changes)
         except ActionError as e:
+            stats.record(ok=False)
             logger.error("secrets changed: %s (version %d); %s", label, changes.snapshot.version, e)
             continue
         except Exception as e:  # noqa: BLE001  (the sidecar outlives one failed firing)
+            stats.record(ok=False)
             logger.error(
                 "secrets changed: %s (version %d); the action failed with %s",
                 label,
@@ -218,6 +265,7 @@ def _serve(store: SecretStore, pending: _Pending, action: Action) -> None:
                 type(e).__name__,
             )
             continue
+        stats.record(ok=True)
         logger.info(
             "secrets changed: %s (version %d); %s", label, changes.snapshot.version, outcome
         )

@@ -282,6 +282,15 @@ class LiveSettings(Generic[_S]):
         """
         return self._listeners.subscribe(_unpacking(callback))
 
+    @property
+    def store(self) -> SecretStore | None:
+        """The store these settings follow: the one given to :func:`~runsecrets.pydantic.live`,
+        or the one it made, once started (``None`` before, and without a store)."""
+        from ..reload.store import SecretStore
+
+        store = getattr(self._watcher, "store", None)  # a watcher of your own may have none
+        return store if isinstance(store, SecretStore) else None
+
     def start(self) -> Self:
         """Follow changes (if a watcher is attached); a no-op otherwise."""
         if self._watcher is not None:
@@ -398,6 +407,12 @@ class StoreWatcher:
         self._started = False
         self._unsubscribe: Callable[[], None] | None = None
         self._derived: Derived[object] | None = None
+
+    @property
+    def store(self) -> SecretStore | None:
+        """The store followed: the one given, or the one made at :meth:`start` (until
+        :meth:`stop`)."""
+        return self._store
 
     def start(self) -> None:
         """Follow the store (start it if needed), then catch up once."""

@@ -45,6 +45,8 @@ class HoldBack:
         problem: What is wrong with the files right now (``None``: the last pass was clean).
         last_error: The most recent problem, kept after it clears; ``last_error_at`` when.
         warnings: What background re-reads warned about, the latest last.
+        held_back_since: When the current hold-back started (``time.time()``), ``None`` while
+            nothing is held back.
         counters: The store's :class:`Counters`.
         gone_since: When each name still published was first seen gone (``time.monotonic()``),
             while its removal waits for the store's ``remove_delay``.
@@ -56,6 +58,7 @@ class HoldBack:
         "_warned",
         "counters",
         "gone_since",
+        "held_back_since",
         "last_error",
         "last_error_at",
         "problem",
@@ -69,6 +72,7 @@ class HoldBack:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.warnings: tuple[str, ...] = ()
+        self.held_back_since: float | None = None
         self._held_since: float | None = None  # time.monotonic() the hold-back started
         self._warned = False  # whether this hold-back was warned about
         self._retry: float | None = None  # the back-off of the current hold-back
@@ -83,6 +87,7 @@ class HoldBack:
         now = time.monotonic()
         if self._held_since is None:
             self._held_since, self._warned = now, False
+            self.held_back_since = time.time()  # the same start, for the status
             logger.info("secrets update held back, keeping the last good values: %s", problem)
         elif not self._warned and now - self._held_since >= WARN_AFTER:
             self._warned = True
@@ -107,6 +112,7 @@ class HoldBack:
             return retry if pending is None else min(retry, pending)
         self._retry = None
         self._held_since = None  # nothing held back any more: the next hold-back starts anew
+        self.held_back_since = None
         if problem is not None and problem != self.problem:
             logger.warning("secrets: %s", problem)
             self.note(problem)

@@ -61,6 +61,8 @@ class Publisher:
         errors: Names that have no value at all, with the error ``get`` raises.
         kept: Names gone whose last value is kept.
         file_targets: The files named by ``_FILE`` variables at the last read.
+        watched: The directories to watch, as the last read found them (the status reads
+            this: never the disk).
         read_cost: CPU seconds the last read of the files took (validators apart).
         last_publish_at: When the current snapshot was published (``time.time()``).
         holdback: The hold-back state, problems and counters.
@@ -95,6 +97,7 @@ class Publisher:
         self.errors: dict[str, RunSecretsError] = {}
         self.kept: tuple[str, ...] = ()
         self.file_targets: tuple[str, ...] = ()
+        self.watched: tuple[str, ...] = ()
         self.read_cost = 0.0
         self.snapshot = self.new_snapshot({}, version=-1, errors={})
         self.last_publish_at = time.time()
@@ -193,8 +196,10 @@ class Publisher:
 
     # ------------------------------------------------------------------------ the watcher's
     def watch_paths(self) -> list[str]:
-        """The directories to watch now."""
-        return watch_paths(self.plan.rules.dirs, self.file_targets)
+        """The directories to watch now (kept in :attr:`watched`)."""
+        paths = watch_paths(self.plan.rules.dirs, self.file_targets)
+        self.watched = tuple(paths)
+        return paths
 
     def is_relevant(self, name: str) -> bool:
         """Whether an event about the entry ``name`` may change what the store reads."""
@@ -229,6 +234,7 @@ class Publisher:
         holdback.counters.reads += 1
         previous_pass, self._cache = self._cache, pass_.entries
         self.file_targets = tuple(pass_.file_targets)
+        self.watch_paths()  # for the status, which must not look at the disk itself
         if self.plan.names is None:
             self._skip_own_files(pass_.entries, None if initial else previous_pass)
         decision = decide(

@@ -22,7 +22,10 @@ class StoreStatus:
             ``on_remove="keep"``).
         skipped: Names no longer tracked because this process holds their file open for
             writing (its own log, say): never a secret (a store made without ``names`` only).
-        watched: The directories watched.
+        watched: The directories watched, as of the last re-read (reading a status never
+            touches the disk).
+        held_back_since: When the update held back now started (``time.time()``): a
+            candidate refused, or files caught half written; ``None`` while nothing is held.
         warnings: What the watcher's own re-reads warned about (a secret file writable by
             others, each file once, the latest last): said in the log and here, never raised
             in the watcher thread, where ``-W error`` would stop every rotation.
@@ -32,6 +35,7 @@ class StoreStatus:
 
     __slots__ = (
         "counters",
+        "held_back_since",
         "kept",
         "last_error",
         "last_error_at",
@@ -58,6 +62,7 @@ class StoreStatus:
         counters: Mapping[str, int],
         skipped: tuple[str, ...] = (),
         warnings: tuple[str, ...] = (),
+        held_back_since: float | None = None,
     ) -> None:
         self.mode = mode
         self.version = version
@@ -70,6 +75,7 @@ class StoreStatus:
         self.watched = watched
         self.warnings = warnings
         self.counters = dict(counters)
+        self.held_back_since = held_back_since
 
     @property
     def healthy(self) -> bool:
@@ -90,6 +96,7 @@ class StoreStatus:
             "skipped": list(self.skipped),
             "watched": list(self.watched),
             "warnings": list(self.warnings),
+            "held_back_since": self.held_back_since,
             "counters": dict(self.counters),
         }
 

@@ -271,7 +271,8 @@ class SecretStore:
 
     @property
     def status(self) -> StoreStatus:
-        """Health: watcher mode, last publish, the current and last problem, counters."""
+        """Health: watcher mode, last publish, the current and last problem, counters (built
+        from what the last re-read found: reading it never touches the disk)."""
         watcher, publisher = self._watcher, self._publisher
         holdback = publisher.holdback
         return StoreStatus(
@@ -282,13 +283,14 @@ class SecretStore:
             last_error=holdback.last_error,
             last_error_at=holdback.last_error_at,
             kept=publisher.kept,
-            watched=tuple(publisher.watch_paths()),
+            watched=publisher.watched,
             counters={
                 **holdback.counters.as_dict(),
                 "subscriber_errors": publisher.listeners.errors,
             },
             skipped=tuple(sorted(publisher.plan.excluded)),
             warnings=holdback.warnings,
+            held_back_since=holdback.held_back_since,
         )
 
     # ------------------------------------------------------------------- hooks and subscribers

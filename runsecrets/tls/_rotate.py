@@ -178,6 +178,13 @@ class RotatingServerContext(ssl.SSLContext):
         return self._serving().material
 
     @property
+    def store(self) -> SecretStore | None:
+        """The store this context follows: the one given, or the one it made to watch its
+        files (``None`` with ``watch=False``: it changes on :meth:`reload` only)."""
+        source = self._source
+        return source.store if isinstance(source, StoreSource) else None
+
+    @property
     def serving_context(self) -> ssl.SSLContext:
         """The context new handshakes are switched to (``self`` until the first rotation)."""
         return self._serving().context

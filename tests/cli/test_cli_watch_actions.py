@@ -265,7 +265,10 @@ def _namespace(**kwargs: Any) -> Any:
 def test_serve_loop_survives_an_unexpected_exception(
     caplog: pytest.LogCaptureFixture, sentinel: str
 ) -> None:
-    """An action raising anything is one error line with the type only; the next change fires."""
+    """An action raising anything is one error line with the type only; the next change fires;
+    both firings are counted, one as failed."""
+    from runsecrets.metrics._actions import ActionStats
+
     pending = _Pending()
     fired: list[int] = []
 
@@ -278,9 +281,12 @@ def test_serve_loop_survives_an_unexpected_exception(
         return "ok"
 
     pending.add(_changes(version=1))
+    stats = ActionStats(None)  # type: ignore[arg-type]  (the loop never uses the store)
     with caplog.at_level(logging.INFO, "runsecrets.cli.watch"):
-        _serve(None, pending, action)  # type: ignore[arg-type]  (the loop never uses the store)
+        _serve(pending, action, stats)
     assert fired == [1, 2]
+    assert (stats.runs, stats.failures) == (2, 1)
+    assert stats.last_action_at is not None
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors == [
         "secrets changed: db_password (version 1); the action failed with RuntimeError"

@@ -84,6 +84,16 @@ def test_action_and_usage_errors_are_still_importable_from_the_command_line_modu
     assert issubclass(UsageError, ValueError)
 
 
+def test_the_metrics_address_error_is_still_importable_from_the_metrics_server() -> None:
+    """``MetricsAddressError`` moved into ``exceptions`` and keeps its home beside the server."""
+    from runsecrets.exceptions import MetricsAddressError
+    from runsecrets.metrics._server import MetricsAddressError as from_server
+
+    assert from_server is MetricsAddressError
+    assert issubclass(MetricsAddressError, RunSecretsError)
+    assert issubclass(MetricsAddressError, ValueError)
+
+
 def test_the_reason_types_cost_no_typing_import() -> None:
     """Importing the errors (and so ``runsecrets``) does not load ``typing``."""
     code = "import sys, runsecrets.exceptions; print('typing' in sys.modules)"

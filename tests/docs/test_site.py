@@ -108,7 +108,7 @@ def documented_ids(html: Path) -> set[str]:
 def test_every_public_name_has_an_entry_in_the_reference(built: Built, module_name: str) -> None:
     """Each name of a public module's ``__all__`` is described in the built API reference.
 
-    The modules are runsecrets, runsecrets.tls, .pydantic, .swarm, .testing, .doctor and every public
+    The modules are runsecrets, runsecrets.tls, .pydantic, .swarm, .testing, .doctor, .metrics and every public
     module under runsecrets.integrations that declares ``__all__``: a new name, or a new
     integration, that the reference leaves out fails here.
     """

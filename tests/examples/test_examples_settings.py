@@ -18,6 +18,7 @@ import pytest
 
 from runsecrets.testing import SecretsDir, write_rename
 
+from .._metrics import Scrape, parse, value
 from ..conftest import leaked
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -100,8 +101,15 @@ def wait_until(predicate: object, timeout: float = 20.0) -> None:
     pytest.fail("condition not reached in time")
 
 
+def _scrape(base: str) -> Scrape:
+    """The app's /metrics, parsed by prometheus_client."""
+    with OPENER.open(base + "/metrics", timeout=5) as response:
+        return parse(response.read().decode())
+
+
 def test_fastapi_example_under_uvicorn(tmp_path: Path, sentinel: str) -> None:
-    """``python examples/fastapi_settings/app.py`` serves, authenticates and follows rotation."""
+    """``python examples/fastapi_settings/app.py`` serves, authenticates and follows rotation;
+    its status view and /metrics say the same, under the same names, before and after."""
     pytest.importorskip("fastapi")
     pytest.importorskip("uvicorn")
     SecretsDir(tmp_path).write_all({"api_token": sentinel, "db_password": "pw"})
@@ -120,9 +128,33 @@ def test_fastapi_example_under_uvicorn(tmp_path: Path, sentinel: str) -> None:
         assert get(base + "/private")[0] == 401
         assert get(base + "/private", sentinel) == (200, {"message": "welcome"})
 
+        assert get(base + "/healthz") == (200, {"status": "ok"})
+        code, before = get(base + "/internal/status")
+        assert code == 200
+        assert before["healthy"] is True
+        assert before["settings"] == "Settings"
+        assert before["watcher_mode"] == "inotify"
+        assert before["settings_reloads_total"] == 0
+        scraped = _scrape(base)
+        label = str(tmp_path)
+        assert (
+            value(scraped, "runsecrets_publishes_total", store=label) == before["publishes_total"]
+        )
+
         write_rename(tmp_path / "api_token", "rotated-token")
         wait_until(lambda: get(base + "/private", "rotated-token")[0] == 200)
         assert get(base + "/private", sentinel)[0] == 401
+        _, after = get(base + "/internal/status")
+        assert after["settings_reloads_total"] == 1
+        assert after["publishes_total"] == before["publishes_total"] + 1  # type: ignore[operator]
+        reloads = value(
+            _scrape(base), "runsecrets_settings_reloads_total", store=label, settings="Settings"
+        )
+        assert reloads == 1
+        pages = [
+            OPENER.open(base + path, timeout=5).read() for path in ("/internal/status", "/metrics")
+        ]
+        assert not leaked(sentinel, *pages)
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=10)

@@ -113,6 +113,43 @@ def test_status_names_keys_and_sources_never_values(secrets_dir: Path, sentinel:
         ext.close(app)
 
 
+def test_the_detail_view_uses_the_metric_names(secrets_dir: Path, sentinel: str) -> None:
+    """The opt-in detail view shows the store's figures under the names a scrape uses (without
+    runsecrets_), with the same values, and never the planted value."""
+    pytest.importorskip("prometheus_client")
+    from prometheus_client import CollectorRegistry
+
+    from runsecrets.metrics import register
+
+    from .._metrics import scrape, value
+
+    app = Flask(__name__)
+    ext = RunSecrets(
+        app, prefix="app_", dirs=[secrets_dir], status_path="/internal/secrets", watch=False
+    )  # not watching: no re-read of the watcher's own between the view and the scrape
+    try:
+        response = app.test_client().get("/internal/secrets")
+        assert response.status_code == 200
+        body = response.get_json()
+        registry = CollectorRegistry()
+        register(ext.store(app), registry=registry)
+        text, samples = scrape(registry)
+        label = str(secrets_dir)
+        for name in ("publishes_total", "reads_total", "refusals_total", "secrets"):
+            assert body[name] == value(samples, f"runsecrets_{name}", store=label)
+        assert body["last_publish_timestamp_seconds"] == value(
+            samples, "runsecrets_last_publish_timestamp_seconds", store=label
+        )
+        assert value(samples, "runsecrets_watcher_mode", store=label, mode=body["watcher_mode"])
+        assert body["healthy"] is True
+        assert body["held_back"] is False
+        assert body["config_keys"]["API_TOKEN"] == "app_api_token"
+        assert sentinel not in response.get_data(as_text=True)
+        assert sentinel not in text
+    finally:
+        ext.close(app)
+
+
 def test_one_extension_serves_several_apps(secrets_dir: Path) -> None:
     """init_app on two apps gives each its own store."""
     ext = RunSecrets(config={"SECRET_KEY": "flask_secret_key"}, dirs=[secrets_dir], watch=False)

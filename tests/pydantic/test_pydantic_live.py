@@ -165,6 +165,7 @@ def test_context_manager_without_watcher(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("one")
     with live(settings_class(tmp_path), watch=False) as settings:
         assert isinstance(settings, LiveSettings)
+        assert settings.store is None
         write_rename(tmp_path / "token", "two")
         assert settings.reload() == {"token"}
 
@@ -227,11 +228,16 @@ def test_watcher_publishes_a_rotation(tmp_path: Path) -> None:
     """Started, live settings follow a rename-over rotation without a reload call."""
     (tmp_path / "token").write_text("one")
     changes = Changes()
-    with live(settings_class(tmp_path)) as settings:
+    made = live(settings_class(tmp_path))
+    assert made.store is None  # made at start
+    with made as settings:
+        assert settings.store is not None
+        assert settings.store.dirs == (str(tmp_path),)
         settings.subscribe(changes)
         write_rename(tmp_path / "token", "two")
         assert changes.wait() == {"token"}
         assert settings.current.token.get_secret_value() == "two"  # type: ignore[attr-defined]
+    assert settings.store is None  # closed with it
 
 
 def test_watcher_follows_a_kubernetes_swap(tmp_path: Path) -> None:
@@ -305,6 +311,7 @@ def test_shared_store(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("one")
     changes = Changes()
     with SecretStore(tmp_path) as store, live(settings_class(tmp_path), store=store) as settings:
+        assert settings.store is store
         settings.subscribe(changes)
         write_rename(tmp_path / "token", "two")
         assert changes.wait() == {"token"}
@@ -331,6 +338,7 @@ def test_a_gated_shared_store_does_not_publish_values_the_model_refuses(
     (tmp_path / "port").write_text("1")
     changes = Changes()
     with SecretStore(tmp_path) as store, live(settings_class(tmp_path), store=store) as settings:
+        assert settings.store is store
         settings.subscribe(changes)
         write_rename(tmp_path / "port", sentinel)
         _wait_for(lambda: store.status.last_error is not None)

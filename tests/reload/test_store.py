@@ -24,6 +24,7 @@ from runsecrets.reload.watch.options import resolve_watcher_mode
 from runsecrets.reload.watch.paths import watch_paths
 from runsecrets.testing import SecretsDir, write_rename
 
+from .._access_watch import disk_forbidden
 from .._store_fixtures import no_leaked_threads, wait_for
 
 assert no_leaked_threads  # an autouse fixture, imported to apply to this module
@@ -141,6 +142,56 @@ def test_a_refused_update_keeps_the_last_good_snapshot(tmp_path: Path, sentinel:
     assert store.get("a") == "long enough"
     assert store.status.healthy
     assert store.status.last_error is not None
+
+
+def test_status_says_since_when_an_update_is_held_back(tmp_path: Path) -> None:
+    """held_back_since is None while nothing is held, the wall-clock start of a hold-back while
+    one lasts (the same at each look), and None again once a candidate is published."""
+    import time
+
+    def refuse_short(snapshot: runsecrets.Snapshot) -> None:
+        if len(snapshot.get("a")) < 5:
+            raise ValueError("too short")
+
+    d = SecretsDir(tmp_path)
+    d.write("a", "long enough")
+    store = store_for(tmp_path, validate=refuse_short)
+    assert store.status.held_back_since is None
+    before = time.time()
+    d.write("a", "shrt")
+    store.reload()
+    since = store.status.held_back_since
+    assert since is not None
+    assert before - 0.01 <= since <= time.time() + 0.01
+    store.reload()  # still refused: the same hold-back
+    assert abs((store.status.held_back_since or 0) - since) < 0.01
+    assert store.status.as_dict()["held_back_since"] == store.status.held_back_since
+    d.write("a", "long again")
+    store.reload()
+    assert store.status.held_back_since is None
+
+
+def test_reading_the_status_never_touches_the_disk(tmp_path: Path) -> None:
+    """status (and its watched directories, a missing one's ancestor and a _FILE target's
+    directory included) is built from what the last re-read found: with every stat, listing
+    and open failing, it still answers; a re-read then brings watched up to date."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "token").write_text("t")
+    missing = tmp_path / "later"
+    store = SecretStore(
+        [tmp_path / "secrets", missing], environ={"TOKEN_FILE": str(elsewhere / "token")}
+    )
+    expected = (str(tmp_path), str(elsewhere))
+    assert store.status.watched == expected
+
+    with disk_forbidden():
+        status = store.status
+        status.as_dict()
+    assert status.watched == expected
+    missing.mkdir()
+    store.reload()
+    assert str(missing) in store.status.watched
 
 
 def test_validators_added_later_run_before_publish_and_can_be_removed(tmp_path: Path) -> None:
@@ -492,9 +543,11 @@ def test_a_store_leaves_the_switch_interval_alone_unless_asked(
 
 
 def _rotate(path: Path, store: SecretStore, value: str) -> None:
-    """Write ``value`` and publish it now, in this thread."""
+    """Write ``value`` and see it published before going on: by this thread's ``reload()``, or
+    by the watcher thread's start-up pass when that one read the file first."""
     write_rename(path, value)
-    assert store.reload() is not None
+    store.reload()
+    assert store.snapshot.get(path.name) == value
 
 
 def test_awatch_holds_a_bounded_number_of_changes_merging_the_rest(tmp_path: Path) -> None:

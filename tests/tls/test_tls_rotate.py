@@ -53,6 +53,7 @@ def test_reload_swaps_to_new_valid_material(tmp_path: Path, root: Issued) -> Non
     first, second = _leaf(root), _leaf(root)
     publish_material(tmp_path, first, root)
     context = RotatingServerContext(*_paths(tmp_path), watch=False)
+    assert context.store is None  # nothing watched: reload() only
     with running(context) as server:
         assert fetch_serial(server.port, client_trusting(root)) == first.serial_hex
         assert not context.reload()  # nothing changed
@@ -205,6 +206,7 @@ def test_follows_an_external_store_by_secret_names(tmp_path: Path, root: Issued)
         RotatingServerContext("tls.crt", "tls.key", "ca.crt", store=store) as context,
         running(context) as server,
     ):
+        assert context.store is store
         assert fetch_serial(server.port, client_trusting(root)) == first.serial_hex
         publish_material(tmp_path, second)
         _wait_until(lambda: context.material.serial_hex == second.serial_hex)
@@ -219,6 +221,8 @@ def test_secret_names_with_an_internal_store(tmp_path: Path, root: Issued) -> No
     publish_material(tmp_path, first, root)
     secrets = Secrets(tmp_path, environ={"SITE_KEY_FILE": str(tmp_path / "tls.key")})
     with RotatingServerContext("tls.crt", "site_key", secrets=secrets) as context:
+        assert context.store is not None  # the store it made, watching
+        assert context.store.running
         publish_material(tmp_path, second)
         _wait_until(lambda: context.material.serial_hex == second.serial_hex)
 

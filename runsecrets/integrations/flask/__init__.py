@@ -35,8 +35,9 @@ key: it is skipped with a log line naming it, and the app starts. A secret named
 must be text: a binary one fails :meth:`RunSecrets.init_app` with ``SecretDecodeError``.
 
 ``health_path`` is a liveness view: always 200 while the app serves, naming nothing.
-``status_path`` (opt-in) is the detail view: secret names, config keys, the store's problems
-(which name paths and sizes); keep it off public routes.
+``status_path`` (opt-in) is the detail view: the store's figures under the names of its
+metrics (:mod:`runsecrets.metrics`), secret names, config keys, the store's problems (which
+name paths and sizes); keep it off public routes.
 """
 
 from __future__ import annotations

@@ -198,16 +198,21 @@ class RunSecrets:
         return self._state(app).store
 
     def status(self, app: Flask) -> dict[str, Any]:
-        """The detail: store state, config keys and the names left out, never a value.
+        """The detail: the store's figures, config keys and the names left out, never a value.
 
-        It names secrets, directories, and in ``problem`` the files and sizes involved: serve
-        it on a protected route only.
+        The store's figures are :func:`runsecrets.metrics.facts`: the metrics' names without
+        ``runsecrets_`` (``publishes_total``, ``last_publish_timestamp_seconds``,
+        ``watcher_mode``...), so this view and a scrape say the same thing. ``healthy`` is
+        also false while a required key has no secret (``missing``). It names secrets,
+        directories, and in ``problem`` the files and sizes involved: serve it on a protected
+        route only.
         """
+        from ...metrics import facts
+
         state = self._state(app)
-        store_status = state.store.status
         missing = state.missing()
-        result = store_status.as_dict()
-        result["healthy"] = store_status.healthy and not missing
+        result = facts(state.store)
+        result["healthy"] = result["healthy"] and not missing
         result["config_keys"] = {key: state.sources[key] for key in sorted(state.sources)}
         result["missing"] = missing
         result["skipped_not_text"] = list(state.skipped)
