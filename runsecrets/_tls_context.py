@@ -64,13 +64,21 @@ def new_client_context(ca_pem: str | None, chain_and_key_pem: bytes | None) -> s
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
     require_tls12(context)
+    configure_client(context, ca_pem, chain_and_key_pem)
+    return context
+
+
+def configure_client(
+    context: ssl.SSLContext, ca_pem: str | None, chain_and_key_pem: bytes | None
+) -> None:
+    """Load the CA to trust (``None``: the system's default CAs) and the certificate and key to
+    present (``None``: none) into a client context."""
     if ca_pem:
         context.load_verify_locations(cadata=ca_pem)
     else:
         context.load_default_certs(ssl.Purpose.SERVER_AUTH)
     if chain_and_key_pem is not None:
         load_chain_and_key(context, chain_and_key_pem)
-    return context
 
 
 def load_chain_and_key(context: ssl.SSLContext, chain_and_key_pem: bytes) -> None:

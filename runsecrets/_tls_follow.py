@@ -16,7 +16,7 @@ import logging
 import ssl
 import threading
 import time
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ._callbacks import log_callback_error
 from ._tls_material import TLSMaterial, material_from_parts
@@ -142,11 +142,7 @@ class MaterialFollower(Generic[_T]):
         return self._material
 
     def reload(self) -> bool:
-        """Read the material now; ``True`` when new material was put in service.
-
-        Raises:
-            RunSecretsError: Refused or unreadable (the last good material stays).
-        """
+        """See :meth:`FollowsRotation.reload`."""
         before = self.rotations
         if isinstance(self._source, StoreSource):
             self._source.store.reload()  # publishes to our subscriber when something changed
@@ -309,3 +305,72 @@ class MaterialFollower(Generic[_T]):
                 material.days_left,
                 material.not_after.strftime("%Y-%m-%d"),
             )
+
+
+_S = TypeVar("_S", bound="FollowsRotation")
+
+
+class FollowsRotation:
+    """What an endpoint built on a :class:`MaterialFollower` (``self._follow``) shows of it:
+    the material in use, the counters, and reload, subscribe and close."""
+
+    _follow: MaterialFollower[Any]
+
+    @property
+    def material(self) -> TLSMaterial:
+        """The material new connections use."""
+        return self._follow.material
+
+    @property
+    def rotations(self) -> int:
+        """How many times new material was put in use."""
+        return self._follow.rotations
+
+    @property
+    def refusals(self) -> int:
+        """How many candidate sets were refused (the last good one stayed in use)."""
+        return self._follow.refusals
+
+    @property
+    def last_error(self) -> RunSecretsError | None:
+        """Why the latest candidate was refused (``None`` once one is accepted); it names files
+        and a reason code, never key material."""
+        return self._follow.last_error
+
+    def reload(self) -> bool:
+        """Read the material now and put it in use if it is new and valid.
+
+        Returns:
+            ``True`` when new material was put in use by this call.
+
+        Raises:
+            InvalidTLSMaterialError: The new material is invalid, or OpenSSL would not load it
+                (``reason="openssl_refused"``); the last good one is kept and the same files
+                are tried again at the next reload or change.
+            RunSecretsError: It cannot be read (the last good one is kept).
+        """
+        return self._follow.reload()
+
+    def subscribe(self, callback: Callable[[TLSMaterial], object]) -> Callable[[], None]:
+        """Call ``callback(material)`` after each rotation; returns the unsubscribe function.
+
+        A callback that raises is logged (its type and place, never its message); the others
+        are still called.
+        """
+        return self._follow.subscribe(callback)
+
+    def close(self) -> None:
+        """Stop following rotation (the material in use stays in use)."""
+        self._follow.close()
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.material!r}, rotations={self.rotations}, "
+            f"refusals={self.refusals})"
+        )

@@ -16,24 +16,23 @@ from __future__ import annotations
 
 import ssl
 
-from ._secrets import Secrets
-from ._tls_follow import MaterialFollower, Role
+from ._tls_follow import FollowsRotation, MaterialFollower, Role
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial
-from ._tls_source import PARTS, material_source
+from ._tls_source import material_source
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
     from collections.abc import Callable, Iterable
 
+    from ._secrets import Secrets
     from ._store import SecretStore
     from ._tls_source import Spec
-    from .exceptions import RunSecretsError
 
 _ROLE = Role("TLS certificate", "serving")
 
 
-class RotatingServerContext(ssl.SSLContext):
+class RotatingServerContext(FollowsRotation, ssl.SSLContext):
     """A server ``ssl.SSLContext`` whose certificate follows rotation, without a restart.
 
     Use it wherever a server takes an ``ssl.SSLContext``: ``http.server`` (``wrap_socket``),
@@ -88,9 +87,7 @@ class RotatingServerContext(ssl.SSLContext):
         clock: Callable[[], datetime.datetime] | None = None,
     ) -> None:
         super().__init__()
-        specs = dict(zip(PARTS, (cert, key, ca, password), strict=True))
-        resolver = Secrets() if secrets is None else secrets
-        source = material_source(specs, resolver, store=store, watch=watch)
+        source = material_source(cert, key, ca, password, secrets=secrets, store=store, watch=watch)
         self._require_client_cert = require_client_cert
         self._alpn_protocols: list[str] | None = None
         # This context serves the first material itself; rotations get contexts of their own.
@@ -109,43 +106,9 @@ class RotatingServerContext(ssl.SSLContext):
 
     # ----------------------------------------------------------------------------- public
     @property
-    def material(self) -> TLSMaterial:
-        """The material new handshakes are served with."""
-        return self._follow.material
-
-    @property
     def serving_context(self) -> ssl.SSLContext:
         """The context new handshakes are switched to (``self`` until the first rotation)."""
         return self._follow.value
-
-    @property
-    def rotations(self) -> int:
-        """How many times new material was put in service."""
-        return self._follow.rotations
-
-    @property
-    def refusals(self) -> int:
-        """How many candidate sets were refused (the last good one kept serving)."""
-        return self._follow.refusals
-
-    @property
-    def last_error(self) -> RunSecretsError | None:
-        """Why the latest candidate was refused (``None`` once one is accepted)."""
-        return self._follow.last_error
-
-    def reload(self) -> bool:
-        """Read the material now and put it in service if it is new and valid.
-
-        Returns:
-            ``True`` when new material was put in service by this call.
-
-        Raises:
-            InvalidTLSMaterialError: The new material is invalid, or OpenSSL would not load it
-                (``reason="openssl_refused"``); the last good one is kept and the same files
-                are tried again at the next reload or change.
-            RunSecretsError: It cannot be read (the last good one is kept).
-        """
-        return self._follow.reload()
 
     def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
         """As ``ssl.SSLContext.set_alpn_protocols``, kept for the contexts of later rotations
@@ -153,26 +116,6 @@ class RotatingServerContext(ssl.SSLContext):
         protocols = list(alpn_protocols)
         super().set_alpn_protocols(protocols)
         self._alpn_protocols = protocols
-
-    def subscribe(self, callback: Callable[[TLSMaterial], object]) -> Callable[[], None]:
-        """Call ``callback(material)`` after each rotation; returns the unsubscribe function."""
-        return self._follow.subscribe(callback)
-
-    def close(self) -> None:
-        """Stop following rotation (the current material keeps being served)."""
-        self._follow.close()
-
-    def __enter__(self) -> RotatingServerContext:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return (
-            f"RotatingServerContext({self.material!r}, rotations={self.rotations}, "
-            f"refusals={self.refusals})"
-        )
 
     # ---------------------------------------------------------------------------- internals
     def _choose_context(

@@ -178,9 +178,12 @@ def store_for_specs(specs: Mapping[str, Spec | None], secrets: Secrets) -> Store
 
 
 def material_source(
-    specs: Mapping[str, Spec | None],
-    secrets: Secrets,
+    cert: Spec,
+    key: Spec | None,
+    ca: Spec | None,
+    password: Spec | None,
     *,
+    secrets: Secrets | None,
     store: SecretStore | None,
     watch: bool,
 ) -> MaterialSource:
@@ -190,12 +193,16 @@ def material_source(
     Raises:
         ValueError: A store with parts given as paths (a store tracks secret names).
     """
+    specs = dict(zip(PARTS, (cert, key, ca, password), strict=True))
     if store is not None:
         paths = [part for part, spec in specs.items() if spec is not None and is_path(spec)]
         if paths:
             raise ValueError(f"with a store, give secret names, not paths (got paths for {paths})")
         names = {part: None if spec is None else str(spec) for part, spec in specs.items()}
         return StoreSource(store, names)
+    from ._secrets import Secrets
+
+    resolver = Secrets() if secrets is None else secrets
     if watch:
-        return store_for_specs(specs, secrets)
-    return SpecSource(specs, secrets)
+        return store_for_specs(specs, resolver)
+    return SpecSource(specs, resolver)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from ._secrets import Secrets
 from ._tls_checks import CHECK_ORDER, Check
+from ._tls_client import RotatingClientContext
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
 from ._tls_rotate import RotatingServerContext
 from ._tls_source import is_path, read_spec
@@ -44,6 +45,7 @@ __all__ = [
     "REASONS",
     "Check",
     "InvalidTLSMaterialError",
+    "RotatingClientContext",
     "RotatingServerContext",
     "TLSMaterial",
     "examine",

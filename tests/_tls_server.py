@@ -18,6 +18,8 @@ class TLSServer:
     """Accepts connections on 127.0.0.1, handshakes with ``context``, writes ``ok``, closes.
 
     Each connection is served in its own thread, so a slow client never stalls the others.
+    ``presented`` lists the serial of each client certificate presented, in handshake order;
+    ``presented_by`` maps each connection's client port to it.
     """
 
     def __init__(self, context: ssl.SSLContext) -> None:
@@ -25,6 +27,8 @@ class TLSServer:
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.port: int = self._listener.getsockname()[1]
         self.failures: list[str] = []
+        self.presented: list[str] = []
+        self.presented_by: dict[int, str] = {}
         self._stopping = False
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
@@ -54,6 +58,10 @@ class TLSServer:
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             with self.context.wrap_socket(connection, server_side=True) as tls:
+                der = tls.getpeercert(binary_form=True)
+                if der:
+                    self.presented.append(serial_of(der))
+                    self.presented_by[tls.getpeername()[1]] = self.presented[-1]
                 tls.sendall(b"ok\n")
                 tls.recv(16)  # wait for the client to close: no truncated-stream noise
         except (ssl.SSLError, OSError) as e:
@@ -78,6 +86,11 @@ def fetch_serial(port: int, client: ssl.SSLContext, server_name: str = "localhos
         der = tls.getpeercert(binary_form=True)
         assert der is not None
         assert tls.recv(3) == b"ok\n"
+    return serial_of(der)
+
+
+def serial_of(der: bytes) -> str:
+    """A DER certificate's serial in upper-case hex, as openssl prints it."""
     return format(x509.load_der_x509_certificate(der).serial_number, "X")
 
 

@@ -21,6 +21,7 @@ from ._pki import (
     DAY,
     KEYS,
     NOW,
+    PAIR_WRITER,
     Issued,
     cert_pem,
     client_trusting,
@@ -29,6 +30,7 @@ from ._pki import (
     make_leaf,
     new_key,
     publish_material,
+    stage_pairs,
 )
 from ._tls_server import fetch_serial, running
 
@@ -113,24 +115,6 @@ def test_invalid_material_at_start_raises(tmp_path: Path, root: Issued) -> None:
     assert caught.value.reason == "hostname_mismatch"
 
 
-_WRITER = """
-import sys, time
-from pathlib import Path
-from runsecrets.testing import write_rename
-staging, live, order, count = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-for i in range(count):
-    cert = (staging / f"{i}.crt").read_bytes()
-    key = (staging / f"{i}.key").read_bytes()
-    steps = [("tls.crt", cert), ("tls.key", key)]
-    if order == "key-first":
-        steps.reverse()
-    for name, data in steps:
-        write_rename(live / name, data)
-        time.sleep(0.03)  # the two files land at clearly different moments
-    time.sleep(0.05)
-"""
-
-
 @pytest.mark.parametrize("order", ["cert-first", "key-first"])
 def test_files_written_at_different_moments_are_never_served_mismatched(
     tmp_path: Path, root: Issued, order: str
@@ -139,12 +123,9 @@ def test_files_written_at_different_moments_are_never_served_mismatched(
     all along: every handshake succeeds and is served a serial of a real, whole pair."""
     live, staging = tmp_path / "live", tmp_path / "staging"
     live.mkdir()
-    staging.mkdir()
     leaves = [_leaf(root) for _ in range(9)]
     publish_material(live, leaves[0], root)
-    for i, leaf in enumerate(leaves[1:]):
-        (staging / f"{i}.crt").write_bytes(cert_pem(leaf.cert))
-        (staging / f"{i}.key").write_bytes(key_bytes(leaf.key))
+    stage_pairs(staging, leaves[1:])
     known = {leaf.serial_hex for leaf in leaves}
     seen: list[str] = []
     errors: list[BaseException] = []
@@ -166,7 +147,7 @@ def test_files_written_at_different_moments_are_never_served_mismatched(
         for thread in clients:
             thread.start()
         writer = subprocess.run(
-            [sys.executable, "-c", _WRITER, str(staging), str(live), order, "8"],
+            [sys.executable, "-c", PAIR_WRITER, str(staging), str(live), order, "8"],
             check=True,
             timeout=60,
         )

@@ -177,7 +177,11 @@ def _entry(module_name: str, name: str, value: object, homes: dict[int, str]) ->
             "",
         ]
     if kind in ("class", "exception"):
-        return [f".. auto{kind}:: {name}", "   :members:", "   :special-members: __call__", ""]
+        lines = [f".. auto{kind}:: {name}", "   :members:", "   :special-members: __call__"]
+        stops = _inherited_stops(value, homes)  # type: ignore[arg-type]
+        if stops:
+            lines.append(f"   :inherited-members: {', '.join(stops)}")
+        return [*lines, ""]
     if kind == "function":
         return [f".. autofunction:: {name}", ""]
     # Constants: their ``#:`` comment sits where they are defined, maybe a private module, and
@@ -187,6 +191,20 @@ def _entry(module_name: str, name: str, value: object, homes: dict[int, str]) ->
     if len(shown) <= 72 and "\n" not in shown:
         lines.append(f"   :value: {shown}")
     return [*lines, "", *(f"   {line}" for line in _attribute_doc(module_name, name)), ""]
+
+
+def _inherited_stops(cls: type, homes: dict[int, str]) -> list[str]:
+    """For a class built on a private base of the package (a mixin that no page describes):
+    the names of its other bases, so that autodoc shows the private base's members with the
+    class and nothing inherited from elsewhere (``ssl.SSLContext``'s, say). Empty otherwise."""
+    private = [
+        base
+        for base in cls.__mro__[1:]
+        if base.__module__.split(".")[0] == PACKAGE and id(base) not in homes
+    ]
+    if not private:
+        return []
+    return sorted({base.__name__ for base in cls.__mro__[1:] if base not in private})
 
 
 def _kind(value: object) -> str:
@@ -342,6 +360,16 @@ def resolve_reference(
 
         retry = node.deepcopy()
         retry["reftarget"] = full
+        found = intersphinx.missing_reference(app, env, retry, contnode)
+        if found is not None:
+            return found
+    if top.startswith("_") and top[1:] in sys.stdlib_module_names:
+        # A C module's class, documented under the module that re-exports it (_ssl.MemoryBIO
+        # is ssl.MemoryBIO).
+        from sphinx.ext import intersphinx
+
+        retry = node.deepcopy()
+        retry["reftarget"] = f"{top[1:]}.{full.partition('.')[2]}"
         found = intersphinx.missing_reference(app, env, retry, contnode)
         if found is not None:
             return found
