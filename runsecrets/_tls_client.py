@@ -132,7 +132,7 @@ class RotatingClientContext(FollowsRotation, ssl.SSLContext):
     Verification is on (``ssl.PROTOCOL_TLS_CLIENT``: the server's certificate and host name
     are checked), TLS 1.2 or newer. Use it wherever a client takes an ``ssl.SSLContext``:
     ``httpx.Client(verify=context)``, ``httpx.AsyncClient(verify=context)``, requests through
-    ``runsecrets.integrations.requests.TLSAdapter``, ``urllib.request.urlopen(url,
+    :class:`runsecrets.integrations.requests.TLSAdapter`, ``urllib.request.urlopen(url,
     context=context)``, ``asyncio.open_connection(host, port, ssl=context)``, aiohttp
     (``ssl=context``). Settings made on it (``check_hostname``, ``options``, ALPN protocols,
     ``load_verify_locations`` for more CAs...) apply to every connection, before and after a

@@ -13,7 +13,7 @@ import itertools
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -52,7 +52,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         owner = self.server.owner
-        token = owner.token
+        token = owner.token() if callable(owner.token) else owner.token
         sent = self.headers.get("Authorization")
         status = 200 if token is None or sent == f"Bearer {token}" else 401
         body = f"{status} {self.serial}\n".encode()
@@ -84,7 +84,9 @@ class _Server(http.server.ThreadingHTTPServer):
                 self.owner.failures.append(f"{type(e).__name__}: {e}")
             return
         with tls:
-            self.RequestHandlerClass(tls, client_address, self)
+            handler = self.RequestHandlerClass(tls, client_address, self)
+        with self.owner.lock:
+            self.owner.closed.append(handler.number)  # type: ignore[attr-defined]
 
     def handle_error(self, request: object, client_address: object) -> None:
         with self.owner.lock:
@@ -92,17 +94,22 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class HTTPSServer:
-    """The server: ``url``, ``seen`` (each request), ``failures`` (handshakes that failed).
+    """The server: ``url``, ``seen`` (each request), ``failures`` (handshakes that failed),
+    ``closed`` (the connections the client closed, by number).
 
     Attributes:
-        token: When set, only ``Authorization: Bearer <token>`` is answered 200, else 401.
+        token: When set, only ``Authorization: Bearer <token>`` is answered 200, else 401; a
+            callable gives the token at each request (a file the server reads, say).
     """
 
-    def __init__(self, context: ssl.SSLContext, *, token: str | None = None) -> None:
+    def __init__(
+        self, context: ssl.SSLContext, *, token: str | Callable[[], str] | None = None
+    ) -> None:
         self.context = context
         self.token = token
         self.seen: list[Seen] = []
         self.failures: list[str] = []
+        self.closed: list[int] = []
         self.lock = threading.Lock()
         self._server = _Server(self)
         self.port: int = self._server.server_address[1]
