@@ -344,10 +344,10 @@ class FollowsRotation:
             ``True`` when new material was put in use by this call.
 
         Raises:
-            InvalidTLSMaterialError: The new material is invalid, or OpenSSL would not load it
-                (``reason="openssl_refused"``); the last good one is kept and the same files
-                are tried again at the next reload or change.
-            RunSecretsError: It cannot be read (the last good one is kept).
+            runsecrets.InvalidTLSMaterialError: The new material is invalid, or OpenSSL would
+                not load it (``reason="openssl_refused"``); the last good one is kept and the
+                same files are tried again at the next reload or change.
+            runsecrets.RunSecretsError: It cannot be read (the last good one is kept).
         """
         return self._follow.reload()
 
