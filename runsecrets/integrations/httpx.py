@@ -75,12 +75,12 @@ class SecretTokenAuth(TokenAuth, httpx.Auth):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """The flow of ``httpx.AsyncClient``: the store is read again in a worker thread."""
-        import anyio.to_thread
-
         sent = self._token.header()
         request.headers["Authorization"] = sent
         response = yield request
         if response.status_code == 401 and isinstance(request.stream, httpx.ByteStream):
+            import anyio.to_thread  # httpx's own dependency (asyncio and trio alike)
+
             renewed = await anyio.to_thread.run_sync(self._token.renewed, sent)
             if renewed is not None:
                 request.headers["Authorization"] = renewed
