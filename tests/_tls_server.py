@@ -19,7 +19,7 @@ class TLSServer:
 
     Each connection is served in its own thread, so a slow client never stalls the others.
     ``presented`` lists the serial of each client certificate presented, in handshake order;
-    ``presented_by`` maps each connection's client port to it.
+    ``presented_by`` maps the name a client gave its connection (sent after ``ok``) to it.
     """
 
     def __init__(self, context: ssl.SSLContext) -> None:
@@ -28,7 +28,7 @@ class TLSServer:
         self.port: int = self._listener.getsockname()[1]
         self.failures: list[str] = []
         self.presented: list[str] = []
-        self.presented_by: dict[int, str] = {}
+        self.presented_by: dict[str, str] = {}
         self._stopping = False
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
@@ -61,9 +61,14 @@ class TLSServer:
                 der = tls.getpeercert(binary_form=True)
                 if der:
                     self.presented.append(serial_of(der))
-                    self.presented_by[tls.getpeername()[1]] = self.presented[-1]
                 tls.sendall(b"ok\n")
-                tls.recv(16)  # wait for the client to close: no truncated-stream noise
+                # A client may name the connection before it closes (ports do not: loopback
+                # reuses them at once); then wait for the close: no truncated-stream noise.
+                tag = tls.recv(64)
+                if tag:
+                    if der:
+                        self.presented_by[tag.decode(errors="replace")] = serial_of(der)
+                    tls.recv(16)
         except (ssl.SSLError, OSError) as e:
             self.failures.append(f"{type(e).__name__}: {e}")
 

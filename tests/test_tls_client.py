@@ -297,21 +297,22 @@ def test_rotation_under_load_never_presents_a_mismatched_pair(
     stage_pairs(staging, leaves[1:])
     order_of = {leaf.serial_hex: i for i, leaf in enumerate(leaves)}
     errors: list[BaseException] = []
-    ports: list[list[int]] = [[], []]
+    tags: list[list[str]] = [[], []]
     stop = threading.Event()
 
-    def connect_forever(context: ssl.SSLContext, mine: list[int]) -> None:
+    def connect_forever(context: ssl.SSLContext, mine: list[str]) -> None:
         while not stop.is_set():
             try:
                 raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-                mine.append(raw.getsockname()[1])
                 with raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
                     assert tls.recv(3) == b"ok\n"
+                    mine.append(f"{id(mine)}-{len(mine)}")
+                    tls.sendall(mine[-1].encode())  # names the connection for the server
             except BaseException as e:  # noqa: BLE001 - every failure is the test's finding
                 errors.append(e)
 
     with RotatingClientContext(*files) as context:
-        clients = [threading.Thread(target=connect_forever, args=(context, mine)) for mine in ports]
+        clients = [threading.Thread(target=connect_forever, args=(context, mine)) for mine in tags]
         for thread in clients:
             thread.start()
         subprocess.run(
@@ -326,12 +327,12 @@ def test_rotation_under_load_never_presents_a_mismatched_pair(
             thread.join(timeout=30)
     assert not errors, errors[:3]
     assert not server.failures, server.failures[:3]
-    assert wait_until(lambda: len(server.presented_by) == sum(map(len, ports)), timeout=5)
+    assert wait_until(lambda: len(server.presented_by) == sum(map(len, tags)), timeout=5)
     last = 0
-    for mine in ports:
+    for mine in tags:
         # KeyError: a serial of no pair. Each thread's connections, in the order it made them,
         # present the pairs in the order they were written.
-        positions = [order_of[server.presented_by[port]] for port in mine]
+        positions = [order_of[server.presented_by[tag]] for tag in mine]
         assert positions == sorted(positions)
         last = max(last, positions[-1])
     assert last == 8
