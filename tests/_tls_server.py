@@ -30,6 +30,7 @@ class TLSServer:
         self.presented: list[str] = []
         self.presented_by: dict[str, str] = {}
         self._stopping = False
+        self._serving: set[threading.Thread] = set()
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
     def start(self) -> TLSServer:
@@ -38,12 +39,15 @@ class TLSServer:
         return self
 
     def stop(self) -> None:
-        """Stop accepting and wait for the accept loop to end."""
+        """Stop accepting; wait for the accept loop and the connections being served to end
+        (what they record is complete once this returns)."""
         self._stopping = True
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
         self._listener.close()
         self._thread.join(timeout=5)
+        for thread in list(self._serving):
+            thread.join(timeout=5)
 
     def _accept_loop(self) -> None:
         while not self._stopping:
@@ -51,7 +55,9 @@ class TLSServer:
                 connection, _ = self._listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+            thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
+            self._serving.add(thread)
+            thread.start()
 
     def _serve(self, connection: socket.socket) -> None:
         # Small writes both ways: without this, Nagle and delayed ACKs add 40 ms per exchange.
@@ -71,6 +77,8 @@ class TLSServer:
                     tls.recv(16)
         except (ssl.SSLError, OSError) as e:
             self.failures.append(f"{type(e).__name__}: {e}")
+        finally:
+            self._serving.discard(threading.current_thread())
 
 
 @contextmanager

@@ -123,15 +123,22 @@ def _mismatched(seen: dict[str, object], load: PresentingLoad, order: dict[str, 
     """Connections that presented a serial of no pair (or none the server recorded), or an
     older pair than the connection the same thread made before (they are sequential)."""
     by_tag: dict[str, str] = seen["by_tag"]  # type: ignore[assignment]
-    wrong = 0
+    kinds = {"not recorded": 0, "no pair": 0, "older": 0}
     for mine in load.tags:
         last = 0
         for tag in mine:
-            position = order.get(by_tag.get(tag, ""), -1)
-            if position < last:
-                wrong += 1
+            serial = by_tag.get(tag)
+            position = -1 if serial is None else order.get(serial, -1)
+            if serial is None:
+                kinds["not recorded"] += 1
+            elif position < 0:
+                kinds["no pair"] += 1
+            elif position < last:
+                kinds["older"] += 1
             last = max(last, position)
-    return wrong
+    if any(kinds.values()):
+        print(f"  mismatched: {kinds}")
+    return sum(kinds.values())
 
 
 def rotation(rounds: int, rotations: int, interval: float, directory: Path) -> None:
