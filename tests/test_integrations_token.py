@@ -316,3 +316,22 @@ def test_a_scheme_of_choice(
     auth = rs_requests.SecretTokenAuth("api_token", store=tokens.store, scheme="")
     prepared = requests.Request("GET", server.url, auth=auth).prepare()
     assert prepared.headers["Authorization"] == "k"
+
+
+def test_requests_retry_goes_through_the_mounted_adapter(
+    tls: tuple[object, object], server: HTTPSServer, tmp_path: Path
+) -> None:
+    """The retried request is sent by the TLSAdapter mounted, not by one of its pools, so it
+    takes the pools of the certificate in use at that moment."""
+    tokens = Tokens(tmp_path, "token-one")
+    server.token = "token-two"
+    tokens.write("token-two")
+    adapter = rs_requests.TLSAdapter(tls[1])  # type: ignore[arg-type]
+    with requests.Session() as session:
+        session.mount("https://", adapter)
+        response = session.get(
+            server.url, auth=rs_requests.SecretTokenAuth("api_token", store=tokens.store)
+        )
+    assert response.status_code == 200
+    assert response.connection is adapter
+    assert [r.status_code for r in response.history] == [401]

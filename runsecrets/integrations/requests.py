@@ -51,7 +51,8 @@ class SecretTokenAuth(TokenAuth, requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = self._token.header()
-        request.register_hook("response", self._after)
+        if self._after not in request.hooks["response"]:  # a request authenticated again
+            request.register_hook("response", self._after)
         return request
 
     def _after(self, response: requests.Response, **kwargs: Any) -> requests.Response:
@@ -94,7 +95,7 @@ class TLSAdapter(requests.adapters.BaseAdapter):
 
     def __init__(self, context: ssl.SSLContext, **options: Any) -> None:
         super().__init__()
-        self._pools = RetiringPools(context, lambda: _ContextAdapter(context, **options))
+        self._pools = RetiringPools(context, lambda: _ContextAdapter(self, context, **options))
         unsubscribe: Callable[[], None] | None = None
         if hasattr(context, "subscribe"):
             unsubscribe = context.subscribe(lambda _material: self._close(self._pools.rotated()))
@@ -126,9 +127,17 @@ class _ContextAdapter(requests.adapters.HTTPAdapter):
     """The pools of one certificate: an ``HTTPAdapter`` whose urllib3 pools all use the
     context, with none of requests' own TLS options."""
 
-    def __init__(self, context: ssl.SSLContext, **options: Any) -> None:
+    def __init__(self, owner: TLSAdapter, context: ssl.SSLContext, **options: Any) -> None:
+        self._owner = owner
         self._context = context
         super().__init__(**options)  # calls init_poolmanager
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        response = super().build_response(req, resp)
+        # What sends again from a response (an auth's retry) goes through the owner, onto the
+        # pools of the certificate in use then.
+        response.connection = self._owner  # type: ignore[assignment]  # any adapter sends
+        return response
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
