@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install lint typecheck test demo e2e images bench docs clean
+.PHONY: install lint typecheck check test demo e2e e2e-cluster images bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,14 +23,25 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The whole suite: lint, types, unit and integration tests, and the end-to-end tests on a real
-# Docker engine when one can be started (CI requires it; see tests/e2e/README.md).
-test: lint typecheck
+# Everything but the multi-node suite: lint, types, unit and integration tests, and the
+# end-to-end tests on a real Docker engine when one can be started (CI requires it; see
+# tests/e2e/README.md). The quick loop while developing.
+check: lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The whole suite: `make check`, then the multi-node Swarm suite (root only; skipped with a
+# reason elsewhere, required in CI; see tests/cluster/README.md).
+test: check
+	$(MAKE) --no-print-directory e2e-cluster
 
 # The end-to-end suite alone, with each scenario's time in the summary.
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e tests/e2e --durations=0 $(PYTEST_ARGS)
+
+# The multi-node suite alone: three engines in network namespaces form a Swarm (root only; see
+# tests/cluster/README.md).
+e2e-cluster: $(STAMP)
+	$(BIN)/python -m pytest -m cluster tests/cluster --durations=0 $(PYTEST_ARGS)
 
 # The container images alone (the base image is cached by its recipe's hash).
 images:

@@ -8,10 +8,12 @@ re-exports the public API; importing it loads neither pydantic, watchfiles nor c
 from __future__ import annotations
 
 from ._provenance import Provenance
+from ._resolve import NOT_SECRET_FILE_VARIABLES, WRITTEN_FILE_WORDS, is_secret_file_variable
 from ._secret import Secret
 from ._secrets import MISSING, Secrets, get, get_bytes
 from .exceptions import (
     CertificateExpiryWarning,
+    CredentialsError,
     InsecurePermissionsWarning,
     InvalidSecretNameError,
     InvalidTLSMaterialError,
@@ -34,8 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MISSING",
+    "NOT_SECRET_FILE_VARIABLES",
+    "WRITTEN_FILE_WORDS",
     "CertificateExpiryWarning",
     "Changes",
+    "CredentialsError",
     "InsecurePermissionsWarning",
     "InvalidSecretNameError",
     "InvalidTLSMaterialError",
@@ -57,6 +62,7 @@ __all__ = [
     "WatchFallbackWarning",
     "get",
     "get_bytes",
+    "is_secret_file_variable",
 ]
 
 _STORE_EXPORTS = frozenset(("Changes", "SecretStore", "Snapshot", "StoreStatus"))

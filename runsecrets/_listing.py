@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ._names import name_problem
+from ._read import os_reason
 from .exceptions import SecretReadError
 
 TYPE_CHECKING = False
@@ -98,7 +99,7 @@ def _listing_error(directory: str, error: OSError) -> SecretReadError:
             path=directory,
         )
     return SecretReadError(
-        f"cannot list secrets directory {directory}: {error.strerror or error}",
+        f"cannot list secrets directory {directory}: {os_reason(error)}",
         reason="os_error",
         errno=error.errno,
         path=directory,
@@ -106,11 +107,16 @@ def _listing_error(directory: str, error: OSError) -> SecretReadError:
 
 
 def find_case_insensitive(directory: str, name: str) -> str | None:
-    """The entry of ``directory`` whose name equals ``name`` ignoring case, if exactly one does."""
+    """The entry of ``directory`` whose name equals ``name`` ignoring case, if exactly one does.
+
+    Only entries that are valid secret names count, compared by ASCII case alone: Unicode case
+    folding would let the Kelvin sign (U+212A) answer for ``k`` and long s (U+017F) for ``s``, so
+    a name the rule rejects could be read under a name it accepts.
+    """
     try:
         names = os.listdir(directory)
     except OSError:
         return None
-    wanted = name.casefold()
-    matches = [entry for entry in names if entry.casefold() == wanted and not entry.startswith(".")]
+    wanted = name.lower()
+    matches = [entry for entry in names if name_problem(entry) is None and entry.lower() == wanted]
     return matches[0] if len(matches) == 1 else None

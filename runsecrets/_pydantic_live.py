@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
-from pydantic_settings import SettingsError
 
-from ._callbacks import log_callback_error
+from ._delivery import Deliveries
+from ._forksafe import ForkSafeLock
+from ._pydantic_errors import clean_validation_error
 from ._pydantic_load import reading_from
+from ._scrub import scrub_errors, scrubbed
 from .exceptions import RunSecretsError
 
 if TYPE_CHECKING:
@@ -77,9 +76,10 @@ class ReloadFailure:
         else:
             self.errors = ()
             self.fields = ()
-            # Our own and pydantic-settings' messages name places and fields, never values;
-            # another exception's message might quote one, so only its type is shown.
-            safe = isinstance(error, (RunSecretsError, SettingsError))
+            # Our own messages name places and fields, never values; any other exception's
+            # (pydantic-settings' included: some quote what they failed to parse) might quote
+            # one, so only its type is shown.
+            safe = isinstance(error, RunSecretsError)
             self.message = f"{model_name}: {self.exception}" + (f": {error}" if safe else "")
 
     def __repr__(self) -> str:
@@ -89,54 +89,36 @@ class ReloadFailure:
         return self.message
 
 
-#: Error types whose message is written by the model's own validators and may quote the value.
-_VALIDATOR_ERROR_TYPES = frozenset({"value_error", "assertion_error"})
-#: Error types raised by runsecrets' source: their messages name places, never values.
-_OWN_ERROR_PREFIX = "runsecrets_"
-#: What a cleaned error holds where pydantic would keep the refused input.
-HIDDEN_INPUT = "[hidden]"
+class SettingsChange(Generic[_S]):
+    """One publish of live settings: the instance before, the one after, the changed fields.
 
-
-def clean_validation_error(error: ValidationError) -> ValidationError:
-    """``error`` rebuilt without anything that could be a secret value.
-
-    For every line: the location and the error type are kept; the input is dropped (shown as
-    ``[hidden]``, and the new error's ``hide_input`` is set); pydantic's own
-    message is kept unless it contains the input's text; the message of a model's validator
-    (``value_error``, ``assertion_error``, a custom error type) is replaced, since it may quote
-    the value; runsecrets' own ``runsecrets_*`` messages (places, never values) are kept. Works
-    whatever the model's ``hide_input_in_errors`` says.
+    It is false when no field changed (two publishes merged that cancel out).
     """
-    lines: list[InitErrorDetails] = []
-    for item in error.errors(include_url=False, include_context=False):
-        kind = item["type"]
-        message = item["msg"]
-        raw = item.get("input")
-        text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-        if kind.startswith(_OWN_ERROR_PREFIX):
-            pass
-        elif kind in _VALIDATOR_ERROR_TYPES or not _is_core_type(kind):
-            message = (
-                "refused by a validator of the model (its message is hidden: it may quote a value)"
-            )
-        elif isinstance(text, str) and text and text in message:
-            message = "invalid value (the message is hidden: it quotes the value)"
-        lines.append(
-            InitErrorDetails(
-                type=PydanticCustomError(kind, "{message}", {"message": message}),
-                loc=item["loc"],
-                input=HIDDEN_INPUT,
-            )
-        )
-    return ValidationError.from_exception_data(error.title, lines, hide_input=True)
+
+    __slots__ = ("changed", "new", "old")
+
+    def __init__(self, old: _S, new: _S, changed: frozenset[str]) -> None:
+        self.old = old
+        self.new = new
+        self.changed = changed
+
+    def __bool__(self) -> bool:
+        return bool(self.changed)
+
+    def then(self, later: SettingsChange[_S]) -> SettingsChange[_S]:
+        """This change followed by ``later``, as one (fields compared end to end)."""
+        return SettingsChange(self.old, later.new, changed_fields(self.old, later.new))
 
 
-def _is_core_type(kind: str) -> bool:
-    """Whether ``kind`` is one of pydantic-core's own error types (its message is pydantic's)."""
-    return kind in _CORE_ERROR_TYPES
+def _unpacking(callback: Subscriber[_S]) -> Callable[[SettingsChange[_S]], object]:
+    """``callback(old, new, changed)`` called with a :class:`SettingsChange`, logged under the
+    callback's own name when it raises."""
 
+    def deliver(change: SettingsChange[_S]) -> object:
+        return callback(change.old, change.new, change.changed)
 
-_CORE_ERROR_TYPES = frozenset(typing.get_args(core_schema.ErrorType))
+    deliver.__qualname__ = getattr(callback, "__qualname__", type(callback).__name__)
+    return deliver
 
 
 class LiveSettings(Generic[_S]):
@@ -161,9 +143,9 @@ class LiveSettings(Generic[_S]):
     __slots__ = (
         "__weakref__",
         "_built_from",
+        "_deliveries",
         "_factory",
         "_lock",
-        "_subscribers",
         "_vetted",
         "_watcher",
         "current",
@@ -172,6 +154,7 @@ class LiveSettings(Generic[_S]):
         "reloads",
     )
 
+    @scrub_errors
     def __init__(
         self,
         factory: Callable[[], _S],
@@ -179,14 +162,12 @@ class LiveSettings(Generic[_S]):
         watcher: Callable[[OnChange, Vet], Watcher] | None = None,
     ) -> None:
         self._factory = factory
-        self._lock = threading.RLock()  # a subscriber may call reload() itself
-        self._subscribers: list[Subscriber[_S]] = []
-        try:
-            # No valid instance yet: the error reaches the caller, cleaned of the values a
-            # model without ``hide_input_in_errors`` (or a validator's message) would show.
-            self.current: _S = factory()
-        except ValidationError as e:
-            raise clean_validation_error(e) from None
+        # Reentrant: a validator of the model may read .current; renewed in a forked child.
+        self._lock = ForkSafeLock(reentrant=True)
+        self._deliveries: Deliveries[SettingsChange[_S]] = Deliveries(
+            merge=SettingsChange.then, logger=logger, what="settings subscribers"
+        )
+        self.current: _S = _first(factory)
         self.last_error: ReloadFailure | None = None
         self.reloads = 0
         self.failures = 0
@@ -208,14 +189,19 @@ class LiveSettings(Generic[_S]):
             was refused: then :attr:`last_error` says why).
         """
         with self._lock:
-            old = self.current
-            try:
-                new = self._build(snapshot)
-            except Exception as e:  # noqa: BLE001 - any refusal keeps the last good instance
-                failure = self._refused(e)
-                logger.warning("settings reload refused, keeping the previous ones: %s", failure)
-                return frozenset()
-            return self._publish(old, new)
+            changed = self._reload_locked(snapshot)
+        self._deliveries.deliver()  # outside the lock
+        return changed
+
+    def _reload_locked(self, snapshot: Snapshot | None) -> frozenset[str]:
+        old = self.current
+        try:
+            new = self._build(snapshot)
+        except Exception as e:  # noqa: BLE001 - any refusal keeps the last good instance
+            failure = self._refused(e)
+            logger.warning("settings reload refused, keeping the previous ones: %s", failure)
+            return frozenset()
+        return self._publish(old, new)
 
     def vet(self, candidate: Snapshot | None = None) -> None:
         """A store validator: build the model from ``candidate``, or refuse the snapshot.
@@ -235,9 +221,13 @@ class LiveSettings(Generic[_S]):
             try:
                 instance = self._build(candidate)
             except Exception as e:  # noqa: BLE001 - any refusal holds the snapshot back
-                raise RunSecretsError(str(self._refused(e))) from None
-            if candidate is not None:
-                self._vetted = (candidate, instance)
+                failure = self._refused(e)
+            else:
+                if candidate is not None:
+                    self._vetted = (candidate, instance)
+                return
+        # Raised past the handler: the model's error (pydantic keeps each input) is not chained.
+        raise RunSecretsError(str(failure))
 
     def _build(self, snapshot: Snapshot | None) -> _S:
         if snapshot is None:
@@ -264,28 +254,23 @@ class LiveSettings(Generic[_S]):
                 type(new).__name__,
                 ", ".join(sorted(changed)),
             )
-            for callback in list(self._subscribers):
-                try:
-                    callback(old, new, changed)
-                except Exception as e:  # noqa: BLE001 - one subscriber must not stop the others
-                    log_callback_error(logger, "settings subscribers", callback, e)
+            # Delivered by the caller once the lock is released, in publish order.
+            self._deliveries.publish(SettingsChange(old, new, changed))
             return changed
 
     def subscribe(self, callback: Subscriber[_S]) -> Callable[[], None]:
         """Call ``callback(old, new, changed_field_names)`` after each published change.
 
+        Callbacks run outside every lock, in the order subscribed, one change at a time and in
+        publish order: one that blocks never blocks :meth:`reload` in another thread, and one
+        that calls :meth:`reload` has that change delivered after the current one, so every
+        callback ends on the newest instance (changes that piled up meanwhile are merged into
+        one). One that raises is logged by type and place and the others are still called.
+
         Returns:
             A function that removes the subscription.
         """
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._deliveries.subscribe(_unpacking(callback))
 
     def start(self) -> Self:
         """Follow changes (if a watcher is attached); a no-op otherwise."""
@@ -311,18 +296,41 @@ class LiveSettings(Generic[_S]):
 
     def _on_change(self, snapshot: Snapshot | None = None) -> object:
         with self._lock:
-            vetted, self._vetted = self._vetted, None
-            if snapshot is not None:
-                if self._built_from is not None and snapshot.version < self._built_from:
-                    return frozenset()  # a newer snapshot is already in .current
-                self._built_from = snapshot.version
-            if vetted is not None and snapshot is not None and vetted[0] is snapshot:
-                return self._publish(self.current, vetted[1])
-            return self.reload(snapshot)  # no validator ran for this snapshot
+            changed = self._follow(snapshot)
+        self._deliveries.deliver()  # outside the lock
+        return changed
+
+    def _follow(self, snapshot: Snapshot | None) -> frozenset[str]:
+        vetted, self._vetted = self._vetted, None
+        if snapshot is not None:
+            if self._built_from is not None and snapshot.version < self._built_from:
+                return frozenset()  # a newer snapshot is already in .current
+            self._built_from = snapshot.version
+        if vetted is not None and snapshot is not None and vetted[0] is snapshot:
+            return self._publish(self.current, vetted[1])
+        return self._reload_locked(snapshot)  # no validator ran for this snapshot
 
     def __repr__(self) -> str:
         state = "ok" if self.last_error is None else f"last reload refused ({self.last_error})"
         return f"LiveSettings({type(self.current).__name__}, {state})"
+
+
+def _first(factory: Callable[[], _S]) -> _S:
+    """The first instance. With none yet, its error reaches the caller: a ``ValidationError``
+    as its cleaned copy (without the values a model without ``hide_input_in_errors``, or a
+    validator's message, would show), raised past the handler so that nothing chains the
+    original; anything else scrubbed."""
+    try:
+        return factory()
+    except ValidationError as e:
+        error: Exception = clean_validation_error(e, _model_of(factory))
+    except Exception as e:  # noqa: BLE001 - re-raised, only scrubbed
+        error = scrubbed(e)
+    raise error
+
+
+def _model_of(factory: Callable[[], object]) -> type[BaseModel] | None:
+    return factory if isinstance(factory, type) and issubclass(factory, BaseModel) else None
 
 
 def changed_fields(old: BaseModel, new: BaseModel) -> frozenset[str]:

@@ -97,7 +97,11 @@ class Variables:
         # One copy per load: a consistent view, and dictionary look-ups instead of os.environ's
         # encoding ones; folded once, as a per-field scan would make the load quadratic again.
         self._environ = dict(environ)
-        self._folded = None if case_sensitive else {key.lower(): key for key in self._environ}
+        # Folded by ASCII case only: ``str.lower`` maps the Kelvin sign to ``k``, which would
+        # let a variable no name can have answer for one.
+        self._folded = (
+            None if case_sensitive else {key.lower(): key for key in self._environ if key.isascii()}
+        )
         #: Whether any ``*_FILE`` variable is set at all: when none is, no field needs a look.
         self.any_set = any(
             value and key.upper().endswith(FILE_SUFFIX) for key, value in self._environ.items()
@@ -257,25 +261,26 @@ class Load:
             self._fail(loc, e, provenance.describe())
             return None
         except ValueError as e:
-            # Not chained and not quoted: a JSON error carries the whole document in ``.doc``.
+            # Said in our own words: a JSON error carries the whole document in ``.doc`` and
+            # its message is the parser's (never repeated); its position is ours to give.
             detail = (
-                f" ({e.msg} at line {e.lineno} column {e.colno})"
+                f" (at line {e.lineno}, column {e.colno}, byte offset {e.pos})"
                 if isinstance(e, json.JSONDecodeError)
                 else ""
             )
-            self.errors.append(
-                FieldError(
-                    loc,
-                    "invalid_json",
-                    f"secret {name!r} from {provenance.describe()} is not valid JSON{detail}",
-                    provenance.describe(),
-                )
-            )
-            return None
-        self.provenance[".".join(loc)] = provenance
-        if isinstance(value, dict) and not self._case_sensitive:
-            value = self._source._replace_field_names_case_insensitively(field, value)
-        return value
+            problem = f"is not valid JSON{detail}"
+        except RecursionError:
+            problem = "is JSON nested too deeply to decode"
+        else:
+            self.provenance[".".join(loc)] = provenance
+            if isinstance(value, dict) and not self._case_sensitive:
+                value = self._source._replace_field_names_case_insensitively(field, value)
+            return value
+        where = provenance.describe()
+        self.errors.append(
+            FieldError(loc, "invalid_json", f"secret {name!r} from {where} {problem}", where)
+        )
+        return None
 
     def _find(
         self, loc: tuple[str, ...], parts: tuple[str, ...], field: FieldInfo

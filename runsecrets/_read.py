@@ -72,21 +72,36 @@ class WarnedFiles:
 
 
 class Containment:
-    """The directories a symlinked secret must resolve into.
+    """The directories a secret must resolve into, all links followed.
 
     Their real paths are resolved once, on first use: a store checks every link of a directory
     against the same roots within one pass, and resolving a root costs a system call per path
     component.
+
+    A file directly in a root is judged by its own entry (a link or not). A file further down
+    (``root/db/password``, a nested pydantic field) is reached through sub-directories that may
+    themselves be links, swapped at any moment: :func:`read_file` judges it by the descriptor
+    it opened, whatever its own entry is.
     """
 
-    __slots__ = ("_real", "roots")
+    __slots__ = ("_parents", "_real", "roots")
 
     def __init__(self, roots: tuple[str, ...]) -> None:
         self.roots = roots
         self._real: tuple[str, ...] | None = None
+        self._parents: frozenset[str] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.roots)
+
+    def directly_holds(self, path: str) -> bool:
+        """Whether ``path`` is an entry of a root itself (no sub-directory on the way)."""
+        parent = os.path.dirname(path)
+        if parent in self.roots:  # the common case, as a resolver or store joins its paths
+            return True
+        if self._parents is None:
+            self._parents = frozenset(os.path.normpath(root) for root in self.roots)
+        return os.path.normpath(parent or ".") in self._parents
 
     def holds(self, real: str, *, strictly: bool = False) -> bool:
         """Whether the fully resolved path ``real`` lies inside one of the roots (or is one,
@@ -110,6 +125,25 @@ def describe_mode(mode: int) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     return "not a regular file"
+
+
+def containing_root(directory: str, dirs: tuple[str, ...]) -> str:
+    """The directory whose containment ``directory``'s files are judged by: the outermost of
+    ``dirs`` that holds it by path (``/run/secrets`` for ``/run/secrets/db``, as a store
+    following nested pydantic fields watches both), else ``directory`` itself.
+
+    A sub-directory is data inside its secrets directory, and may be a link swapped to lead
+    anywhere: taking its own real path as the root would let it bring any directory in.
+    """
+    if len(dirs) < 2:
+        return directory
+    path = os.path.abspath(directory)
+    outer, outer_path = directory, path
+    for other in dirs:
+        candidate = os.path.abspath(other)
+        if len(candidate) < len(outer_path) and path.startswith(os.path.join(candidate, "")):
+            outer, outer_path = other, candidate
+    return outer
 
 
 def resolves_inside(path: str, roots: tuple[str, ...] | Containment) -> bool:
@@ -219,9 +253,14 @@ def read_file(
     try:
         # The file may have been replaced between the stat and the open: judge what we opened.
         opened = os.fstat(fd)
-        if containment and (is_link or (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino)):
-            # A link (or an entry replaced since it was stated, perhaps by a link): check where
-            # the descriptor really leads, which no later swap of the link can change.
+        if containment and (
+            is_link
+            or (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino)
+            or not containment.directly_holds(path)
+        ):
+            # A link, an entry replaced since it was stated (perhaps by a link), or a file
+            # reached through sub-directories (any of which may be a link swapped meanwhile):
+            # check where the descriptor really leads, which no later swap can change.
             _check_contained_fd(fd, path, containment, context)
         _check_kind_and_size(opened, path, max_size, context)
         data = _read_all(fd, opened.st_size, max_size, path, context)
@@ -277,7 +316,7 @@ def _read_all(fd: int, size: int, max_size: int, path: str, context: dict[str, A
     while True:
         if total > max_size:
             raise SecretTooLargeError(
-                f"secret {context['name']!r}: {_where(path, context['variable'])} grew past "
+                f"secret {context['name']!r}: {describe_file(path, context['variable'])} grew past "
                 f"the {max_size}-byte limit while being read",
                 size=total,
                 limit=max_size,
@@ -293,7 +332,7 @@ def _read_all(fd: int, size: int, max_size: int, path: str, context: dict[str, A
 def _check_kind_and_size(
     st: os.stat_result, path: str, max_size: int, context: dict[str, Any]
 ) -> None:
-    where = _where(path, context["variable"])
+    where = describe_file(path, context["variable"])
     if not stat.S_ISREG(st.st_mode):
         raise SecretReadError(
             f"secret {context['name']!r}: {where} is {describe_mode(st.st_mode)}, "
@@ -310,29 +349,56 @@ def too_large(
 ) -> SecretTooLargeError:
     """The error for a file of ``size`` bytes over the ``max_size`` cap (never its content)."""
     return SecretTooLargeError(
-        f"secret {name!r}: {_where(path, variable)} is {size} bytes, over the "
+        f"secret {name!r}: {describe_file(path, variable)} is {size} bytes, over the "
         f"{max_size}-byte limit",
         size=size,
         limit=max_size,
         name=name,
-        path=path,
+        path=shown_path(path, variable),
         variable=variable,
     )
 
 
-def _where(path: str, variable: str | None) -> str:
-    return f"{path} (named by {variable})" if variable else path
+def describe_file(path: str, variable: str | None) -> str:
+    """``path`` for a message, with the ``_FILE`` variable that named it (see :func:`shown_path`:
+    a variable's value that may not be a path is not repeated)."""
+    if not variable:
+        return path
+    if shown_path(path, variable) is None:
+        return (
+            f"the file named by {variable} (its value, {len(path)} characters, is not shown: "
+            "it names nothing that exists, and may be a secret pasted there by mistake)"
+        )
+    return f"{path} (named by {variable})"
+
+
+def shown_path(path: str, variable: str | None) -> str | None:
+    """``path`` as an error may show it, or ``None``.
+
+    A path the caller or a directory listing gave is shown. A ``_FILE`` variable's value is
+    shown once it is known to be a path: something exists there, or it is absolute and its
+    directory exists. Any other value (``hunter2``: a password pasted into ``DB_PASSWORD_FILE``
+    by mistake) is never repeated, in a message, an attribute, a log line or a status.
+    """
+    if not variable:
+        return path
+    try:
+        if os.path.lexists(path) or (os.path.isabs(path) and os.path.isdir(os.path.dirname(path))):
+            return path
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _missing(
     path: str, name: str | None, variable: str | None, errno: int | None
 ) -> SecretReadError:
     return SecretReadError(
-        f"secret {name!r}: {_where(path, variable)} does not exist",
+        f"secret {name!r}: {describe_file(path, variable)} does not exist",
         reason="not_found",
         errno=errno,
         name=name,
-        path=path,
+        path=shown_path(path, variable),
         variable=variable,
     )
 
@@ -348,32 +414,40 @@ def _permission_denied(
             "keeps the host file's owner and mode)"
         )
     return SecretReadError(
-        f"secret {name!r}: permission denied reading {_where(path, variable)}{who}",
+        f"secret {name!r}: permission denied reading {describe_file(path, variable)}{who}",
         reason="permission_denied",
         errno=errno,
         name=name,
-        path=path,
+        path=shown_path(path, variable),
         variable=variable,
     )
+
+
+def os_reason(error: OSError) -> str:
+    """What went wrong, from the error number alone: the system's description of it
+    (``Input/output error``), never the error's own text, which may hold a path or more."""
+    if error.errno is not None:
+        return os.strerror(error.errno)
+    return type(error).__name__
 
 
 def _os_error(path: str, name: str | None, variable: str | None, e: OSError) -> SecretReadError:
     if isinstance(e, PermissionError):
         return SecretReadError(
-            f"secret {name!r}: permission denied on {_where(path, variable)} "
+            f"secret {name!r}: permission denied on {describe_file(path, variable)} "
             "(a directory on the way is not searchable)",
             reason="permission_denied",
             errno=e.errno,
             name=name,
-            path=path,
+            path=shown_path(path, variable),
             variable=variable,
         )
     return SecretReadError(
-        f"secret {name!r}: cannot read {_where(path, variable)}: {e.strerror or e}",
+        f"secret {name!r}: cannot read {describe_file(path, variable)}: {os_reason(e)}",
         reason="os_error",
         errno=e.errno,
         name=name,
-        path=path,
+        path=shown_path(path, variable),
         variable=variable,
     )
 
@@ -407,17 +481,18 @@ def decode_text(data: bytes, *, strip: bool, name: str | None, path: str | None 
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        # ``from None``: the UnicodeDecodeError holds the whole value in ``.object`` and prints
-        # the offending byte; neither may travel with the traceback.
-        raise SecretDecodeError(
-            f"secret {name!r}{f' in {path}' if path else ''} is not valid UTF-8 "
-            f"(first bad byte at offset {e.start}); read it as bytes instead",
-            offset=e.start,
-            name=name,
-            path=path,
-        ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if strip:
-        text = text.rstrip("\r\n")
-    return text
+        offset = e.start
+    else:
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        return text.rstrip("\r\n") if strip else text
+    # Raised here, past the handler and with the bytes dropped: the UnicodeDecodeError (whose
+    # ``.object`` is the whole value) is neither chained nor kept, and this frame holds no value.
+    del data
+    raise SecretDecodeError(
+        f"secret {name!r}{f' in {path}' if path else ''} is not valid UTF-8 "
+        f"(first bad byte at offset {offset}); read it as bytes instead",
+        offset=offset,
+        name=name,
+        path=path,
+    )

@@ -11,12 +11,12 @@ import os
 from ._listing import find_case_insensitive
 from ._names import FILE_SUFFIX, env_name, file_env_name
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS, Provenance
-from ._read import WarnedFiles, read_file
+from ._read import WarnedFiles, containing_root, read_file
 from .exceptions import SecretConflictError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     #: A raw value: bytes from a file, text from the environment.
     Raw = bytes | str
@@ -122,7 +122,11 @@ def resolve(name: str, lookup: Lookup) -> tuple[Raw, Provenance] | None:
 
 def _from_dirs(name: str, lookup: Lookup) -> tuple[Raw, Provenance] | None:
     for directory in lookup.dirs:
-        contain_in = () if lookup.allow_external_links else (directory, *lookup.link_roots)
+        contain_in = (
+            ()
+            if lookup.allow_external_links
+            else (containing_root(directory, lookup.dirs), *lookup.link_roots)
+        )
         for entry in _entry_names(directory, name, lookup.case_sensitive):
             found = _from_file(
                 name,
@@ -211,27 +215,80 @@ NOT_SECRET_FILE_VARIABLES = frozenset(
     }
 )
 
+#: The word before ``_FILE`` that marks a file a program writes (``LOG_FILE``,
+#: ``GUNICORN_PID_FILE``, ``APP_LOCK_FILE``): never a secret, and a store following one would
+#: feed on its own writes.
+WRITTEN_FILE_WORDS = frozenset(
+    {
+        "CACHE",
+        "DUMP",
+        "HIST",
+        "HISTORY",
+        "JOURNAL",
+        "LOCK",
+        "LOG",
+        "OUT",
+        "OUTPUT",
+        "PID",
+        "SOCK",
+        "SOCKET",
+        "SPOOL",
+        "STATE",
+        "TEMP",
+        "TMP",
+        "TRACE",
+    }
+)
+
+
+def is_secret_file_variable(variable: str) -> bool:
+    """Whether a ``*_FILE`` variable names a secret, by the default rule.
+
+    The rule, by the variable's name alone: every ``X_FILE`` names a secret, except the tool
+    settings of :data:`~runsecrets.NOT_SECRET_FILE_VARIABLES` (files a tool reads itself,
+    such as ``SSL_CERT_FILE``) and the variables whose word before ``_FILE`` is one of
+    :data:`~runsecrets.WRITTEN_FILE_WORDS` (files a program writes: ``LOG_FILE``,
+    ``APP_PID_FILE``). It decides what ``runsecrets exec`` inlines, what a
+    :class:`~runsecrets.SecretStore` made without ``names`` tracks and what
+    ``runsecrets explain`` lists; each can be told otherwise (``--only``, ``names=`` or
+    ``file_variables=``). A secret asked for by name
+    (``get("log")``) is always looked up in ``LOG_FILE``.
+
+    >>> from runsecrets import is_secret_file_variable
+    >>> is_secret_file_variable("DB_PASSWORD_FILE"), is_secret_file_variable("APP_LOG_FILE")
+    (True, False)
+    """
+    if variable in NOT_SECRET_FILE_VARIABLES or not variable.endswith(FILE_SUFFIX):
+        return False
+    stem = variable[: -len(FILE_SUFFIX)]
+    return bool(stem) and stem.rpartition("_")[2] not in WRITTEN_FILE_WORDS
+
 
 def file_variables(
     environ: Mapping[str, str],
     prefix: str = "",
-    exclude: frozenset[str] = NOT_SECRET_FILE_VARIABLES,
+    *,
+    rule: Callable[[str], bool] = is_secret_file_variable,
+    include_empty: bool = False,
 ) -> list[tuple[str, str]]:
-    """The ``(FOO, FOO_FILE)`` pairs whose ``FOO_FILE`` is set (non-empty), sorted.
+    """The ``(FOO, FOO_FILE)`` pairs whose ``FOO_FILE`` is set and names a secret, sorted.
 
-    Only variables that start with ``prefix`` (upper-cased) count; the ``exclude`` ones (by
-    default well-known tool settings such as ``SSL_CERT_FILE``) never do.
+    Args:
+        environ: The environment.
+        prefix: Only variables that start with it (upper-cased) count.
+        rule: Which ``*_FILE`` variables name secrets (default: :func:`is_secret_file_variable`).
+        include_empty: Count an ``FOO_FILE`` set to the empty string too (``runsecrets exec``
+            removes it, as ``file_env`` does).
     """
     wanted = prefix.upper()
     pairs = []
     for key, value in environ.items():
-        if key in exclude:
-            continue
         if (
-            value
+            (value or include_empty)
             and key.endswith(FILE_SUFFIX)
             and len(key) > len(FILE_SUFFIX)
             and key.startswith(wanted)
+            and rule(key)
         ):
             pairs.append((key[: -len(FILE_SUFFIX)], key))
     pairs.sort()

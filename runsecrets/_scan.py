@@ -16,15 +16,19 @@ import time
 from ._listing import list_secret_entries
 from ._names import FILE_SUFFIX, env_name, name_problem
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, Provenance
-from ._read import Containment, read_file
-from ._resolve import check_conflict, file_variables
+from ._read import Containment, containing_root, describe_file, read_file
+from ._resolve import check_conflict, file_variables, is_secret_file_variable
+from ._scrub import scrubbed
 from .exceptions import RunSecretsError, SecretReadError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from typing import TypeVar
 
     from ._resolve import Lookup
+
+    _T = TypeVar("_T")
 
     #: What identifies one version of a file without reading it.
     Fingerprint = tuple[int, int, int, int, int]
@@ -67,19 +71,27 @@ class Entry:
 
 
 class ScanPlan:
-    """What a store tracks: the lookup settings, an optional fixed list of names, extra rules."""
+    """What a store tracks: the lookup settings, an optional fixed list of names, extra rules.
 
-    __slots__ = ("ignore", "lookup", "names")
+    Attributes:
+        file_rule: Without ``names``: which ``*_FILE`` variables name secrets.
+        excluded: Without ``names``: names no longer tracked (files this process writes).
+    """
+
+    __slots__ = ("excluded", "file_rule", "ignore", "lookup", "names")
 
     def __init__(
         self,
         lookup: Lookup,
         names: tuple[str, ...] | None,
         ignore: Callable[[str], bool] | None,
+        file_rule: Callable[[str], bool] = is_secret_file_variable,
     ) -> None:
         self.lookup = lookup
         self.names = names
         self.ignore = ignore
+        self.file_rule = file_rule
+        self.excluded: set[str] = set()
 
 
 class Pass:
@@ -142,13 +154,15 @@ def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
             # Unreadable for now (permissions being fixed, a mount going away): keep its values
             # and say why.
             result.missing_dirs.append(directory)
-            result.dir_errors[directory] = e
+            result.dir_errors[directory] = scrubbed(e)
             continue
         listings[directory] = {name: (entry, dangling) for name, entry, dangling in listing}
     # One per directory and pass: the real path of each root is resolved once per pass.
     containments = {
         directory: Containment(
-            () if lookup.allow_external_links else (directory, *lookup.link_roots)
+            ()
+            if lookup.allow_external_links
+            else (containing_root(directory, lookup.dirs), *lookup.link_roots)
         )
         for directory in listings
     }
@@ -156,12 +170,13 @@ def read_pass(plan: ScanPlan, cache: Mapping[str, Entry]) -> Pass:
         try:
             _read_one(name, plan, listings, containments, cache, result)
         except RunSecretsError as e:
-            result.errors[name] = e
+            result.errors[name] = scrubbed(e)  # kept by the store: no frame, no chained error
     return result
 
 
 def tracked_names(plan: ScanPlan, listings: Mapping[str, Mapping[str, object]]) -> set[str]:
-    """The names a pass reads: the fixed list, else every file listed and every ``_FILE`` name."""
+    """The names a pass reads: the fixed list, else every file listed and every ``_FILE`` name
+    the plan's rule counts, less the excluded ones."""
     if plan.names is not None:
         return set(plan.names)
     lookup = plan.lookup
@@ -169,11 +184,11 @@ def tracked_names(plan: ScanPlan, listings: Mapping[str, Mapping[str, object]]) 
     for listing in listings.values():
         names.update(listing)
     if FILE_VARIABLE in lookup.sources:
-        for variable, _ in file_variables(lookup.environ, lookup.prefix):
+        for variable, _ in file_variables(lookup.environ, lookup.prefix, rule=plan.file_rule):
             name = variable[len(lookup.prefix) :].lower()
             if name_problem(name) is None:
                 names.add(name)
-    return names
+    return names - plan.excluded
 
 
 def _read_one(
@@ -200,7 +215,7 @@ def _read_one(
                 name, path, plan, cache.get(name), kind=FILE_VARIABLE, variable=file_variable
             )
             if entry is None:
-                result.incomplete[name] = f"{path} (named by {file_variable}) is missing"
+                result.incomplete[name] = f"{describe_file(path, file_variable)} is missing"
             else:
                 result.entries[name] = entry
                 result.fresh_reads += entry is not cache.get(name)
@@ -214,11 +229,14 @@ def _read_one(
                 return
             continue
         for directory in lookup.dirs:
-            found = listings.get(directory, {}).get(name)
+            found = _listed(listings.get(directory, {}), name, lookup.case_sensitive)
             if found is None:
                 continue
             listed, dangling = found
             path = listed.path
+            if lookup.allow_external_links and listed.is_symlink():
+                # It may lead anywhere: watched as a _FILE target is, its real directory too.
+                result.file_targets.append(path)
             entry = (
                 None
                 if dangling
@@ -237,6 +255,17 @@ def _read_one(
                 result.entries[name] = entry
                 result.fresh_reads += entry is not cache.get(name)
             return
+
+
+def _listed(listing: Mapping[str, _T], name: str, case_sensitive: bool) -> _T | None:
+    """The entry listed for ``name``; without case, the only one equal to it in ASCII case
+    (listed names are valid secret names: ASCII only)."""
+    found = listing.get(name)
+    if found is not None or case_sensitive:
+        return found
+    wanted = name.lower()
+    matches = [key for key in listing if key.lower() == wanted]
+    return listing[matches[0]] if len(matches) == 1 else None
 
 
 def read_entry(

@@ -6,17 +6,19 @@ import os
 
 from ._listing import list_secret_files
 from ._names import validate_name
-from ._platform import resolve_dirs, trusted_link_roots
+from ._platform import trusted_link_roots
 from ._provenance import DEFAULT_SOURCES, Provenance
 from ._read import DEFAULT_MAX_SIZE, decode_text
 from ._resolve import Lookup, places_searched, resolve
+from ._rules import ReadingRules, given_options
+from ._scrub import scrub_errors
 from ._secret import Secret
 from .exceptions import SecretNotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
-    from typing import TypeVar
+    from typing import Any, TypeVar
 
     from ._types import DirsArg
 
@@ -55,9 +57,11 @@ class Secrets:
         sources: The lookup order, a sequence of ``"file_variable"``, ``"environment"`` and
             ``"directory"``.
         allow_external_links: Follow symlinks that lead out of their secrets directory.
+        rules: All of the above at once, as a :class:`~runsecrets._rules.ReadingRules` (another
+            resolver's :attr:`rules`); then give none of them separately.
     """
 
-    __slots__ = ("_environ", "_lookup", "_strip")
+    __slots__ = ("_lookup", "_rules")
 
     def __init__(
         self,
@@ -70,22 +74,39 @@ class Secrets:
         case_sensitive: bool = True,
         sources: Iterable[str] = DEFAULT_SOURCES,
         allow_external_links: bool = False,
+        rules: ReadingRules | None = None,
     ) -> None:
-        if max_size < 0:
-            raise ValueError("max_size must not be negative")
-        env = os.environ if environ is None else environ
-        self._environ = env
-        self._strip = strip
+        options: dict[str, Any] = {
+            "environ": environ,
+            "prefix": prefix,
+            "sources": sources,
+            "case_sensitive": case_sensitive,
+            "max_size": max_size,
+            "strip": strip,
+            "allow_external_links": allow_external_links,
+        }
+        if rules is None:
+            rules = ReadingRules(dirs, **options)
+        else:
+            given = given_options(dirs=dirs, **options)
+            if given:
+                raise ValueError(f"give rules or separate options, not both (also given: {given})")
+        self._rules = rules
         self._lookup = Lookup(
-            environ=env,
-            dirs=resolve_dirs(dirs, env),
-            prefix=prefix,
-            sources=tuple(sources),
-            max_size=max_size,
-            case_sensitive=case_sensitive,
+            environ=rules.environ,
+            dirs=rules.dirs,
+            prefix=rules.prefix,
+            sources=rules.sources,
+            max_size=rules.max_size,
+            case_sensitive=rules.case_sensitive,
             link_roots=trusted_link_roots(),
-            allow_external_links=allow_external_links,
+            allow_external_links=rules.allow_external_links,
         )
+
+    @property
+    def rules(self) -> ReadingRules:
+        """Every reading option of this resolver, as one value (hand it on whole)."""
+        return self._rules
 
     @property
     def dirs(self) -> tuple[str, ...]:
@@ -105,8 +126,9 @@ class Secrets:
     @property
     def environ(self) -> Mapping[str, str]:
         """The environment this resolver reads."""
-        return self._environ
+        return self._rules.environ
 
+    @scrub_errors
     def get(self, name: str, default: _T | _Missing = MISSING) -> str | _T:
         """Return the secret as text.
 
@@ -127,8 +149,9 @@ class Secrets:
         raw, provenance = found
         if isinstance(raw, str):
             return raw
-        return decode_text(raw, strip=self._strip, name=name, path=provenance.path)
+        return decode_text(raw, strip=self._rules.strip, name=name, path=provenance.path)
 
+    @scrub_errors
     def get_bytes(self, name: str, default: _T | _Missing = MISSING) -> bytes | _T:
         """Return the secret's raw bytes (nothing stripped); see :meth:`get` for the rules."""
         found = self._find(name)
@@ -137,6 +160,7 @@ class Secrets:
         raw = found[0]
         return os.fsencode(raw) if isinstance(raw, str) else raw
 
+    @scrub_errors
     def secret(self, name: str, default: _T | _Missing = MISSING) -> Secret | _T:
         """Return the secret wrapped in a :class:`Secret` that never shows its value."""
         found = self._find(name)
@@ -146,10 +170,11 @@ class Secrets:
         text = (
             raw
             if isinstance(raw, str)
-            else decode_text(raw, strip=self._strip, name=name, path=provenance.path)
+            else decode_text(raw, strip=self._rules.strip, name=name, path=provenance.path)
         )
         return Secret(text, provenance)
 
+    @scrub_errors
     def explain(self, name: str) -> Provenance:
         """Say where ``name`` comes from (kind, path or variable, size, age), never what it is.
 
@@ -163,6 +188,7 @@ class Secrets:
             raise self.not_found_error(name)
         return found[1]
 
+    @scrub_errors
     def find(self, name: str) -> Provenance | None:
         """Like :meth:`explain`, but ``None`` when no source holds the secret."""
         found = self._find(name)
@@ -179,6 +205,7 @@ class Secrets:
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
+    @scrub_errors
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._find(name) is not None
 

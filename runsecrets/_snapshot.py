@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._read import decode_text
+from ._scrub import scrubbed
 from ._secret import Secret
 from ._secrets import MISSING, _Missing
 from .exceptions import RunSecretsError, SecretDecodeError, SecretNotFoundError
@@ -58,7 +59,7 @@ class Snapshot:
                     entry.raw, strip=strip, name=name, path=entry.provenance.path
                 )
             except SecretDecodeError as e:
-                self._errors[name] = e
+                self._errors[name] = scrubbed(e)
         self._text = text
         self.version = version
         self.created_at = created_at

@@ -12,15 +12,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections import deque
 
-from ._callbacks import log_callback_error
+from ._delivery import Deliveries
+from ._forksafe import ForkSafeLock
 from ._names import validate_name
+from ._own_writes import PUBLISH_BURST, PUBLISH_RATE, PublishBudget, open_for_writing
 from ._provenance import DEFAULT_SOURCES, DIRECTORY
 from ._read import DEFAULT_MAX_SIZE
+from ._resolve import is_secret_file_variable
 from ._scan import Entry, ScanPlan, read_stable
+from ._scrub import scrub_errors, scrubbed
 from ._secrets import MISSING, Secrets, _Missing
 from ._snapshot import Changes, Snapshot, diff
 from ._watch import Watcher, resolve_watcher_mode, warn_fallback, watch_paths
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
     from ._provenance import Provenance
     from ._resolve import Lookup
+    from ._rules import ReadingRules
     from ._scan import Pass
     from ._secret import Secret
     from ._types import DirsArg
@@ -53,8 +57,13 @@ _FIRST_RETRY = 0.01
 _MAX_RETRY = 1.0
 #: A hold-back lasting this long (seconds) is warned about: no writer takes that long.
 _WARN_AFTER = 2.0
+#: A name found changing fast is checked for being this process's own file at most this often.
+_CHURN_RECHECK = 10.0
 # At construction, how long a half-written state may last before the store starts anyway.
 _STARTUP_RETRIES = (0.01, 0.02, 0.04, 0.08, 0.16)
+
+#: How long :meth:`SecretStore.close` waits for the watcher thread, in seconds.
+CLOSE_TIMEOUT = 5.0
 
 #: How many separate changes ``awatch()`` holds for a consumer that falls behind; past that,
 #: each new change is merged into the last one held.
@@ -73,6 +82,8 @@ class StoreStatus:
         last_error_at: When it happened.
         kept: Names whose file is gone but whose last value is kept (a missing directory, or
             ``on_remove="keep"``).
+        skipped: Names no longer tracked because this process holds their file open for
+            writing (its own log, say): never a secret (a store made without ``names`` only).
         watched: The directories watched.
         counters: ``reads``, ``publishes``, ``refused`` (validation), ``incomplete`` (a file
             caught between two states), ``read_errors``, ``subscriber_errors``.
@@ -86,6 +97,7 @@ class StoreStatus:
         "last_publish_at",
         "mode",
         "problem",
+        "skipped",
         "version",
         "watched",
     )
@@ -102,6 +114,7 @@ class StoreStatus:
         kept: tuple[str, ...],
         watched: tuple[str, ...],
         counters: Mapping[str, int],
+        skipped: tuple[str, ...] = (),
     ) -> None:
         self.mode = mode
         self.version = version
@@ -110,6 +123,7 @@ class StoreStatus:
         self.last_error = last_error
         self.last_error_at = last_error_at
         self.kept = kept
+        self.skipped = skipped
         self.watched = watched
         self.counters = dict(counters)
 
@@ -129,6 +143,7 @@ class StoreStatus:
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
             "kept": list(self.kept),
+            "skipped": list(self.skipped),
             "watched": list(self.watched),
             "counters": dict(self.counters),
         }
@@ -143,14 +158,26 @@ class StoreStatus:
 class SecretStore:
     """Every tracked secret in one immutable snapshot, re-read and validated on rotation.
 
-    Tracked: every secret file in the directories and every ``FOO_FILE`` target (or exactly
-    ``names``), each resolved in the usual order (``FOO_FILE``, ``FOO``, the directories). The
-    snapshot is read at construction; :meth:`watch` (or :meth:`start`) keeps it current.
+    Tracked: every secret file in the directories and every ``FOO_FILE`` target that names a
+    secret (see ``file_variables``), or exactly ``names``, each resolved in the usual order
+    (``FOO_FILE``, ``FOO``, the directories). The snapshot is read at construction;
+    :meth:`watch` (or :meth:`start`) keeps it current.
+
+    A store never feeds on its own writes. Without ``names``, a file this process holds open
+    for writing (on Linux, where ``/proc`` tells) is not a secret: it is not tracked, or stops
+    being tracked when it keeps changing (once a second three times), with a warning naming it
+    (``status.skipped``). And whatever it tracks, the watcher publishes at most 100 times at
+    once, then 50 times a second (an explicit :meth:`reload` is never held back); during such a
+    storm its "secrets updated" log lines drop to DEBUG, so a log it follows stops growing.
 
     Args:
         dirs: Secrets directories, first match wins (default: ``RUNSECRETS_DIR``, else
             ``/run/secrets``). A missing directory is watched for until it appears.
         names: Track exactly these names (they may then come from plain ``FOO`` variables too).
+        file_variables: Without ``names``: which ``*_FILE`` variables name secrets, given the
+            variable's name. Default :func:`~runsecrets.is_secret_file_variable`: every one
+            except well-known tool settings (``SSL_CERT_FILE``) and files programs write
+            (``LOG_FILE``, ``APP_PID_FILE``). ``lambda variable: False`` tracks none.
         environ: The environment (default ``os.environ``).
         validate: Refuses a candidate snapshot by raising or returning a false value (``None``
             accepts); more with :meth:`add_validator`. Runs before anything is published.
@@ -177,6 +204,9 @@ class SecretStore:
             longer for a store whose read costs more than 5 ms of CPU (2,000 times that, at
             most ten intervals).
         rearm_after_fork: Start a watcher in a child process after ``os.fork()``.
+        rules: Every reading option at once (a resolver's ``rules``, case sensitivity
+            included), instead of ``dirs``, ``environ``, ``prefix``, ``max_size``, ``strip``,
+            ``sources`` and ``allow_external_links``.
 
     Raises:
         SecretValidationError: A validator refused the first snapshot.
@@ -188,10 +218,12 @@ class SecretStore:
         "__weakref__",
         "_allow_empty",
         "_backup_poll_interval",
+        "_budget",
         "_cache",
+        "_churn",
         "_counters",
         "_debounce",
-        "_delivering",
+        "_deliveries",
         "_environ",
         "_errors",
         "_file_targets",
@@ -218,17 +250,18 @@ class SecretStore:
         "_snapshot",
         "_step",
         "_strip",
-        "_subscribers",
         "_text",
         "_validators",
         "_watcher",
     )
 
+    @scrub_errors
     def __init__(
         self,
         dirs: DirsArg | None = None,
         *,
         names: Iterable[str] | None = None,
+        file_variables: Callable[[str], bool] | None = None,
         environ: Mapping[str, str] | None = None,
         validate: Validator | None = None,
         prefix: str = "",
@@ -246,28 +279,38 @@ class SecretStore:
         poll_interval: float = 1.0,
         backup_poll_interval: float = 10.0,
         rearm_after_fork: bool = True,
+        rules: ReadingRules | None = None,
     ) -> None:
         if on_remove not in ON_REMOVE_CHOICES:
             raise ValueError(f"on_remove must be 'publish' or 'keep', not {on_remove!r}")
         for label, value in (("poll_interval", poll_interval), ("debounce", debounce)):
             if value <= 0:
                 raise ValueError(f"{label} must be positive")
-        env = os.environ if environ is None else environ
-        self._environ = env
-        self._mode = resolve_watcher_mode(watcher, env)
         self._resolver = Secrets(
             dirs,
-            environ=env,
+            environ=environ,
             prefix=prefix,
             max_size=max_size,
             strip=strip,
             sources=sources,
             allow_external_links=allow_external_links,
+            rules=rules,
         )
+        env = self._resolver.environ
+        self._environ = env
+        self._mode = resolve_watcher_mode(watcher, env)
         lookup: Lookup = self._resolver._lookup
         fixed = None if names is None else tuple(validate_name(n) for n in names)
-        self._plan = ScanPlan(lookup, fixed, ignore)
-        self._strip = strip
+        self._plan = ScanPlan(
+            lookup,
+            fixed,
+            ignore,
+            is_secret_file_variable if file_variables is None else file_variables,
+        )
+        self._budget = PublishBudget()
+        # Per name: when its current one-second window of changes started, and how many.
+        self._churn: dict[str, tuple[float, int]] = {}
+        self._strip = self._resolver.rules.strip
         self._on_remove = on_remove
         self._remove_delay = remove_delay
         self._gone_since: dict[str, float] = {}
@@ -279,10 +322,12 @@ class SecretStore:
         self._poll_interval = poll_interval
         self._backup_poll_interval = backup_poll_interval
         self._rearm_after_fork = rearm_after_fork
-        self._lock = threading.RLock()
+        # Renewed in a forked child (the watcher thread holding it does not exist there).
+        self._lock = ForkSafeLock(reentrant=True)
         self._validators: tuple[Validator, ...] = () if validate is None else (validate,)
-        self._subscribers: tuple[tuple[object, Subscriber], ...] = ()
-        self._delivering: int | None = None
+        self._deliveries: Deliveries[Changes] = Deliveries(
+            merge=merge_changes, logger=logger, what="secrets subscribers"
+        )
         self._watcher: Watcher | None = None
         self._cache: dict[str, Entry] = {}
         self._errors: dict[str, RunSecretsError] = {}
@@ -304,7 +349,6 @@ class SecretStore:
                 "refused",
                 "incomplete",
                 "read_errors",
-                "subscriber_errors",
             ),
             0,
         )
@@ -378,6 +422,11 @@ class SecretStore:
         return self._resolver.dirs
 
     @property
+    def rules(self) -> ReadingRules:
+        """Every reading option of this store, as one value."""
+        return self._resolver.rules
+
+    @property
     def status(self) -> StoreStatus:
         """Health: watcher mode, last publish, the current and last problem, counters."""
         watcher = self._watcher
@@ -390,7 +439,8 @@ class SecretStore:
             last_error_at=self._last_error_at,
             kept=self._kept,
             watched=tuple(self._watch_paths()),
-            counters=self._counters,
+            counters={**self._counters, "subscriber_errors": self._deliveries.errors},
+            skipped=tuple(sorted(self._plan.excluded)),
         )
 
     # ------------------------------------------------------------------- hooks and subscribers
@@ -413,19 +463,17 @@ class SecretStore:
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(changes)`` after each publish; returns a function that unsubscribes.
 
-        Callbacks run in the watcher thread (or the thread calling :meth:`reload`), one publish
-        at a time, in the order subscribed. One that raises is logged (its type and place, never
-        its message) and the others are still called.
+        Callbacks run in the watcher thread (or the thread calling :meth:`reload`), in the
+        order subscribed, one publish at a time and in publish order, outside the store's lock:
+        a callback that blocks delays the deliveries after it, never a :meth:`reload`,
+        :meth:`subscribe` or :meth:`close` in another thread. A publish made meanwhile (by a
+        callback calling :meth:`reload`, or by another thread) is delivered once the current
+        delivery has reached every callback; publishes that piled up are merged into one
+        :class:`Changes` (names compared end to end; a merge that cancels out is not
+        delivered), so every callback ends on the newest snapshot. One that raises is logged
+        (its type and place, never its message) and the others are still called.
         """
-        token = object()
-        with self._lock:
-            self._subscribers = (*self._subscribers, (token, callback))
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers = tuple(s for s in self._subscribers if s[0] is not token)
-
-        return unsubscribe
+        return self._deliveries.subscribe(callback)
 
     # --------------------------------------------------------------------------- watching
     @property
@@ -455,13 +503,19 @@ class SecretStore:
             watcher.start(on_fallback=warn_fallback)
         return self
 
-    def close(self) -> None:
-        """Stop watching. Safe from inside a subscriber; the snapshot stays readable."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Stop watching. Safe from inside a subscriber; the snapshot stays readable.
+
+        Waits for the watcher thread to end, at most ``timeout`` seconds (5 by default): a
+        subscriber the thread is running at that moment may keep it longer (one waiting for
+        the thread that closes, say). Past the bound ``close()`` returns anyway; the thread, a
+        daemon, re-reads nothing more and ends once its subscribers return.
+        """
         with self._lock:
             watcher, self._watcher = self._watcher, None
         if watcher is not None:
-            inside_callback = self._delivering == threading.get_ident()
-            watcher.stop(join=not inside_callback)
+            inside_callback = self._deliveries.delivering_here
+            watcher.stop(join=not inside_callback, timeout=timeout)
 
     def watch(self) -> SecretStore:
         """Start watching; use as ``with store.watch(): ...`` to stop at the end."""
@@ -488,10 +542,14 @@ class SecretStore:
         """
         return AsyncChanges(self, max_pending)
 
+    @scrub_errors
     def reload(self) -> Changes | None:
         """Re-read now, in this thread; returns what was published, or ``None``."""
         with self._lock:
-            return self._refresh(reason="reload")[0]
+            changes = self._refresh(reason="reload")[0]
+        # Outside the lock; when another thread is delivering, it delivers this one too.
+        self._deliveries.deliver()
+        return changes
 
     # ---------------------------------------------------------------------- the watcher's side
     def _refresh_for_watcher(self, reason: str) -> float | None:
@@ -500,7 +558,9 @@ class SecretStore:
                 # A fresh event means a writer is at work: retry soon after it, not after a
                 # back-off grown while the files were stuck.
                 self._retry = None
-            return self._refresh(reason)[1]
+            retry = self._refresh(reason)[1]
+        self._deliveries.deliver()
+        return retry
 
     def _watch_paths(self) -> list[str]:
         return watch_paths(self._resolver.dirs, self._file_targets)
@@ -518,9 +578,7 @@ class SecretStore:
         return not is_debris(name) or any(os.path.basename(t) == name for t in self._file_targets)
 
     def _after_fork_in_child(self, *, rearmed: bool) -> None:
-        # The parent's lock may have been held by its (now vanished) watcher thread.
-        self._lock = threading.RLock()
-        self._delivering = None
+        # The lock and the delivery loop are renewed already (``_forksafe``).
         if not rearmed:
             # The inherited watcher has no thread here: forget it, so that start() in the
             # child starts a real one instead of taking it for running.
@@ -558,16 +616,18 @@ class SecretStore:
         started = time.thread_time()
         pass_, stable = read_stable(self._plan, self._cache)
         self._read_cost = time.thread_time() - started
-        return self._apply(pass_, stable=stable, initial=False)
+        return self._apply(pass_, stable=stable, initial=False, throttle=reason != "reload")
 
     def _apply(
-        self, pass_: Pass, *, stable: bool, initial: bool
+        self, pass_: Pass, *, stable: bool, initial: bool, throttle: bool = False
     ) -> tuple[Changes | None, float | None]:
         self._counters["reads"] += 1
-        self._cache = pass_.entries
+        previous_pass, self._cache = self._cache, pass_.entries
         self._file_targets = tuple(pass_.file_targets)
         published = self._snapshot
         entries, errors, problems, kept, held = self._candidate(pass_, published)
+        if self._plan.names is None:
+            self._skip_own_files(entries, None if initial else previous_pass)
         self._errors = errors
         self._kept = tuple(sorted(kept))
         if not stable:
@@ -579,6 +639,22 @@ class SecretStore:
         added, changed, removed = diff(published._entries, entries)
         if not (added or changed or removed) and not initial:
             return None, self._after_pass("; ".join(problems) or None, held=held)
+        storming = self._budget.storming
+        wait = self._budget.take() if throttle else 0.0
+        if wait:
+            # A storm: publish later (the changes merged), and say so once per storm.
+            if not storming:
+                logger.warning(
+                    "secrets changed more than %d times in a row, faster than %d a second "
+                    "(%s): publishing at most %d a second until they calm down. Does this "
+                    "process, or one it started, write a file the store tracks?",
+                    PUBLISH_BURST,
+                    PUBLISH_RATE,
+                    ", ".join(sorted(added | changed | removed)),
+                    PUBLISH_RATE,
+                )
+            retry = self._after_pass("; ".join(problems) or None, held=held)
+            return None, wait if retry is None else min(wait, retry)
         candidate = self._new_snapshot(entries, version=published.version + 1, errors=errors)
         refusal = self._validate(candidate)
         if refusal is not None:
@@ -599,12 +675,69 @@ class SecretStore:
         changes = Changes(
             added=added, changed=changed, removed=removed, snapshot=candidate, previous=published
         )
-        logger.info("secrets updated: %s", changes)
+        # Quiet during a publish storm: a log this store follows stops feeding it.
+        logger.log(
+            logging.DEBUG if self._budget.storming else logging.INFO, "secrets updated: %s", changes
+        )
         watcher = self._watcher
         if watcher is not None:
             watcher.end_window()
-        self._deliver(changes)
+        self._deliveries.publish(changes)  # delivered once the lock is released
         return changes, retry
+
+    def _skip_own_files(
+        self, entries: dict[str, Entry], previous_pass: Mapping[str, Entry] | None
+    ) -> None:
+        """Stop tracking the files among ``entries`` that this process holds open for writing:
+        all of them at the first read (``previous_pass`` ``None``), else those that changed in
+        three passes within a second. Such a file (the process's own log) is never a secret,
+        and following it would publish at every line the process writes."""
+        if previous_pass is None:
+            suspects = list(entries)
+        else:
+            suspects = self._churning(entries, previous_pass)
+        keys = {
+            name: entries[name].fingerprint[:2]  # type: ignore[index]
+            for name in suspects
+            if entries[name].fingerprint is not None
+        }
+        if not keys:
+            return
+        own = open_for_writing(set(keys.values()))
+        for name, key in keys.items():
+            if key in own:
+                self._plan.excluded.add(name)
+                provenance = entries.pop(name).provenance
+                logger.warning(
+                    "secret %r (%s): this process holds the file open for writing, so it is "
+                    "not a secret (a log?); no longer tracked. Give the store names=, or "
+                    "file_variables= to choose the *_FILE variables it follows",
+                    name,
+                    provenance.describe(),
+                )
+
+    def _churning(
+        self, entries: Mapping[str, Entry], previous_pass: Mapping[str, Entry]
+    ) -> list[str]:
+        """The names whose file changed (since the last pass) three times within a second, each
+        reported at most once every ``_CHURN_RECHECK`` seconds."""
+        now = time.monotonic()
+        churning = []
+        for name, entry in entries.items():
+            before = previous_pass.get(name)
+            if before is None or before is entry or before.raw == entry.raw:
+                continue
+            started, count = self._churn.get(name, (now, 0))
+            if now - started > 1.0:
+                started, count = now, 0
+            count += 1
+            if count == 3:
+                # Asked about once per window, and the window then lasts _CHURN_RECHECK
+                # seconds: a file someone else rotates this fast is not asked about each time.
+                churning.append(name)
+                started = now + _CHURN_RECHECK - 1.0
+            self._churn[name] = (started, count)
+        return churning
 
     def _candidate(
         self, pass_: Pass, published: Snapshot
@@ -683,7 +816,8 @@ class SecretStore:
             try:
                 verdict = validator(candidate)
             except RunSecretsError as e:
-                return label, f"{label} refused it: {e}"
+                # Scrubbed: a validator may keep its error (a TLS context's last_error).
+                return label, f"{label} refused it: {scrubbed(e)}"
             except Exception as e:  # noqa: BLE001  (a refusal, whatever its type)
                 # Not the message: a model's validation error quotes the input values.
                 return label, f"{label} refused it ({type(e).__name__})"
@@ -730,19 +864,6 @@ class SecretStore:
             logger.warning("secrets: %s", problem)
             self._note_problem(problem)
         self._problem = problem
-
-    def _deliver(self, changes: Changes) -> None:
-        outer = self._delivering
-        self._delivering = threading.get_ident()
-        try:
-            for _, callback in self._subscribers:
-                try:
-                    callback(changes)
-                except Exception as e:  # noqa: BLE001  (one bad subscriber must not stop the rest)
-                    self._counters["subscriber_errors"] += 1
-                    log_callback_error(logger, "secrets subscribers", callback, e)
-        finally:
-            self._delivering = outer
 
     def __repr__(self) -> str:
         watcher = self._watcher
@@ -791,7 +912,7 @@ class _Inbox:
 
         self._loop = loop
         self._limit = max(1, limit)
-        self._guard = threading.Lock()
+        self._guard = ForkSafeLock()
         self._pending: deque[Changes] = deque()
         self._signalled = False
         self.ready = asyncio.Event()

@@ -21,10 +21,11 @@ context in service before the next connection.
 from __future__ import annotations
 
 import ssl
-import threading
 import warnings
 from typing import NamedTuple, overload
 
+from ._forksafe import ForkSafeLock
+from ._scrub import scrub_errors
 from ._tls_context import require_tls12
 from ._tls_follow import FollowsRotation, MaterialFollower, Role
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial
@@ -183,6 +184,7 @@ class RotatingClientContext(FollowsRotation, ssl.SSLContext):
         # ssl.SSLContext.__new__ takes the protocol as its first argument: ours are the specs.
         return super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT)
 
+    @scrub_errors
     def __init__(
         self,
         cert: Spec,
@@ -198,7 +200,7 @@ class RotatingClientContext(FollowsRotation, ssl.SSLContext):
         clock: Callable[[], datetime.datetime] | None = None,
     ) -> None:
         super().__init__()
-        self._settings_lock = threading.Lock()
+        self._settings_lock = ForkSafeLock()  # renewed in a forked child
         self._settings_version = 0
         self._calls: list[tuple[str, tuple[Any, ...]]] = []
         self._loading_material = False

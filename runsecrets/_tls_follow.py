@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import ssl
-import threading
 import time
 from typing import Any, Generic, TypeVar
 
 from ._callbacks import log_callback_error
+from ._forksafe import ForkSafeLock
+from ._scrub import scrub_errors, scrubbed
 from ._tls_material import TLSMaterial, material_from_parts
 from ._tls_source import StoreSource
 from .exceptions import InvalidTLSMaterialError, RunSecretsError
@@ -101,7 +102,7 @@ class MaterialFollower(Generic[_T]):
         self._min_valid_days = min_valid_days
         self._clock = clock
         self._role = role
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()  # renewed in a forked child (a watcher may hold it)
         self._listeners: tuple[Callable[[TLSMaterial], object], ...] = ()
         self.rotations = 0
         self.refusals = 0
@@ -184,23 +185,35 @@ class MaterialFollower(Generic[_T]):
     def _gate(self, candidate: Snapshot) -> None:
         """The store's validator: refuse a candidate snapshot whose material would be refused.
 
+        Every refusal is counted in :attr:`refusals` and kept in :attr:`last_error`, whatever
+        the reason: a part missing or unreadable, material that does not parse, a failed check.
+
         Raises:
-            RunSecretsError: A part is missing or unreadable, or the material is invalid (the
-                store logs and reports it; the message names files and a reason, no bytes).
+            RunSecretsError: Why (the store logs and reports it; the message names files and a
+                reason, no bytes).
         """
-        assert isinstance(self._source, StoreSource)
-        raw = self._source.read_from(candidate)
-        if raw == self._last_raw:
-            return  # unchanged parts were checked when they went into service
-        material = self._examine(raw)
-        error = material.error()
+        error = self._refusal(candidate)
         if error is not None:
             with self._lock:  # the store logs the refusal; here it is counted and kept
                 self.refusals += 1
                 self.last_error = error
             raise error
-        # The publish that follows (at once, in this thread) need not examine it again.
-        self._vetted = (raw, material, time.monotonic())
+
+    def _refusal(self, candidate: Snapshot) -> RunSecretsError | None:
+        """Why ``candidate``'s material would be refused, or ``None`` when it would be served."""
+        assert isinstance(self._source, StoreSource)
+        try:
+            raw = self._source.read_from(candidate)
+            if raw == self._last_raw:
+                return None  # unchanged parts were checked when they went into service
+            material = self._examine(raw)
+        except RunSecretsError as e:
+            return scrubbed(e)
+        error = material.error()
+        if error is None:
+            # The publish that follows (at once, in this thread) need not examine it again.
+            self._vetted = (raw, material, time.monotonic())
+        return error
 
     def _on_store_change(self, changes: Changes) -> None:
         assert isinstance(self._source, StoreSource)
@@ -285,7 +298,7 @@ class MaterialFollower(Generic[_T]):
 
     def _refused(self, error: RunSecretsError) -> None:
         self.refusals += 1
-        self.last_error = error
+        self.last_error = scrubbed(error)
         # A certificate whose key is not written yet is the normal middle of a rotation.
         transient = isinstance(error, InvalidTLSMaterialError) and error.reason == "key_mismatch"
         logger.log(
@@ -337,6 +350,7 @@ class FollowsRotation:
         and a reason code, never key material."""
         return self._follow.last_error
 
+    @scrub_errors
     def reload(self) -> bool:
         """Read the material now and put it in use if it is new and valid.
 

@@ -8,6 +8,7 @@ import math
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from ._scrub import scrub_errors
 from ._tls_checks import PURPOSES, Check, first_failure, run_checks
 from ._tls_context import (
     configure_client,
@@ -210,6 +211,7 @@ class TLSMaterial:
         }
 
     # ---------------------------------------------------------------------------- contexts
+    @scrub_errors
     def server_context(self, *, require_client_cert: bool = False) -> ssl.SSLContext:
         """A server ``ssl.SSLContext``: TLS 1.2+, this chain and key.
 
@@ -223,6 +225,7 @@ class TLSMaterial:
         self.configure_server(context, require_client_cert=require_client_cert)
         return context
 
+    @scrub_errors
     def configure_server(self, context: ssl.SSLContext, *, require_client_cert: bool) -> None:
         """Load this material into an existing server context (see :meth:`server_context`)."""
         configure_server(
@@ -232,6 +235,7 @@ class TLSMaterial:
             require_client_cert=require_client_cert,
         )
 
+    @scrub_errors
     def client_context(self, *, present_certificate: bool = True) -> ssl.SSLContext:
         """A client ``ssl.SSLContext``: TLS 1.2+, server certificate and hostname checked.
 
@@ -242,6 +246,7 @@ class TLSMaterial:
         chain_and_key = self._chain_and_key_pem() if present_certificate else None
         return new_client_context(self.ca_pem(), chain_and_key)
 
+    @scrub_errors
     def configure_client(
         self, context: ssl.SSLContext, *, present_certificate: bool = True
     ) -> None:

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from ._tls_pem import CERTIFICATE_KINDS, read_blocks
 from .exceptions import InvalidTLSMaterialError
 
 TYPE_CHECKING = False
@@ -39,15 +40,35 @@ def parse_certificates(data: bytes, label: str) -> list[x509.Certificate]:
     """Every certificate in ``data``: PEM blocks in order (other blocks skipped), or one DER.
 
     Raises:
-        InvalidTLSMaterialError: ``parse_error``, naming ``label``.
+        InvalidTLSMaterialError: ``parse_error``, naming ``label`` and, for PEM, the damaged
+            block (kind, position, byte offset). cryptography's own message is never shown: it
+            quotes the line it could not parse, which in a file holding a key is key material.
     """
     try:
         if is_pem(data):
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
-    except ValueError as e:
-        kind = "PEM" if is_pem(data) else "DER (no PEM header found)"
-        raise parse_error(f"{label}: no valid certificate found ({kind}): {e}", (label,)) from e
+    except ValueError:
+        pass  # said below in our own words, outside this handler: nothing of it is chained
+    raise parse_error(f"{label}: no valid certificate found: {_certificate_damage(data)}", (label,))
+
+
+def _certificate_damage(data: bytes) -> str:
+    if not is_pem(data):
+        return "no PEM header found, and the data is not a DER certificate"
+    blocks, damage = read_blocks(data)
+    if damage is not None:
+        return damage
+    certificates = [block for block in blocks if block.kind in CERTIFICATE_KINDS]
+    if not certificates:
+        kinds = ", ".join(block.kind for block in blocks)
+        return f"no CERTIFICATE block among the {len(blocks)} PEM block(s) ({kinds})"
+    for block in certificates:
+        try:
+            x509.load_der_x509_certificate(block.der)
+        except ValueError:
+            return f"{block.describe()} is not a valid X.509 certificate (damaged or truncated)"
+    return "cryptography refused the PEM data, though every block is well formed"
 
 
 def has_pem_key(data: bytes) -> bool:
@@ -60,27 +81,41 @@ def parse_private_key(data: bytes, password: bytes | None, label: str) -> Privat
 
     Raises:
         InvalidTLSMaterialError: ``parse_error``: not a key, encrypted without a password, a
-            wrong password, a password for an unencrypted key. Never shows key bytes.
+            wrong password, a password for an unencrypted key, a damaged PEM block (named by
+            kind, position and byte offset). Never shows key bytes, nor cryptography's message.
     """
     pem = is_pem(data)
     load = serialization.load_pem_private_key if pem else serialization.load_der_private_key
     try:
         return load(data, password, unsafe_skip_rsa_key_validation=True)
-    except TypeError as e:
+    except TypeError:
         # cryptography says TypeError for a password mismatch in either direction.
         if password is None:
             detail = "the key is encrypted: give its password"
         else:
             detail = "a password was given but the key is not encrypted"
-        raise parse_error(f"{label}: {detail}", (label,)) from e
-    except ValueError as e:
-        if password is not None:
-            detail = "cannot decrypt or parse the key (wrong password?)"
-        else:
-            detail = "no valid private key found (" + ("PEM" if pem else "DER") + ")"
-        raise parse_error(f"{label}: {detail}", (label,)) from e
-    except Exception as e:  # cryptography's UnsupportedAlgorithm and friends
-        raise parse_error(f"{label}: unsupported private key ({type(e).__name__})", (label,)) from e
+    except ValueError:
+        detail = _key_damage(data, password)
+    except Exception as e:  # noqa: BLE001 - cryptography's UnsupportedAlgorithm and friends
+        detail = f"unsupported private key ({type(e).__name__})"
+    # Raised here, past the handlers: cryptography's error is neither chained nor kept.
+    raise parse_error(f"{label}: {detail}", (label,))
+
+
+def _key_damage(data: bytes, password: bytes | None) -> str:
+    if not is_pem(data):
+        wrong = " (or a wrong password)" if password is not None else ""
+        return f"no valid private key found (DER){wrong}"
+    blocks, damage = read_blocks(data)
+    if damage is not None:
+        return f"no valid private key found: {damage}"
+    keys = [block for block in blocks if block.kind.endswith("PRIVATE KEY")]
+    if not keys:
+        kinds = ", ".join(block.kind for block in blocks) or "none"
+        return f"no PRIVATE KEY block among the {len(blocks)} PEM block(s) ({kinds})"
+    if password is not None:
+        return f"cannot decrypt or parse the key in {keys[0].describe()} (wrong password?)"
+    return f"{keys[0].describe()} does not hold a valid private key (damaged or truncated)"
 
 
 def describe_key(key: CertificatePublicKeyTypes) -> tuple[str, int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ssl
 
+from ._scrub import scrub_errors
 from ._tls_follow import FollowsRotation, MaterialFollower, Role
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial
 from ._tls_source import material_source
@@ -70,6 +71,7 @@ class RotatingServerContext(FollowsRotation, ssl.SSLContext):
         # ssl.SSLContext.__new__ takes the protocol as its first argument: ours are the specs.
         return super().__new__(cls, ssl.PROTOCOL_TLS_SERVER)
 
+    @scrub_errors
     def __init__(
         self,
         cert: Spec,

@@ -16,6 +16,7 @@ import os
 from typing import cast
 
 from ._names import file_env_name, validate_name
+from ._provenance import FILE_VARIABLE
 from ._read import decode_text, read_file
 from ._resolve import resolve
 
@@ -165,14 +166,15 @@ def store_for_specs(specs: Mapping[str, Spec | None], secrets: Secrets) -> Store
         else:
             names[part] = str(spec)
     # Read live, never copied: the real environment is only ever read through this layer.
-    environ = collections.ChainMap(synthetic, cast("MutableMapping[str, str]", secrets.environ))
+    rules = secrets.rules
+    environ = collections.ChainMap(synthetic, cast("MutableMapping[str, str]", rules.environ))
+    # The resolver's rules handed on whole (links, sources, case...), only the environment
+    # layered: a part the resolver reads, the context's store reads the same way.
+    changes: dict[str, object] = {"environ": environ}
+    if synthetic and FILE_VARIABLE not in rules.sources:
+        changes["sources"] = (FILE_VARIABLE, *rules.sources)  # how the store reads paths
     store = SecretStore(
-        secrets.dirs,
-        names=[n for n in names.values() if n is not None],
-        environ=environ,
-        prefix=secrets.prefix,
-        max_size=secrets.max_size,
-        strip=False,
+        names=[n for n in names.values() if n is not None], rules=rules.replace(**changes)
     )
     return StoreSource(store, names, owned=True)
 

@@ -28,6 +28,7 @@ import threading
 import time
 import weakref
 
+from ._forksafe import ForkSafeLock
 from ._platform import current_platform, flag_value
 from ._warn import warn
 from .exceptions import WatchFallbackWarning
@@ -88,7 +89,9 @@ class _SwitchState:
     """Process-wide bookkeeping behind :class:`PromptSwitching` (the interval is process-wide)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        # A ForkSafeLock: its module's fork handler, registered on import before this module's
+        # own (below), renews every such lock before the watchers restart in a child.
+        self.lock = ForkSafeLock()
         self.users = 0
         self.saved: float | None = None  # the interval before the first user lowered it
         self.ours: float | None = None  # the interval set, to see whether someone changed it
@@ -171,7 +174,7 @@ def _restore_switch_interval() -> None:
 
 def _reset_switching_in_child() -> None:
     # A window open in the parent's watcher thread never ends in the child: that thread is gone.
-    _switch.lock = threading.Lock()
+    # (The lock is new already: see ``_forksafe``.)
     if _switch.users:
         _switch.users = 0
         _restore_switch_interval()

@@ -10,13 +10,35 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import Any
+    from typing import Any, Literal
+
+    from .swarm import RotationReport
+
+    #: The ``reason`` codes of :class:`SwarmError` (for type checkers only: importing
+    #: ``typing`` at run time would double the modules ``import runsecrets`` loads).
+    SwarmReason = Literal[
+        "invalid_name",
+        "empty",
+        "too_large",
+        "docker_missing",
+        "invalid_docker_host",
+        "engine_error",
+        "conflict",
+        "not_found",
+        "unrecognised",
+        "ambiguous",
+        "mount_conflict",
+        "rotation_incomplete",
+    ]
 
 __all__ = [
     "CertificateExpiryWarning",
+    "CredentialsError",
     "InsecurePermissionsWarning",
     "InvalidSecretNameError",
+    "InvalidSwarmSecretError",
     "InvalidTLSMaterialError",
+    "RotationError",
     "RunSecretsError",
     "RunSecretsWarning",
     "SecretConflictError",
@@ -26,6 +48,7 @@ __all__ = [
     "SecretTooLargeError",
     "SecretValidationError",
     "SecretsDirWarning",
+    "SwarmError",
     "WatchFallbackWarning",
 ]
 
@@ -151,6 +174,89 @@ class SecretValidationError(RunSecretsError, ValueError):
     def __init__(self, message: str, *, validator: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.validator = validator
+
+
+class SwarmError(RunSecretsError):
+    """A Swarm operation (:mod:`runsecrets.swarm`) failed, or was refused before any change.
+
+    Attributes:
+        reason: A stable code: ``invalid_name``, ``empty`` or ``too_large`` (a name or value
+            Swarm would refuse), ``docker_missing`` (no docker package),
+            ``invalid_docker_host`` (``DOCKER_HOST`` is not an address), ``engine_error`` (the
+            engine or the connection to it failed), ``conflict`` (the next version's name is
+            taken meanwhile), ``not_found`` (nothing to rotate, or an ``adopt`` name that does
+            not exist), ``unrecognised`` (the services use versions runsecrets cannot prove it
+            made), ``ambiguous`` (two secrets claim one rotation), ``mount_conflict`` (one
+            service would mount the new version at targets with different owners or modes),
+            ``rotation_incomplete`` (:class:`RotationError`).
+    """
+
+    def __init__(self, message: str, *, reason: SwarmReason, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reason: SwarmReason = reason
+
+
+class InvalidSwarmSecretError(SwarmError, ValueError):
+    """A name or a value that Swarm would refuse, caught before any call to the engine."""
+
+
+class RotationError(SwarmError):
+    """A rotation did not complete; :attr:`report` says what changed and what did not.
+
+    Raised when a service could not be moved, and when the engine or the connection to it
+    failed midway (after the new version was chosen): the report then holds what was done
+    until then. Every service still uses an existing secret (failed updates are rolled back,
+    versions are removed last), and running :func:`runsecrets.swarm.rotate` again finishes the
+    rotation.
+
+    Attributes:
+        report: The :class:`runsecrets.swarm.RotationReport` of what was done.
+    """
+
+    def __init__(self, message: str, *, report: RotationReport, **kwargs: Any) -> None:
+        super().__init__(message, reason="rotation_incomplete", **kwargs)
+        self.report = report
+
+
+class CredentialsError(RunSecretsError):
+    """Database or cache credentials taken from secrets could not be used to log in.
+
+    Raised by a connect (never at import or set-up): the pool keeps serving with the
+    connections it already has. The message names the secrets and where they were looked for;
+    a driver's error text is never included (it is about secret material), only its type and
+    code.
+
+    Attributes:
+        reason: ``not_found`` (a credential secret is missing), ``unreadable`` (it cannot be
+            read, or is not text), ``empty``, or ``refused`` (the server kept refusing the
+            login for the whole retry time).
+        secrets: The names of the credential secrets (the user's first, when it is one).
+        attempts: Logins tried before giving up (``refused``; else 0).
+        elapsed: Seconds spent retrying (``refused``; else 0.0).
+        driver_error: The type of the driver's last error, such as
+            ``psycopg.OperationalError`` (``refused``; else ``None``).
+        code: That error's SQLSTATE or error number, when the driver gives one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        secrets: Iterable[str],
+        attempts: int = 0,
+        elapsed: float = 0.0,
+        driver_error: str | None = None,
+        code: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
+        self.secrets: tuple[str, ...] = tuple(secrets)
+        self.attempts = attempts
+        self.elapsed = elapsed
+        self.driver_error = driver_error
+        self.code = code
 
 
 class RunSecretsWarning(UserWarning):

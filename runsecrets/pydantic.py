@@ -34,11 +34,13 @@ from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
 from ._platform import DIRS_VARIABLE, default_dirs, resolve_dirs, trusted_link_roots
 from ._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS
+from ._pydantic_errors import clean_errors_of, cleaning_errors
 from ._pydantic_index import SecretsIndex
 from ._pydantic_live import LiveSettings, OnChange, ReloadFailure, StoreWatcher, Vet
 from ._pydantic_load import Load, Variables, validation_error
-from ._read import DEFAULT_MAX_SIZE, describe_mode
+from ._read import DEFAULT_MAX_SIZE, describe_mode, os_reason
 from ._resolve import Lookup
+from ._scrub import scrub_errors
 from ._warn import warn
 from .exceptions import RunSecretsWarning, SecretsDirWarning
 
@@ -183,7 +185,7 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
                 continue
             except OSError as e:
                 raise SettingsError(
-                    f'secrets directory "{directory}" cannot be used: {e.strerror or e}'
+                    f'secrets directory "{directory}" cannot be used: {os_reason(e)}'
                 ) from e
             if not stat.S_ISDIR(st.st_mode):
                 kind = "a file" if stat.S_ISREG(st.st_mode) else describe_mode(st.st_mode)
@@ -197,6 +199,7 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
         """Not used: :meth:`__call__` loads every field at once, from one directory listing."""
         raise NotImplementedError("RunSecretsSettingsSource loads all fields in __call__")
 
+    @scrub_errors
     def __call__(self) -> dict[str, Any]:
         """Load every field found; raise one ``ValidationError`` for the fields that failed."""
         environ = os.environ if self._environ is None else self._environ
@@ -256,19 +259,25 @@ def hide_input_in_errors(settings_cls: type[BaseSettings]) -> None:
     (once: the setting then stays), before the source reads anything, so the first error is
     already clean. It changes only how errors print, never what validates. A model that set it
     to ``False`` on purpose is overridden too, with a :class:`RunSecretsWarning` saying so.
+
+    As the setting changes only how errors print, the model is also made to raise the cleaned
+    copy of its ``ValidationError`` (no input in ``errors()``, ``json()``, ``str()`` or
+    ``repr()``, no value in a frame of the call): see
+    :func:`runsecrets._pydantic_errors.clean_errors_of`.
     """
     config = settings_cls.model_config
-    if config.get("hide_input_in_errors") is True:
-        return
-    if "hide_input_in_errors" in config:
-        warn(
-            f"{settings_cls.__name__} sets hide_input_in_errors=False; RunSecretsSettingsSource "
-            "turns it on, as its errors would quote secret values",
-            RunSecretsWarning,
-        )
-    # Each model class has its own config dictionary: its bases are left as they are.
-    config["hide_input_in_errors"] = True
-    settings_cls.model_rebuild(force=True)
+    if config.get("hide_input_in_errors") is not True:
+        if "hide_input_in_errors" in config:
+            warn(
+                f"{settings_cls.__name__} sets hide_input_in_errors=False; "
+                "RunSecretsSettingsSource turns it on, as its errors would quote secret values",
+                RunSecretsWarning,
+            )
+        # Each model class has its own config dictionary: its bases are left as they are.
+        config["hide_input_in_errors"] = True
+        settings_cls.model_rebuild(force=True)
+    # What prints is not all: errors(), json() and the frames of the call keep the input.
+    clean_errors_of(settings_cls)
 
 
 class SecretsSettings(BaseSettings):
@@ -285,6 +294,10 @@ class SecretsSettings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(hide_input_in_errors=True)
+
+    # A ValidationError raised by a model of secrets is the cleaned copy: hide_input_in_errors
+    # only changes how it prints; errors(), json() and the frames of the call keep each input.
+    __init__ = cleaning_errors(BaseSettings.__init__)
 
     @classmethod
     def settings_customise_sources(
@@ -313,6 +326,7 @@ class SecretsSettings(BaseSettings):
         )
 
 
+@scrub_errors
 def live(
     settings_cls: type[_Settings],
     *,

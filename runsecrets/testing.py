@@ -1,4 +1,5 @@
-"""Helpers for your own tests and demos: write secrets the way real producers do.
+"""Helpers for your own tests and demos: write secrets the way real producers do, rotate
+credentials the way operators do, and measure an application under load while they change.
 
 Each writer reproduces one producer's exact sequence of file-system calls, so code that reads
 or watches secrets can be tested against the real thing rather than a mock:
@@ -7,17 +8,44 @@ or watches secrets can be tested against the real thing rather than a mock:
 - :func:`write_in_place`: a naive writer (truncate, then write; readers can see it half done).
 - :func:`kubernetes_swap`: the kubelet's atomic writer (timestamped directory, ``..data`` link).
 
-:class:`SecretsDir` puts them together behind one object.
+:class:`SecretsDir` puts them together behind one object. For database and cache credentials:
+
+- :func:`rotate_password`: one user whose password changes, the server and the file a moment
+  apart, in either order (what the integrations' bounded retry must cover);
+- :func:`switch_user`: the alternating-users rotation (a standby user gets a new password, the
+  secrets switch user and password together, the old user is retired after a grace period);
+- :class:`Load`: operations from several threads, each one timed, every failure counted.
+
+Example, with your own app's engine::
+
+    with Load(lambda: check_db(engine), threads=4) as load:
+        time.sleep(0.5)
+        start = load.mark()
+        rotate_password(secrets, "n3w", set_on_server=lambda p: alter_user("app", p))
+        end = load.mark()
+        time.sleep(0.5)
+    assert load.failures == []
+    print(load.percentile(99, start, end), load.percentile(99, end=start))
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-__all__ = ["SecretsDir", "kubernetes_swap", "write_in_place", "write_rename"]
+__all__ = [
+    "Load",
+    "SecretsDir",
+    "kubernetes_swap",
+    "rotate_password",
+    "switch_user",
+    "wait_until",
+    "write_in_place",
+    "write_rename",
+]
 
 #: The link the kubelet swaps on every update; each key links through it.
 KUBERNETES_DATA_LINK = "..data"
@@ -167,9 +195,186 @@ class SecretsDir:
             (self.path / name).unlink(missing_ok=True)
             self._current.pop(name, None)
 
+    @property
+    def current(self) -> dict[str, bytes]:
+        """The secrets written through this object, as bytes."""
+        return dict(self._current)
+
     def __fspath__(self) -> str:
         return str(self.path)
 
     def __repr__(self) -> str:
         kind = ", kubernetes=True" if self.kubernetes else ""
         return f"SecretsDir({str(self.path)!r}{kind})"
+
+
+def wait_until(
+    condition: Callable[[], object], timeout: float = 5.0, *, interval: float = 0.005
+) -> None:
+    """Poll ``condition()`` until it is true.
+
+    Raises:
+        TimeoutError: Still false after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition still false after {timeout}s")
+        time.sleep(interval)
+
+
+ROTATION_ORDERS = ("server_first", "file_first")
+
+
+def rotate_password(
+    secrets: SecretsDir,
+    password: str,
+    *,
+    set_on_server: Callable[[str], object],
+    secret: str = "db_password",  # noqa: S107  (a secret name)
+    order: str = "server_first",
+    gap: float = 0.2,
+) -> None:
+    """Rotate one user's password: the server and the file, ``gap`` seconds apart.
+
+    Between the two steps the server and the file disagree, and a new connection's login is
+    refused: what an application's retry must absorb. (Redis ACLs, which hold two passwords
+    at once, need no such window: add the new one, write the file, remove the old one.)
+
+    Args:
+        secrets: The secrets directory the application reads.
+        password: The new password.
+        set_on_server: Gives the user ``password`` on the server (``ALTER ROLE ...``).
+        secret: The password's secret name.
+        order: ``"server_first"`` or ``"file_first"``.
+        gap: Seconds between the two steps.
+    """
+    if order not in ROTATION_ORDERS:
+        raise ValueError(f"order must be one of {ROTATION_ORDERS}, not {order!r}")
+
+    def server() -> None:
+        set_on_server(password)
+
+    def file() -> None:
+        secrets.write(secret, password)
+
+    first, second = (server, file) if order == "server_first" else (file, server)
+    first()
+    time.sleep(gap)
+    second()
+
+
+def switch_user(
+    secrets: SecretsDir,
+    user: str,
+    password: str,
+    *,
+    prepare: Callable[[str, str], object],
+    retire: Callable[[], object] | None = None,
+    user_secret: str = "db_user",  # noqa: S107  (a secret name)
+    password_secret: str = "db_password",  # noqa: S107  (a secret name)
+    grace: float = 1.0,
+) -> None:
+    """The alternating-users rotation (AWS Secrets Manager's): no login is ever refused.
+
+    1. ``prepare(user, password)``: the standby ``user`` gets the new password (and may log in);
+    2. both secrets switch together (the user's file first, so that a reader that sees only
+       one of them sees a new user without its password, which the integrations refuse as
+       half a rotation and keep the previous pair);
+    3. after ``grace`` seconds, ``retire()`` disables the previous user.
+    """
+    prepare(user, password)
+    secrets.write_all({**secrets.current, user_secret: user, password_secret: password})
+    time.sleep(grace)
+    if retire is not None:
+        retire()
+
+
+class Load:
+    """Runs ``operation`` from ``threads`` threads until stopped, timing each call.
+
+    Failures are recorded by type (``type(error).__name__``), never by message: a test that
+    prints them cannot leak what a driver put in its text. Loops stop by themselves after
+    ``max_seconds``.
+
+    Attributes:
+        failures: ``(when, error type)`` of each failed call (``time.monotonic()``).
+        samples: ``(when it started, seconds it took)`` of each successful call.
+    """
+
+    def __init__(
+        self, operation: Callable[[], object], *, threads: int = 4, max_seconds: float = 120.0
+    ) -> None:
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.operation = operation
+        self.failures: list[tuple[float, str]] = []
+        self.samples: list[tuple[float, float]] = []
+        self._max_seconds = max_seconds
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"load-{i}", daemon=True)
+            for i in range(threads)
+        ]
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self._max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                self.operation()
+            except Exception as e:  # noqa: BLE001  (recorded: counting failures is the point)
+                with self._lock:
+                    self.failures.append((started, type(e).__name__))
+            else:
+                with self._lock:
+                    self.samples.append((started, time.monotonic() - started))
+
+    def start(self) -> Load:
+        """Start the threads."""
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> Load:
+        """Stop the threads and wait for them."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        return self
+
+    def __enter__(self) -> Load:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @staticmethod
+    def mark() -> float:
+        """Now, on the clock the samples use (to bound a window such as a rotation)."""
+        return time.monotonic()
+
+    @property
+    def operations(self) -> int:
+        """Successful calls so far."""
+        return len(self.samples)
+
+    def latencies(self, start: float | None = None, end: float | None = None) -> list[float]:
+        """Durations of the calls running at some moment of ``[start, end)``, sorted.
+
+        A call slowed by a rotation may have started before it: it counts in the window.
+        """
+        return sorted(
+            took
+            for when, took in self.samples
+            if (start is None or when + took >= start) and (end is None or when < end)
+        )
+
+    def percentile(self, q: float, start: float | None = None, end: float | None = None) -> float:
+        """The ``q``-th percentile latency (nearest rank) of the calls in ``[start, end)``."""
+        values = self.latencies(start, end)
+        if not values:
+            raise ValueError("no call ran in that window")
+        rank = max(0, min(len(values) - 1, round(q / 100 * len(values) + 0.5) - 1))
+        return values[rank]

@@ -24,6 +24,7 @@ This is the only module (with its private ``_tls_*`` helpers) that imports ``cry
 
 from __future__ import annotations
 
+from ._scrub import scrub_errors
 from ._secrets import Secrets
 from ._tls_checks import CHECK_ORDER, Check
 from ._tls_client import RotatingClientContext
@@ -67,6 +68,7 @@ REASONS = (
 )
 
 
+@scrub_errors
 def load(
     cert: Spec,
     key: Spec | None = None,
@@ -129,6 +131,7 @@ def load(
     return material
 
 
+@scrub_errors
 def examine(
     cert: Spec,
     key: Spec | None = None,

@@ -12,7 +12,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from ._required import free_port, unavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,19 +43,9 @@ def require_bindir() -> str:
     """The binaries' directory, or skip (fail when ``RUNSECRETS_REQUIRE_POSTGRES=1``)."""
     bindir = find_bindir()
     if bindir is None:
-        message = "PostgreSQL binaries not found (apt-get install postgresql)"
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{message}; {REQUIRE_ENV}=1 requires them")
-        pytest.skip(message)
+        unavailable("PostgreSQL binaries not found (apt-get install postgresql)", REQUIRE_ENV)
+    assert bindir is not None
     return bindir
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class PostgresServer:

@@ -554,3 +554,30 @@ def test_explain_with_nothing_found_says_where_it_looked(
     assert f"{secrets_dir} (empty)" in err
     assert f"{a_file} (not a directory)" in err
     assert f"{missing} (does not exist)" in err
+
+
+@pytest.mark.parametrize("command", ["check", "exec"])
+def test_a_warning_stays_a_warning_line_under_pythonwarnings_error(
+    tmp_path: Path, sentinel: str, command: str
+) -> None:
+    """``PYTHONWARNINGS=error`` (the application's setting, inherited by its entrypoint) does
+    not turn a group-writable secret into "unexpected InsecurePermissionsWarning" (finding 16
+    of the hardening issue): the CLI shows its warning as one line and goes on."""
+    secret = tmp_path / "api_key"
+    secret.write_text(sentinel)
+    secret.chmod(0o664)
+    env = {**os.environ, "PYTHONWARNINGS": "error", "RUNSECRETS_DIR": str(tmp_path)}
+    env.pop("API_KEY", None)
+    if command == "check":
+        args = ["check", "api_key"]
+    else:
+        env["API_KEY_FILE"] = str(secret)
+        args = ["exec", "--", sys.executable, "-c", "import os; print(len(os.environ['API_KEY']))"]
+    result = subprocess.run(
+        [*_runsecrets(), *args], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "runsecrets: warning:" in result.stderr
+    assert "writable by its group" in result.stderr
+    assert "unexpected" not in result.stderr
+    assert not leaked(sentinel, result.stdout, result.stderr)

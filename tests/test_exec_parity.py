@@ -97,3 +97,22 @@ def test_exec_strips_crlf_where_the_shell_keeps_the_carriage_return(tmp_path: Pa
     )
     assert ok
     assert seen == ["from-file", False]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the reference function needs bash")
+@pytest.mark.parametrize("variable", [None, "inline"], ids=["variable-unset", "variable-set"])
+def test_an_empty_file_variable_is_removed_as_file_env_does(
+    tmp_path: Path, variable: str | None
+) -> None:
+    """Issue 12, finding 10: ``DB_PASSWORD_FILE=`` (set, empty) is unset in the child and
+    ``DB_PASSWORD`` exported (empty, or its own value), exactly as ``file_env`` does."""
+    env = _environment(tmp_path, variable, None)
+    env["DB_PASSWORD_FILE"] = ""
+    script = tmp_path / "reference.sh"
+    script.write_text(REFERENCE)
+    reference = _outcome(["bash", str(script), sys.executable, "-c", SHOW], env)
+    ours = _outcome(
+        [sys.executable, "-m", "runsecrets", "exec", "--", sys.executable, "-c", SHOW], env
+    )
+    assert reference == (True, [variable or "", False])
+    assert ours == reference

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,19 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from runsecrets import SecretNotFoundError
-from runsecrets.integrations.django import secret, secret_bytes
+from runsecrets.integrations.django import close_credentials, secret, secret_bytes
 
 from .conftest import leaked
 
 if not settings.configured:
     settings.configure(USE_TZ=True)
+
+
+@pytest.fixture(autouse=True)
+def _close_credentials() -> Iterator[None]:
+    """Each alias's credentials follow a store with a watcher thread: stop them after a test."""
+    yield
+    close_credentials()
 
 
 def _wrapper(secrets_dir: Path, **runsecrets: object):  # type: ignore[no-untyped-def]
@@ -82,12 +90,18 @@ def test_conflict_is_improperly_configured_without_the_value(tmp_path: Path, sen
     assert sentinel not in str(info.value)
 
 
+def _follow(wrapper: object) -> None:
+    """Wait until the alias's store has published the files' current content."""
+    wrapper.runsecrets_follower.store.reload()  # type: ignore[attr-defined]
+
+
 def test_engine_reads_the_password_for_each_connection(tmp_path: Path, sentinel: str) -> None:
-    """Every call to get_connection_params sees the file's current content."""
+    """Every call to get_connection_params sees the secret's current content."""
     (tmp_path / "db_password").write_text(sentinel)
     wrapper = _wrapper(tmp_path)
     assert wrapper.get_connection_params()["password"] == sentinel
     (tmp_path / "db_password").write_text(sentinel + "-2")
+    _follow(wrapper)
     assert wrapper.get_connection_params()["password"] == sentinel + "-2"
     assert wrapper.get_connection_params()["user"] == "app"
 
@@ -125,24 +139,37 @@ def test_engine_settings_are_checked(
         wrapper.get_connection_params()
 
 
-def test_engine_refuses_a_pool_that_would_freeze_the_password(tmp_path: Path) -> None:
-    """OPTIONS['pool'] fixes the connect arguments once, so it is refused with a reason."""
-    (tmp_path / "db_password").write_text("x")
+def test_engine_with_a_pool_leaves_the_credentials_to_the_pool(
+    tmp_path: Path, sentinel: str
+) -> None:
+    """With OPTIONS['pool'] the parameters are the pool's fixed ones: no password in them (the
+    pool's connections take the current one each; see test_data_django.py)."""
+    (tmp_path / "db_password").write_text(sentinel)
     wrapper = _wrapper(tmp_path)
     wrapper.settings_dict["OPTIONS"] = {"pool": True}
-    with pytest.raises(ImproperlyConfigured, match="pool"):
-        wrapper.get_connection_params()
+    params = wrapper.get_connection_params()
+    assert "password" not in params
+    assert params["user"] == "app"
 
 
 def test_authentication_failures_are_recognised(tmp_path: Path) -> None:
     """PostgreSQL's and MySQL's refused-login errors trigger a retry; others do not."""
+    import psycopg
+
+    pymysql = pytest.importorskip("pymysql")
     wrapper = _wrapper(tmp_path)
     assert wrapper.is_authentication_failure(
-        Exception('FATAL:  password authentication failed for user "app"')
+        psycopg.OperationalError('FATAL:  password authentication failed for user "app"')
     )
-    assert wrapper.is_authentication_failure(Exception(1045, "Access denied for user 'app'"))
-    assert not wrapper.is_authentication_failure(Exception("connection refused"))
-    assert not wrapper.is_authentication_failure(Exception(2003, "Can't connect"))
+    assert wrapper.is_authentication_failure(
+        pymysql.err.OperationalError(1045, "Access denied for user 'app'")
+    )
+    assert not wrapper.is_authentication_failure(psycopg.OperationalError("connection refused"))
+    assert not wrapper.is_authentication_failure(
+        pymysql.err.OperationalError(2003, "Can't connect")
+    )
+    # Text alone, outside a driver's own error type, is not taken for a refusal.
+    assert not wrapper.is_authentication_failure(Exception("password authentication failed"))
 
 
 def test_mysql_engine_reads_the_password_for_each_connection(
@@ -166,6 +193,7 @@ def test_mysql_engine_reads_the_password_for_each_connection(
     )
     assert wrapper.get_connection_params()["password"] == sentinel
     (tmp_path / "db_password").write_text(sentinel + "-2")
+    _follow(wrapper)
     params = wrapper.get_connection_params()
     assert (params["user"], params["password"]) == ("app", sentinel + "-2")
 
@@ -191,17 +219,6 @@ def test_credential_methods_are_django_sensitive_variables(tmp_path: Path, name:
     _wrapper(tmp_path).get_connection_params()  # Django sets the attribute at each call
     if name != "connect":
         assert RotatingCredentialsMixin.get_connection_params.sensitive_variables == "__ALL__"
-
-
-def test_credential_settings_read_is_sensitive(tmp_path: Path) -> None:
-    """``CredentialSettings.read`` (the user and password in its locals) is wrapped too."""
-    from runsecrets.integrations.django import CredentialSettings
-
-    (tmp_path / "db_password").write_text("x")
-    settings_ = CredentialSettings("default", {"password": "db_password", "dirs": [str(tmp_path)]})
-    assert settings_.read() == (None, "x")
-    assert CredentialSettings.read.__code__.co_name == "sensitive_variables_wrapper"
-    assert CredentialSettings.read.sensitive_variables == "__ALL__"
 
 
 def _failed_connect_frames(wrapper: object) -> list[dict[str, object]]:

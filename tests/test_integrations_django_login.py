@@ -16,9 +16,11 @@ import pytest
 pytest.importorskip("django")
 pytest.importorskip("psycopg")
 
+from runsecrets import CredentialsError
 from runsecrets.testing import write_rename
 
 from ._postgres import PostgresServer, running_postgres
+from .test_integrations_django import _close_credentials  # noqa: F401  (autouse: stops the watchers)
 from .test_integrations_django import _wrapper as _settings_wrapper
 
 FAILED = 'password authentication failed for user "app"'
@@ -51,13 +53,18 @@ def _failed_logins(postgres: PostgresServer) -> int:
 
 def test_a_login_that_cannot_succeed_backs_off(postgres: PostgresServer, tmp_path: Path) -> None:
     """A wrong password that never changes, retry_seconds=5: four failed logins in about 5 s
-    (at 0, 0.5, 1.5 and 3.5 s), then the driver's error."""
+    (at 0, 0.5, 1.5 and 3.5 s), then a CredentialsError naming the secret (not the driver's
+    text, which is about the secret)."""
     write_rename(tmp_path / "db_password", "wrong-password")
     wrapper = _wrapper(postgres, tmp_path, retry_seconds=5)
     before = _failed_logins(postgres)
     started = time.monotonic()
-    with pytest.raises(Exception, match="password authentication failed"):
+    with pytest.raises(
+        CredentialsError, match="refused the login with secrets 'db_password'"
+    ) as info:
         wrapper.connect()
+    assert info.value.reason == "refused"
+    assert info.value.attempts == 4
     elapsed = time.monotonic() - started
     time.sleep(0.2)  # the server writes its log line after refusing
     assert _failed_logins(postgres) - before <= 4

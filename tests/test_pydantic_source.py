@@ -273,6 +273,27 @@ def test_invalid_json_names_the_file_not_the_content(tmp_path: Path, sentinel: s
     assert not leaked(sentinel, str(excinfo.value))
 
 
+@pytest.mark.parametrize("opener", ["[", '{"a":'])
+def test_json_nested_too_deeply_is_a_typed_field_error(
+    tmp_path: Path, sentinel: str, opener: str
+) -> None:
+    """JSON nested deeper than the interpreter can decode (finding 15 of the hardening issue)
+    is a ``runsecrets_invalid_json`` error for that field, not a bare ``RecursionError``, and
+    the message says so without quoting the document."""
+    (tmp_path / "ports").write_text(f'["{sentinel}", ' + opener * 100_000)
+
+    class Settings(SecretsSettings):
+        model_config = SettingsConfigDict(secrets_dir=tmp_path)
+        ports: list[Any]
+
+    with pytest.raises(ValidationError) as excinfo:
+        Settings()
+    error = only_error(excinfo)
+    assert (error["loc"], error["type"]) == (("ports",), "runsecrets_invalid_json")
+    assert "nested too deeply" in error["msg"]
+    assert not leaked(sentinel, str(excinfo.value), excinfo.value.json())
+
+
 def test_every_failing_field_is_reported_at_once(tmp_path: Path) -> None:
     """Several unreadable fields give one ``ValidationError`` listing each."""
     os.mkfifo(tmp_path / "token")

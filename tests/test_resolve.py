@@ -217,6 +217,36 @@ def test_case_insensitive_file_lookup_is_an_option(tmp_path: Path) -> None:
     assert Secrets(tmp_path, environ={}, case_sensitive=False).get("db_password") == "v"
 
 
+@pytest.mark.parametrize(
+    ("on_disk", "asked"),
+    [("\u212aey", "key"), ("pa\u017f\u017fword", "password"), ("\u212aEY", "KEY")],
+    ids=["kelvin-sign", "long-s", "kelvin-upper"],
+)
+def test_case_insensitive_lookup_never_matches_a_name_the_rule_rejects(
+    tmp_path: Path, on_disk: str, asked: str
+) -> None:
+    """``case_sensitive=False`` compares ASCII case only (finding 14 of the hardening issue):
+    a file named with the Kelvin sign (U+212A) or long s (U+017F), which Unicode case folding
+    equates with ``k`` and ``s`` but no secret name may hold, never answers for ``key`` or
+    ``password``, neither in the resolver nor in the pydantic source."""
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    from runsecrets.pydantic import RunSecretsSettingsSource
+
+    (tmp_path / on_disk).write_text("from the lookalike")
+    assert Secrets(tmp_path, environ={}, case_sensitive=False).get(asked, None) is None
+
+    class Settings(BaseSettings):
+        model_config = SettingsConfigDict(case_sensitive=False)
+        key: str = "default"
+        password: str = "default"
+
+    field = asked.lower()
+    env = {f"{on_disk}_FILE": str(tmp_path / on_disk)}
+    source = RunSecretsSettingsSource(Settings, tmp_path, environ=env)
+    assert field not in source()
+
+
 def test_sources_order_is_configurable(tmp_path: Path) -> None:
     """Putting the directory first makes a file win over a variable."""
     (tmp_path / "token").write_text("file")
@@ -291,3 +321,28 @@ def test_a_bad_file_variable_target_is_named_with_its_variable(tmp_path: Path, k
     with pytest.raises(SecretReadError) as caught:
         secrets.get("db_password")
     assert f"{target} (named by DB_PASSWORD_FILE)" in str(caught.value)
+
+
+def test_reading_rules_are_one_frozen_value_handed_on_whole(tmp_path: Path) -> None:
+    """``Secrets.rules`` holds every reading option; another resolver (or a store) made from
+    it reads the same way; it is immutable, its repr never shows the environment's values,
+    and giving it with separate options is refused rather than half applied."""
+    from runsecrets import SecretStore
+    from runsecrets._rules import ReadingRules
+
+    (tmp_path / "Token").write_text("t\n")
+    env = {"SECRET_VALUE": "hunter2"}
+    first = Secrets(tmp_path, environ=env, case_sensitive=False, strip=False, prefix="APP_")
+    again = Secrets(rules=first.rules)
+    assert again.rules == first.rules
+    assert again.get("token") == "t\n"
+    store = SecretStore(names=["token"], rules=first.rules)
+    assert store.get("token") == "t\n"
+    assert store.rules == first.rules
+    with pytest.raises(AttributeError):
+        first.rules.prefix = "OTHER_"  # type: ignore[misc]
+    assert "hunter2" not in repr(first.rules)
+    assert first.rules.replace(prefix="X_").prefix == "X_"
+    with pytest.raises(ValueError, match="not both"):
+        Secrets(rules=first.rules, prefix="APP_")
+    assert isinstance(first.rules, ReadingRules)

@@ -56,3 +56,71 @@ def test_sentinel_fixture_blames_exceptions_not_the_tests_own_failures(
     assert "sentinel secret value leaked into: an exception's text" in leaking
     assert plain, "the plain failure's section is missing"
     assert "sentinel secret value leaked" not in plain
+
+
+def test_sentinel_fixture_walks_frame_locals_chains_and_exposed_objects(
+    pytester: pytest.Pytester,
+) -> None:
+    """The check reaches what an error reporter reads (finding 4 of the hardening issue): a
+    value in a library frame's local variable, in an exception's ``__context__`` (hidden from
+    printing by ``from None``), in an exception's attribute, and in an error a test exposes
+    (as kept in ``snapshot.errors``), is each a leak; the test's own frames are not."""
+    pytester.makeconftest((__import__("pathlib").Path(__file__).parent / "conftest.py").read_text())
+    pytester.makepyfile(
+        probe="""
+        def holds_in_a_local(value):
+            data = value.encode()
+            raise ValueError("refused")
+
+        def holds_in_the_context(value):
+            try:
+                raise KeyError(value)
+            except KeyError:
+                raise ValueError("refused") from None
+
+        class Held(Exception):
+            def __init__(self, value):
+                super().__init__("refused")
+                self.detail = value
+
+        def kept_error(value):
+            try:
+                holds_in_a_local(value)
+            except ValueError as error:
+                return error
+        """,
+        test_probe="""
+        import probe
+
+        def test_frame_local(sentinel):
+            probe.holds_in_a_local(sentinel)
+
+        def test_context(sentinel):
+            probe.holds_in_the_context(sentinel)
+
+        def test_attribute(sentinel):
+            raise probe.Held(sentinel)
+
+        def test_exposed(sentinel, expose):
+            expose({"name": probe.kept_error(sentinel)})
+
+        def test_own_frame_is_not_a_leak(sentinel):
+            local = sentinel
+            raise ValueError("refused")
+        """,
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rN")
+    result.assert_outcomes(failed=5)
+    report = result.stdout.str()
+    for test, place in (
+        ("test_frame_local", "frame probe.holds_in_a_local local 'data'"),
+        ("test_context", "ValueError.__context__ KeyError text"),
+        ("test_attribute", "Held.detail"),
+        ("test_exposed", "local 'value'"),
+    ):
+        section = report.partition(f" {test} ")[2].partition("___ test_")[0]
+        assert "sentinel secret value leaked into: an exception's text or what it holds" in section
+        assert place in section, (test, section)
+    own = report.partition(" test_own_frame_is_not_a_leak ")[2]
+    assert own
+    assert "sentinel secret value leaked" not in own

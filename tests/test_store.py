@@ -508,7 +508,7 @@ def test_awatch_holds_a_bounded_number_of_changes_merging_the_rest(tmp_path: Pat
     last = seen[-1]
     assert (last.previous.get("a"), last.snapshot.get("a")) == ("3", "30")
     assert (last.added, last.changed, last.removed) == ({"b"}, {"a"}, set())
-    assert store._subscribers == ()
+    assert store._deliveries.subscriber_count == 0
     assert not store.running
 
 
@@ -544,16 +544,16 @@ def test_awatch_unsubscribes_when_cancelled(tmp_path: Path) -> None:
         task = asyncio.create_task(consume(started))
         await started.wait()
         for _ in range(1000):  # until the consumer subscribed (bounded: a liveness guard)
-            if store._subscribers:
+            if store._deliveries.subscriber_count:
                 break
             await asyncio.sleep(0.005)
-        assert store._subscribers
+        assert store._deliveries.subscriber_count
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(asyncio.wait_for(main(), 30))
-    assert store._subscribers == ()
+    assert store._deliveries.subscriber_count == 0
     assert not store.running
 
 
@@ -565,21 +565,24 @@ def test_awatch_unsubscribes_after_a_break(tmp_path: Path) -> None:
 
     async def main() -> None:
         async def rotate_soon() -> None:
-            while not store._subscribers:
+            while not store._deliveries.subscriber_count:
                 await asyncio.sleep(0.005)
-            _rotate(tmp_path / "a", store, "1")
+            # Published here, or by the watcher's first read if it has not happened yet: either
+            # way the iteration hears of it.
+            write_rename(tmp_path / "a", "1")
+            store.reload()
 
         rotation = asyncio.create_task(rotate_soon())
         async for _ in store.awatch():
             break
         await rotation
         for _ in range(1000):  # until asyncio ran the finalizer (bounded: a liveness guard)
-            if not store._subscribers:
+            if not store._deliveries.subscriber_count:
                 break
             await asyncio.sleep(0.005)
 
     asyncio.run(asyncio.wait_for(main(), 30))
-    assert store._subscribers == ()
+    assert store._deliveries.subscriber_count == 0
     assert not store.running
 
 

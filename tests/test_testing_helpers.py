@@ -73,3 +73,76 @@ def test_secrets_dir_rejects_unknown_style(tmp_path: Path) -> None:
     """A typo in the writer style is an error, not a silent default."""
     with pytest.raises(ValueError, match="unknown writer style"):
         SecretsDir(tmp_path).write("a", "1", style="copy")
+
+
+def test_load_counts_failures_by_type_and_reports_percentiles(sentinel: str) -> None:
+    """Load runs the operation from several threads, keeps each latency and counts failures
+    by their type only (the message, which might quote a value, is never kept)."""
+    import itertools
+    import time
+
+    from runsecrets.testing import Load
+
+    counter = itertools.count()
+
+    def operation() -> None:
+        if next(counter) % 5 == 0:
+            raise ConnectionError(f"refused with {sentinel}")
+        time.sleep(0.001)
+
+    with Load(operation, threads=3, max_seconds=5) as load:
+        start = load.mark()
+        time.sleep(0.2)
+    assert load.operations > 10
+    assert load.failures
+    assert {kind for _, kind in load.failures} == {"ConnectionError"}
+    assert sentinel not in repr(load.failures)
+    assert 0.0009 < load.percentile(50, start) <= load.percentile(100, start)
+    with pytest.raises(ValueError, match="no call ran"):
+        load.percentile(99, start=time.monotonic() + 10)
+    with pytest.raises(ValueError, match="threads"):
+        Load(operation, threads=0)
+
+
+def test_rotate_password_runs_both_steps_in_the_order_asked(tmp_path: Path) -> None:
+    """server_first calls the server before the file is written, file_first the reverse."""
+    from runsecrets.testing import SecretsDir, rotate_password
+
+    d = SecretsDir(tmp_path)
+    d.write("db_password", "old")
+    for order, seen_in_file in (("server_first", "old"), ("file_first", "new")):
+        d.write("db_password", "old")
+        seen: list[str] = []
+        rotate_password(
+            d,
+            "new",
+            set_on_server=lambda p, seen=seen: seen.append((tmp_path / "db_password").read_text()),
+            order=order,
+            gap=0.0,
+        )
+        assert seen == [seen_in_file]
+        assert (tmp_path / "db_password").read_text() == "new"
+    with pytest.raises(ValueError, match="order"):
+        rotate_password(d, "x", set_on_server=print, order="sideways")
+
+
+def test_switch_user_writes_the_user_before_its_password(tmp_path: Path) -> None:
+    """switch_user prepares the standby user, writes both secrets (user first), then retires
+    the previous user after the grace period."""
+    from runsecrets.testing import SecretsDir, switch_user
+
+    d = SecretsDir(tmp_path)
+    d.write_all({"db_user": "blue", "db_password": "a", "other": "kept"})
+    calls: list[object] = []
+    switch_user(
+        d,
+        "green",
+        "b",
+        prepare=lambda u, p: calls.append(("prepare", u, p)),
+        retire=lambda: calls.append("retire"),
+        grace=0.0,
+    )
+    assert calls == [("prepare", "green", "b"), "retire"]
+    assert list(d.current) == ["db_user", "db_password", "other"]
+    assert (tmp_path / "db_user").read_text() == "green"
+    assert (tmp_path / "other").read_text() == "kept"

@@ -108,3 +108,41 @@ def test_missing_secret_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code = main(["tls", "check", "--cert-secret", "nope", "--dir", str(tmp_path)])
     assert code == 1
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "error"),
+    [
+        (["--cert", "{tmp}/missing.pem"], 3, "SecretReadError"),
+        (["--cert-secret", "nope"], 1, "SecretNotFoundError"),
+        (
+            ["--cert-secret", "tls_cert", "--key-secret", "{tmp}/key.pem"],
+            3,
+            "InvalidSecretNameError",
+        ),
+    ],
+    ids=["missing-file", "secret-not-found", "path-as-secret-name"],
+)
+def test_json_reports_every_failure_and_a_secret_name_is_never_a_path(
+    tmp_path: Path,
+    material: tuple[Path, Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    code: int,
+    error: str,
+) -> None:
+    """``--json`` prints one JSON object for a missing file and a secret not found too, with
+    the documented exit code; ``--key-secret`` given a path is refused as a bad name, not read
+    as the path (finding 17 of the hardening issue)."""
+    cert, key, _ = material
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "tls_cert").write_bytes(cert.read_bytes())
+    argv = ["tls", "check", *(a.format(tmp=tmp_path) for a in args), "--json"]
+    assert key == tmp_path / "key.pem"  # a readable, matching key: refused all the same
+    assert main([*argv, "--dir", str(tmp_path / "secrets")]) == code
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["valid"] is False
+    assert report["error"] == error
+    assert report["message"]
+    assert captured.err == ""

@@ -303,3 +303,69 @@ def test_an_ungated_store_publishes_what_only_the_context_refuses(
         _wait_until(lambda: store.get_bytes("tls.crt") == cert_pem(second.cert))
         _wait_until(lambda: context.last_error is not None)
         assert context.material.serial_hex == first.serial_hex
+
+
+def test_the_resolvers_rules_reach_the_internal_store_whole(tmp_path: Path) -> None:
+    """The store a context builds from a resolver reads by the resolver's very rules (finding
+    19 of the hardening issue): every field of ``ReadingRules``, set away from its default
+    here, arrives unchanged; only the environment is layered (the paths given as parts)."""
+    from runsecrets._rules import ReadingRules
+    from runsecrets._tls_source import store_for_specs
+
+    environ = {"OTHER": "x"}
+    chosen: dict[str, object] = {
+        "dirs": (str(tmp_path),),
+        "environ": environ,
+        "prefix": "APP_",
+        "sources": ("directory", "environment", "file_variable"),
+        "case_sensitive": False,
+        "max_size": 1_000_000,
+        "strip": False,
+        "allow_external_links": True,
+    }
+    assert set(chosen) == set(ReadingRules.FIELDS)  # a new field must be added here too
+    defaults = ReadingRules(environ={})
+    assert all(getattr(defaults, f) != v for f, v in chosen.items() if f != "environ")
+    resolver = Secrets(**chosen)  # type: ignore[arg-type]
+    (tmp_path / "tls.key").write_text("k")
+    source = store_for_specs({"cert": tmp_path / "tls.crt", "key": "tls.key"}, resolver)
+    try:
+        rules = source.store.rules
+        for field in ReadingRules.FIELDS:
+            if field != "environ":
+                assert getattr(rules, field) == getattr(resolver.rules, field), field
+        assert rules.environ["OTHER"] == "x"  # the resolver's environment, read through
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("option", ["allow_external_links", "case_sensitive"])
+def test_a_context_reads_what_its_resolver_reads(tmp_path: Path, root: Issued, option: str) -> None:
+    """A resolver that follows a link out of its directory, or matches a name without case:
+    the rotating context over it (an internal store) takes the same material (it used to
+    refuse the link and miss the file), and follows its rotation."""
+    first, second = _leaf(root), _leaf(root)
+    secrets_dir, outside = tmp_path / "secrets", tmp_path / "renewer"
+    secrets_dir.mkdir()
+    outside.mkdir()
+    publish_material(outside, first, root)
+    if option == "allow_external_links":
+        for name in ("tls.crt", "tls.key"):
+            (secrets_dir / name).symlink_to(outside / name)
+        resolver = Secrets(secrets_dir, environ={}, allow_external_links=True)
+    else:
+        publish_material(secrets_dir, first, root)
+        for name in ("tls.crt", "tls.key"):
+            (secrets_dir / name).rename(secrets_dir / name.upper())
+        resolver = Secrets(secrets_dir, environ={}, case_sensitive=False)
+    assert resolver.get_bytes("tls.crt") == cert_pem(first.cert)
+    with RotatingServerContext("tls.crt", "tls.key", secrets=resolver) as context:
+        assert context.material.serial_hex == first.serial_hex
+        target = outside if option == "allow_external_links" else secrets_dir
+        write_rename(
+            target / ("tls.crt" if target is outside else "TLS.CRT"), cert_pem(second.cert)
+        )
+        write_rename(
+            target / ("tls.key" if target is outside else "TLS.KEY"), key_bytes(second.key)
+        )
+        _wait_until(lambda: context.material.serial_hex == second.serial_hex)

@@ -376,8 +376,9 @@ def resolve_reference(
     if top in sys.stdlib_module_names or top == "builtins":
         # Linked through the Python inventory when it is installed (see conf.py).
         return contnode if not app.config.runsecrets_python_inventory else None
-    if top != target or full != target:
-        # A third-party library's type: no inventory of theirs is available offline.
+    if top != target or full != target or any(not o.startswith(f"{PACKAGE}.") for o in origins):
+        # A third-party library's type (a name some module imports from one, even when another
+        # module defines the same name): no inventory of theirs is available offline.
         return contnode
     return None
 

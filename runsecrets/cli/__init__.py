@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import warnings
 
+from ..exceptions import RunSecretsWarning
 from ._exec import parse_exec_fast
 
 TYPE_CHECKING = False
@@ -66,10 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name; default ``sys.argv[1:]``.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    _stand_in_for_closed_streams()
     try:
         # catch_warnings restores the previous display afterwards (main is called in-process).
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            # Our warnings stay warning lines whatever PYTHONWARNINGS says: in an entrypoint
+            # (`runsecrets exec`) that setting is the application's, passed on to it.
+            warnings.simplefilter("always", RunSecretsWarning)
             code = _run(args)
         # Flushed here, where a closed pipe can still be handled, not at interpreter exit.
         sys.stdout.flush()
@@ -114,6 +119,35 @@ def _show_warning(
     """Show a warning as one ``runsecrets: warning: ...`` line on standard error, not Python's
     two lines pointing into the library's source."""
     print(f"runsecrets: warning: {message}", file=file or sys.stderr)
+
+
+def _stand_in_for_closed_streams() -> None:
+    """Give a standard stream the caller closed (``runsecrets check x >&-``) a stand-in.
+
+    Python leaves ``sys.stdout`` (or ``stdin``, ``stderr``) ``None`` when its descriptor is
+    closed, and the first write or flush would fail with a traceback. The stand-in is
+    ``/dev/null`` on that very descriptor: what would have been written there is dropped, as
+    the caller asked; an error line never moves to standard output (``print(file=None)``
+    writes there); a file opened later cannot take descriptor 1; and, opened close-on-exec,
+    it is gone again in a command started by ``runsecrets exec``, which sees the descriptor
+    closed as it was given.
+    """
+    import os
+
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            null = os.open(os.devnull, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+        except OSError:  # no /dev/null (a bare chroot): drop the output in memory
+            import io
+
+            setattr(sys, name, io.TextIOWrapper(io.BytesIO()))
+            continue
+        if null != fd:
+            os.dup2(null, fd, inheritable=False)
+            os.close(null)
+        setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 - lives as sys.<name>
 
 
 def _silence_stdout() -> None:

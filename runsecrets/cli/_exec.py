@@ -3,6 +3,13 @@
 For every ``X_FILE`` in the environment (or only the ``--only`` names): refuse when ``X`` is set
 too (an empty variable counts as unset), read the file into ``X``, remove ``X_FILE``, and replace
 this process with the command, so that signals reach it directly and it stays PID 1.
+
+The command gets the signal state a shell would give it, not the interpreter's: Python ignores
+``SIGPIPE`` and ``SIGXFSZ`` at start-up, and an ignored signal stays ignored across ``exec``
+(``yes | head -1`` would then print "Broken pipe", and a shell loop writing into a closed pipe
+would never end). Both are set back to their default before the ``exec``, as ``subprocess``
+does for its children, and the signal mask is emptied. Dispositions the caller chose (a
+``SIGHUP`` ignored by ``nohup``) are passed on untouched.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 
 class ExecRequest:
@@ -117,47 +124,84 @@ def _run_parsed(args: argparse.Namespace) -> int:
 def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dict[str, str]:
     """The environment the command gets: ``X`` from ``X_FILE``, ``X_FILE`` removed.
 
+    As the official images' ``file_env``: an ``X_FILE`` set but empty is removed too, and ``X``
+    is exported empty unless it has a value. Everything is judged on ``environ`` as given, never
+    on a half-made result, so the order of the variables changes nothing: ``FOO_FILE`` beside
+    ``FOO_FILE_FILE`` is the conflict it is, not a ``FOO_FILE`` quietly replaced by a value.
+
     Raises:
         InvalidSecretNameError: An ``--only`` name is empty or holds ``=`` or a NUL byte: no
             environment variable can be called that (checked before anything is read).
-        SecretConflictError: ``X`` and ``X_FILE`` are both set.
+        SecretConflictError: ``X`` and ``X_FILE`` are both set (checked for every variable
+            before any file is read).
         SecretReadError: An ``X_FILE`` target or an ``--only`` file from a secrets directory
-            cannot be read, is not UTF-8, or holds a NUL byte (``reason="not_env_safe"``).
+            cannot be read, is not UTF-8, or cannot be carried by an environment variable
+            (``reason="not_env_safe"``: a NUL byte, or longer than Linux's limit for one
+            environment string).
         SecretNotFoundError: An ``--only`` variable is set nowhere.
     """
     from .._names import FILE_SUFFIX
-    from .._read import decode_text, read_file
     from .._resolve import check_conflict, file_variables
 
     for variable in request.only or ():
         check_variable_name(variable)
-    env = dict(environ)
-    variables = request.only or [variable for variable, _ in file_variables(env)]
+    given = dict(environ)
+    variables = request.only or [
+        variable for variable, _ in file_variables(given, include_empty=True)
+    ]
     for variable in variables:
-        file_variable = variable + FILE_SUFFIX
-        check_conflict(variable.lower(), variable, file_variable, env)
-        path = env.get(file_variable)
-        if path:
-            result = read_file(path, name=variable.lower(), variable=file_variable)
-            assert result is not None  # missing_ok is off: a missing file raised
-            value = decode_text(result[0], strip=True, name=variable.lower(), path=path)
-            check_env_safe(
-                value, variable.lower(), path, file_variable, f"named by {file_variable}"
-            )
-            env[variable] = value
-        elif request.only and not env.get(variable):
-            from .._provenance import DIRECTORY
-            from .._secrets import Secrets
-
-            secret = Secrets(request.dirs, environ=env, sources=(DIRECTORY,)).secret(
-                variable.lower()
-            )
-            found = secret.provenance.path if secret.provenance is not None else None
-            value = secret.reveal()
-            check_env_safe(value, variable.lower(), found, variable, f"for {variable}")
-            env[variable] = value
-        env.pop(file_variable, None)
+        check_conflict(variable.lower(), variable, variable + FILE_SUFFIX, given)
+    values: dict[str, str] = {}
+    for variable in variables:
+        value = _value_for(variable, request, given)
+        if value is not None:
+            values[variable] = value
+    removed = {variable + FILE_SUFFIX for variable in variables}
+    env = {key: value for key, value in given.items() if key not in removed}
+    env.update(values)  # after the removals: FOO_FILE may be both FOO's file and a value
     return env
+
+
+def _value_for(variable: str, request: ExecRequest, given: Mapping[str, str]) -> str | None:
+    """What ``variable`` is set to in the command's environment (``None``: left as it is)."""
+    from .._names import FILE_SUFFIX
+    from .._read import decode_text, read_file
+
+    name = variable.lower()
+    file_variable = variable + FILE_SUFFIX
+    path = given.get(file_variable)
+    if path:
+        result = read_file(path, name=name, variable=file_variable)
+        assert result is not None  # missing_ok is off: a missing file raised
+        value = decode_text(result[0], strip=True, name=name, path=path)
+        check_env_safe(
+            value,
+            name=name,
+            path=path,
+            variable=file_variable,
+            exported=variable,
+            context=f"named by {file_variable}",
+        )
+        return value
+    if given.get(variable):
+        return None  # its own value stands
+    if request.only:
+        from .._provenance import DIRECTORY
+        from .._secrets import Secrets
+
+        secret = Secrets(request.dirs, environ=given, sources=(DIRECTORY,)).secret(name)
+        found = secret.provenance.path if secret.provenance is not None else None
+        value = secret.reveal()
+        check_env_safe(
+            value,
+            name=name,
+            path=found,
+            variable=variable,
+            exported=variable,
+            context="for " + variable,
+        )
+        return value
+    return ""  # X_FILE set but empty: file_env exports X empty
 
 
 def check_variable_name(variable: str) -> None:
@@ -183,8 +227,24 @@ def check_variable_name(variable: str) -> None:
     )
 
 
-def check_env_safe(value: str, name: str, path: str | None, variable: str, context: str) -> None:
-    """Refuse a value holding a NUL byte: no environment variable can carry one.
+#: Linux's limit on one ``NAME=value`` environment string, its final NUL included
+#: (``MAX_ARG_STRLEN``, 32 pages): ``execve`` fails with E2BIG past it.
+MAX_ENV_STRING = 32 * 4096
+
+
+def check_env_safe(
+    value: str, *, name: str, path: str | None, variable: str, exported: str, context: str
+) -> None:
+    """Refuse a value no environment variable can carry: one holding a NUL byte, or (on
+    Linux) one making ``exported=value`` longer than :data:`MAX_ENV_STRING`.
+
+    Args:
+        value: The value ``exported`` would be set to.
+        name: The secret's name.
+        path: The file the value was read from.
+        variable: The variable that led to the file (the error's ``variable``).
+        exported: The variable the value would be exported as.
+        context: How the file was found (``"named by X_FILE"``), for the message.
 
     Raises:
         SecretReadError: ``reason="not_env_safe"``, naming the secret, its file and the
@@ -192,11 +252,19 @@ def check_env_safe(value: str, name: str, path: str | None, variable: str, conte
     """
     from ..exceptions import SecretReadError
 
-    if "\0" not in value:
-        return
     where = path if path is not None else f"secret {name!r}"
+    if "\0" in value:
+        problem = "holds a NUL byte, which no environment variable can carry"
+    else:
+        size = len(os.fsencode(exported)) + 1 + len(os.fsencode(value)) + 1
+        if size <= MAX_ENV_STRING or not sys.platform.startswith("linux"):
+            return
+        problem = (
+            f"would make {exported}=... {size} bytes, over Linux's limit of {MAX_ENV_STRING} "
+            "bytes (128 KiB) for one environment string: no command could be started with it"
+        )
     raise SecretReadError(
-        f"{where} ({context}) holds a NUL byte, which no environment variable can carry",
+        f"{where} ({context}) {problem}",
         reason="not_env_safe",
         name=name,
         path=path,
@@ -211,16 +279,68 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
     """
     from ._output import error_line
 
-    env = prepare_environment(request, os.environ if environ is None else environ)
+    given = os.environ if environ is None else environ
+    env = prepare_environment(request, given)
     program = request.command[0]
     sys.stdout.flush()
     sys.stderr.flush()
+    restore = default_signal_state()
     try:
         os.execvpe(program, request.command, env)
     except FileNotFoundError:
+        restore()
         error_line(f"exec: command not found: {program}")
         return 127
     except OSError as e:
-        error_line(f"exec: cannot run {program}: {e.strerror}")
+        restore()
+        error_line(f"exec: cannot run {program}: {e.strerror}{_too_big(e, env, given)}")
         return 126
     raise AssertionError("unreachable: execvpe returned")  # pragma: no cover
+
+
+def _too_big(error: OSError, env: Mapping[str, str], given: Mapping[str, str]) -> str:
+    """For E2BIG: which variables this command set, and their sizes (never their values)."""
+    import errno
+
+    if error.errno != errno.E2BIG:
+        return ""
+    added = sorted(key for key, value in env.items() if given.get(key) != value)
+    sizes = ", ".join(f"{key} {len(os.fsencode(env[key]))} bytes" for key in added)
+    return (
+        " (the command line and environment together are over the system's limit, "
+        f"ARG_MAX; set from files: {sizes or 'nothing'})"
+    )
+
+
+#: The signals the interpreter ignores at start-up (``SIGXFZ`` exists on AIX only): the ones
+#: ``subprocess`` restores for its children (``restore_signals=True``).
+INTERPRETER_IGNORED_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
+
+
+def default_signal_state() -> Callable[[], None]:
+    """Set the signals the interpreter ignores back to their default, and empty the signal
+    mask, as a program started by a shell expects; returns the function that undoes it (for
+    when the ``exec`` fails and this process carries on).
+
+    Handlers installed in Python need nothing: ``exec`` resets every caught signal by itself.
+    An ignored signal is different (it stays ignored in the new program), which is why only
+    the interpreter's own are reset and an ignored signal inherited from the caller is kept.
+    """
+    # The C module: ``signal`` imports ``enum``, 4 ms at every container start.
+    import _signal  # type: ignore[import-not-found]
+
+    saved = [
+        (number, _signal.signal(number, _signal.SIG_DFL))
+        for number in (getattr(_signal, name, None) for name in INTERPRETER_IGNORED_SIGNALS)
+        if number is not None
+    ]
+    sigmask = getattr(_signal, "pthread_sigmask", None)  # not on Windows
+    mask = None if sigmask is None else sigmask(_signal.SIG_SETMASK, ())
+
+    def restore() -> None:
+        for number, handler in saved:
+            _signal.signal(number, handler)
+        if sigmask is not None:
+            sigmask(_signal.SIG_SETMASK, mask)
+
+    return restore

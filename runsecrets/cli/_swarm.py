@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import sys
 
+from .._text import printable
 from ..exceptions import RunSecretsError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
-    from ..swarm import RotationReport
+    from ..swarm import AuditEntry, RotationReport
 
 #: Characters of generated values: letters and digits are safe in every shell, URL and config.
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -52,9 +53,11 @@ def _add_rotate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "rotate",
         help="create the next version of a secret and move every service to it",
         description="Create NAME's next version (NAME_v0002, ...), update every service that "
-        "uses an older version at the same target, uid, gid and mode, wait for each update, "
-        "then remove the versions nothing uses. Re-running after a failure finishes the "
-        "interrupted rotation instead of starting another.",
+        "uses the secret named NAME or a version runsecrets made of it (recognised by its "
+        "rotation record, never by a name or label alone) at the same target, uid, gid and "
+        "mode, wait for each update, then remove the versions runsecrets made that nothing "
+        "uses. Jobs are left alone (an update runs a job again). Re-running after a failure "
+        "finishes the interrupted rotation instead of starting another.",
     )
     rotate.add_argument("name", help="the logical name, e.g. db_password")
     source = rotate.add_mutually_exclusive_group(required=True)
@@ -72,7 +75,18 @@ def _add_rotate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--label", action="append", default=[], metavar="KEY=VALUE", help="label the new secret"
     )
     rotate.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds to wait for the updates (300)"
+        "--adopt",
+        action="append",
+        default=[],
+        metavar="SECRET",
+        help="also replace the secret named exactly SECRET (made by hand, or one a stack "
+        "deploy stripped of its record); never removed",
+    )
+    rotate.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds for the whole wait, rollbacks included (300)",
     )
     rotate.add_argument(
         "--no-wait", action="store_true", help="do not wait for the updates (keeps old versions)"
@@ -86,12 +100,13 @@ def _new_value(args: argparse.Namespace) -> bytes:
     """The value to rotate to, from the chosen source (never echoed)."""
     from ..swarm import MAX_SECRET_SIZE
 
-    # One byte over the limit is enough for the size check to refuse: a source that never ends
-    # (``--from-file /dev/zero``) or a huge ``--generate`` must not fill the memory first.
-    limit = MAX_SECRET_SIZE + 1
+    # Swarm takes less than MAX_SECRET_SIZE bytes, so reading that many is enough for the size
+    # check to refuse: a source that never ends (``--from-file /dev/zero``) or a huge
+    # ``--generate`` must not fill the memory first.
+    limit = MAX_SECRET_SIZE
     if args.generate is not None:
-        if not 1 <= args.generate <= MAX_SECRET_SIZE:
-            raise RunSecretsError(f"--generate takes a length from 1 to {MAX_SECRET_SIZE}")
+        if not 1 <= args.generate < MAX_SECRET_SIZE:
+            raise RunSecretsError(f"--generate takes a length from 1 to {MAX_SECRET_SIZE - 1}")
         import secrets
 
         return "".join(secrets.choice(_ALPHABET) for _ in range(args.generate)).encode()
@@ -133,6 +148,7 @@ def run_rotate(args: argparse.Namespace) -> int:
             wait=not args.no_wait,
             timeout=args.timeout,
             remove_old=not args.keep_old,
+            adopt=args.adopt,
         )
     except swarm.RotationError as e:
         _print_report(e.report, args.json)
@@ -163,21 +179,28 @@ def run_audit(args: argparse.Namespace) -> int:
         print(json.dumps([entry.as_dict() for entry in entries], indent=2))
         return 0
     for entry in entries:
-        versions = ", ".join(f"{v.name} (v{v.version})" for v in entry.versions)
-        print(f"{entry.logical_name}: {versions}")
-        for ref in entry.references:
-            print(
-                f"  service {ref.service_name}: {ref.secret_name} at {ref.target} "
-                f"(uid {ref.uid}, gid {ref.gid}, mode {ref.mode:04o})"
-            )
-        for task in entry.tasks:
-            print(
-                f"  task {task.task_id[:12]} of {task.service_name}: {task.secret_name} "
-                f"at {task.target} ({task.state})"
-            )
-        for name in entry.unused:
-            print(f"  unused: {name}")
+        print("\n".join(_audit_lines(entry)))
     return 0
+
+
+def _audit_lines(entry: AuditEntry) -> list[str]:
+    """One entry of ``swarm audit``, every name, label and target escaped (anyone can write
+    labels, and a terminal would act on an escape sequence or a newline)."""
+    versions = ", ".join(f"{printable(v.name)} (v{v.version})" for v in entry.versions)
+    lines = [f"{printable(entry.logical_name)}: {versions}"]
+    lines += [
+        f"  service {printable(ref.service_name)}: {printable(ref.secret_name)} at "
+        f"{printable(ref.target)} (uid {printable(ref.uid)}, gid {printable(ref.gid)}, "
+        f"mode {ref.mode:04o})"
+        for ref in entry.references
+    ]
+    lines += [
+        f"  task {printable(task.task_id[:12])} of {printable(task.service_name)}: "
+        f"{printable(task.secret_name)} at {printable(task.target)} ({printable(task.state)})"
+        for task in entry.tasks
+    ]
+    lines += [f"  unused: {printable(name)}" for name in entry.unused]
+    return lines
 
 
 def run_ls(args: argparse.Namespace) -> int:
@@ -192,9 +215,18 @@ def run_ls(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([s.as_dict() for s in secrets], indent=2))
         return 0
-    rows = [("NAME", "LOGICAL NAME", "VERSION", "CREATED", "UPDATED")]
+    rows: list[tuple[str, ...]] = [("NAME", "LOGICAL NAME", "VERSION", "CREATED", "UPDATED")]
     rows += [
-        (s.name, s.logical_name, str(s.version), s.created_at[:19], s.updated_at[:19])
+        tuple(
+            printable(cell)
+            for cell in (
+                s.name,
+                s.logical_name,
+                str(s.version),
+                s.created_at[:19],
+                s.updated_at[:19],
+            )
+        )
         for s in secrets
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

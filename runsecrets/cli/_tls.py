@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 
-from ..exceptions import InvalidTLSMaterialError
+from ..exceptions import RunSecretsError
 from ._options import add_dir_option, add_prefix_option
+from ._output import exit_code_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,18 +75,26 @@ def _spec(args: argparse.Namespace, part: str) -> str | os.PathLike[str] | None:
 
         return Path(path)
     name: str | None = getattr(args, f"{part}_secret")
+    if name is not None:
+        # A name, never a path in disguise: "--key-secret /etc/key" is refused, not read.
+        from .._names import validate_name
+
+        validate_name(name)
     return name
 
 
 def run_tls_check(args: argparse.Namespace) -> int:
-    """Examine the material and print the verdicts; 0 valid, 3 invalid."""
+    """Examine the material and print the verdicts; 0 valid, 3 invalid, 1 a secret not found.
+
+    With ``--json`` every outcome is one JSON object, failures to read included.
+    """
     from .._secrets import Secrets
     from ..tls import DEFAULT_MIN_VALID_DAYS, examine
 
-    specs = {part: _spec(args, part) for part in _PARTS}
-    cert = specs["cert"]
-    assert cert is not None  # argparse requires one of --cert / --cert-secret
     try:
+        specs = {part: _spec(args, part) for part in _PARTS}
+        cert = specs["cert"]
+        assert cert is not None  # argparse requires one of --cert / --cert-secret
         material = examine(
             cert,
             specs["key"],
@@ -96,21 +105,29 @@ def run_tls_check(args: argparse.Namespace) -> int:
             min_valid_days=DEFAULT_MIN_VALID_DAYS if args.min_days is None else args.min_days,
             secrets=Secrets(args.dirs, prefix=args.prefix),
         )
-    except InvalidTLSMaterialError as e:
+    except RunSecretsError as e:
         if not args.json:
-            raise  # main() prints the one-line error, exit 3
-        print(
-            json.dumps(
-                {"valid": False, "reason": e.reason, "message": e.message, "files": e.files},
-                indent=2,
-            )
-        )
-        return EXIT_INVALID
+            raise  # main() prints the one-line error: exit 1 not found, else 3
+        print(json.dumps(_error_report(e), indent=2))
+        return exit_code_for(e)
     if args.json:
         print(json.dumps(material.as_dict(), indent=2))
     else:
         _print_report(material)
     return EXIT_VALID if material.valid else EXIT_INVALID
+
+
+def _error_report(error: RunSecretsError) -> dict[str, object]:
+    """The JSON object for material that could not be examined (never a value)."""
+    files = getattr(error, "files", None) or ([error.path] if error.path else [])
+    return {
+        "valid": False,
+        "reason": getattr(error, "reason", None),
+        "error": type(error).__name__,
+        "message": error.message,
+        "files": list(files),
+        "searched": list(error.searched),
+    }
 
 
 def _print_report(material: TLSMaterial) -> None:

@@ -9,8 +9,9 @@ is whatever the library pools connections in (an httpx transport, a urllib3 pool
 
 from __future__ import annotations
 
-import threading
 from typing import Generic, TypeVar
+
+from .._forksafe import ForkSafeLock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class RetiringPools(Generic[_P]):
     def __init__(self, context: ssl.SSLContext, make: Callable[[], _P]) -> None:
         self._context = context
         self._make = make
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()  # a rotation listener (the watcher thread) takes it
         self._current = Generation(make(), self._material())
 
     @property

@@ -10,7 +10,8 @@ object pickles as its arguments only, because uvicorn sends its config to spawne
 from __future__ import annotations
 
 import os
-import threading
+
+from .._forksafe import ForkSafeLock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ class PerProcessContext:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._args = args
         self._kwargs = kwargs
-        self._lock = threading.Lock()
+        # Renewed in a forked child: a worker thread may be building the context at the fork.
+        self._lock = ForkSafeLock()
         self._pid: int | None = None
         self._context: RotatingServerContext | None = None
 

@@ -48,6 +48,7 @@ from datetime import timedelta
 
 from flask import Flask, jsonify
 
+from .._scrub import scrub_errors
 from .._store import SecretStore
 from ..exceptions import SecretDecodeError, SecretValidationError
 from ._flask_config import (
@@ -219,6 +220,7 @@ class RunSecrets:
             self.init_app(app)
 
     # ------------------------------------------------------------------------- set-up
+    @scrub_errors  # its frame holds the values read so far
     def init_app(self, app: Flask) -> None:
         """Fill ``app.config`` from the secrets and follow their rotation.
 

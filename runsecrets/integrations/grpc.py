@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import grpc
 
+from .._scrub import scrub_errors
 from .._tls_follow import FollowsRotation, MaterialFollower, Role
 from .._tls_material import DEFAULT_MIN_VALID_DAYS
 from .._tls_source import material_source
@@ -71,6 +72,7 @@ class ServerCertificates(FollowsRotation):
         SecretNotFoundError, SecretReadError: It cannot be read at start-up.
     """
 
+    @scrub_errors
     def __init__(
         self,
         cert: Spec,

@@ -77,10 +77,13 @@ class Docker:
     Attributes:
         cli: Path of the docker client.
         session: The session id: a prefix for names and the value of the session label.
+        host: The engine's address (``-H``), when not the client's default (the cluster
+            suite's engines each have their own socket).
     """
 
     cli: str
     session: str = field(default_factory=lambda: f"rse2e{_random.token_hex(3)}")
+    host: str | None = None
     _count: Iterator[int] = field(default_factory=itertools.count, repr=False)
 
     @property
@@ -105,7 +108,7 @@ class Docker:
         Secret values are passed on standard input, never as arguments, so the logged command
         and any error text are safe to show.
         """
-        command = [self.cli, *args]
+        command = [self.cli, *(("-H", self.host) if self.host else ()), *args]
         log.debug("$ %s", " ".join(arg if len(arg) < 80 else "<script>" for arg in command))
         merged = {**os.environ, **(env or {})}
         result = subprocess.run(
@@ -483,17 +486,53 @@ class Swarm:
     def secret(self, base: str, value: bytes, *labels: str) -> str:
         """Create a Swarm secret from ``value`` (given on stdin); return its full name."""
         name = self.docker.name(base)
-        extra = [arg for label in labels for arg in ("--label", label)]
-        self.docker.run(
-            "secret", "create", "--label", self.docker.label, *extra, name, "-", input=value
-        )
+        self.named_secret(name, value, *labels)
         return name
 
+    def named_secret(self, name: str, value: bytes, *labels: str) -> str:
+        """Create a secret called exactly ``name`` (it must start with the session id, for the
+        clean-up); ``labels`` are ``key=value``. Returns its id."""
+        assert name.startswith(self.docker.session), name
+        extra = [arg for label in labels for arg in ("--label", label)]
+        return self.docker.out(
+            "secret", "create", "--label", self.docker.label, *extra, name, "-", input=value
+        )
+
+    def references(self, service: str) -> dict[str, tuple[str, str, str, int]]:
+        """The service's secret references: target -> (secret name, uid, gid, integer mode)."""
+        (spec,) = self.docker.inspect("service", "inspect", service)
+        refs = spec["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets") or []  # type: ignore[index]
+        return {
+            r["File"]["Name"]: (
+                r["SecretName"],
+                r["File"]["UID"],
+                r["File"]["GID"],
+                r["File"]["Mode"],
+            )
+            for r in refs
+        }
+
+    def secret_names(self, prefix: str) -> list[str]:
+        """The sorted names of the secrets whose names start with ``prefix``."""
+        names = self.docker.out(
+            "secret", "ls", "--format", "{{.Name}}", "--filter", f"name={prefix}"
+        )
+        return sorted(name for name in names.split() if name.startswith(prefix))
+
     def service(
-        self, base: str, *args: str, image: str = APP_IMAGE, command: Sequence[str] = ()
+        self,
+        base: str,
+        *args: str,
+        image: str = APP_IMAGE,
+        command: Sequence[str] = (),
+        update_monitor: str | None = "1s",
     ) -> str:
-        """Create a one-replica service on the internal network; return its name (not waited)."""
+        """Create a one-replica service on the internal network; return its name (not waited).
+
+        ``update_monitor=None`` leaves out the update settings (the engine refuses them for
+        jobs, ``--mode replicated-job``)."""
         name = self.docker.name(base)
+        monitor = ("--update-monitor", update_monitor) if update_monitor else ()
         self.docker.run(
             "service",
             "create",
@@ -511,8 +550,7 @@ class Swarm:
             "2s",
             # Swarm watches a new task for 5s by default before calling an update done; 1s
             # keeps the suite fast (a test that needs longer passes its own value after this).
-            "--update-monitor",
-            "1s",
+            *monitor,
             *args,
             image,
             *command,

@@ -39,26 +39,13 @@ def gate() -> Iterator[Path]:
         directory.rmdir()
 
 
-def _refs(docker: h.Docker, service: str) -> list[tuple[str, str, str, str, int]]:
-    (spec,) = docker.inspect("service", "inspect", service)
-    refs = spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]  # type: ignore[index]
-    return [
-        (r["SecretName"], r["File"]["Name"], r["File"]["UID"], r["File"]["GID"], r["File"]["Mode"])
-        for r in refs
-    ]
-
-
-def _secret_names(docker: h.Docker, logical: str) -> list[str]:
-    names = docker.out("secret", "ls", "--format", "{{.Name}}", "--filter", f"name={logical}")
-    return sorted(names.split())
-
-
 def test_rotate_two_services_sharing_a_secret(
     swarm: h.Swarm, docker_sdk: Any, sentinel: str
 ) -> None:
     """Two services mount one secret at different targets, owners and modes; one rotate call
     moves both to ``<name>_v0002``: new tasks read the new value at the same paths, the
-    references keep target/uid/gid/mode (integers), and the old secret is gone."""
+    references keep target/uid/gid/mode (integers), and the old secret, made by hand, is
+    kept (runsecrets removes only versions it made)."""
     docker = swarm.docker
     old = swarm.secret("db_password", f"{sentinel}-old".encode())
     web = swarm.service(
@@ -83,9 +70,10 @@ def test_rotate_two_services_sharing_a_secret(
         web: "updated",
         worker: "updated",
     }
-    assert report.removed == [old]
-    assert _refs(docker, web) == [(new, "db_password", "0", "0", 0o444)]
-    assert _refs(docker, worker) == [(new, "/etc/worker/db", "10001", "10001", 0o400)]
+    assert report.removed == []
+    assert report.kept == [old]
+    assert swarm.references(web) == {"db_password": (new, "0", "0", 0o444)}
+    assert swarm.references(worker) == {"/etc/worker/db": (new, "10001", "10001", 0o400)}
     (web_box,) = swarm.wait_containers(web, secret=new)
     (worker_box,) = swarm.wait_containers(worker, secret=new)
     assert swarm.exec_probe(web_box, "/run/secrets/db_password") == {
@@ -97,10 +85,11 @@ def test_rotate_two_services_sharing_a_secret(
     assert docker.out("exec", worker_box, "stat", "-c", "%u %g %a", "/etc/worker/db") == (
         "10001 10001 400"
     )
-    assert _secret_names(docker, old) == [new]
+    assert swarm.secret_names(old) == [old, new]
 
     (entry,) = rsw.audit(docker_sdk, old)
-    assert [v.name for v in entry.versions] == [new]
+    assert [v.name for v in entry.versions] == [old, new]
+    assert entry.unused == (old,)
     assert sorted((r.service_name, r.target, r.mode) for r in entry.references) == [
         (web, "db_password", 0o444),
         (worker, "/etc/worker/db", 0o400),
@@ -149,7 +138,7 @@ def test_interrupted_rotation_leaves_valid_secrets_and_rerun_finishes(
         gated: "rolled_back",
     }
     assert report.kept == [old]
-    assert _secret_names(docker, old) == sorted([old, new])
+    assert swarm.secret_names(old) == sorted([old, new])
     # Each service runs on a valid secret: ok on the new one, gated back on the old one.
     (ok_box,) = swarm.wait_containers(ok, secret=new)
     (gated_box,) = swarm.wait_containers(gated, secret=old)
@@ -159,7 +148,7 @@ def test_interrupted_rotation_leaves_valid_secrets_and_rerun_finishes(
     assert swarm.exec_probe(gated_box, "/run/secrets/db_password") == {
         "/run/secrets/db_password": h.digest(f"{sentinel}-old")
     }
-    assert _refs(docker, gated) == [(old, "db_password", "0", "0", 0o444)]
+    assert swarm.references(gated) == {"db_password": (old, "0", "0", 0o444)}
     assert not h.leaked_any(sentinel, str(caught.value), "\n".join(report.lines()))
 
     (gate / "deny").unlink()  # the database now accepts the new password
@@ -168,8 +157,9 @@ def test_interrupted_rotation_leaves_valid_secrets_and_rerun_finishes(
     assert not again.created
     assert again.new_secret == new
     assert {s.service_name: s.state for s in again.services} == {ok: "current", gated: "updated"}
-    assert again.removed == [old]
-    assert _secret_names(docker, old) == [new]
+    assert again.removed == []
+    assert again.kept == [old]
+    assert swarm.secret_names(old) == [old, new]
     (gated_box,) = swarm.wait_containers(gated, secret=new)
     assert swarm.exec_probe(gated_box, "/run/secrets/db_password") == {
         "/run/secrets/db_password": h.digest(f"{sentinel}-new")
@@ -198,7 +188,7 @@ def test_cli_rotate_generate_audit_ls(
     new = f"{old}_v0002"
     assert f"created {new} (version 2 of {old})" in out
     assert f"service {service}: updated ({old} -> {new} at api_token)" in out
-    assert f"removed {old}" in out
+    assert f"kept {old}: not made by runsecrets" in out
     (box,) = swarm.wait_containers(service, secret=new)
     value = docker.run("exec", box, "cat", "/run/secrets/api_token").stdout
     assert len(value) == 40

@@ -23,11 +23,15 @@ it: Django's error reports (``DEBUG = False``), which hide settings by name only
 
 The database engines are the stock PostgreSQL and MySQL/MariaDB backends plus
 :class:`RotatingCredentialsMixin`; mix it into any other backend the same way.
+``OPTIONS["pool"]`` (Django 5.1+, PostgreSQL) works too: the pool's connections follow the
+credentials and a rotation drains it. :func:`follow_secret_key` keeps ``SECRET_KEY`` on its
+secret, the previous key moved into ``SECRET_KEY_FALLBACKS``.
 """
 
 from __future__ import annotations
 
-from ._credentials import CredentialSettings, RotatingCredentialsMixin
+from ._credentials import CredentialSettings, RotatingCredentialsMixin, close_credentials
+from ._secret_key import SecretKeyFollower, follow_secret_key
 from ._settings import secret, secret_bytes
 from ._values import SecretBytes, SecretText
 
@@ -35,7 +39,10 @@ __all__ = [
     "CredentialSettings",
     "RotatingCredentialsMixin",
     "SecretBytes",
+    "SecretKeyFollower",
     "SecretText",
+    "close_credentials",
+    "follow_secret_key",
     "secret",
     "secret_bytes",
 ]

@@ -1,19 +1,24 @@
 """Database credentials read at every new connection, so a rotated password needs no restart.
 
 Django opens a connection with ``get_connection_params()`` then ``get_new_connection()``. The
-mixin re-reads the password (and the user, when it is a secret too) in the first, which costs
-one small file read (tens of microseconds) against a connection's milliseconds. Connections
-already open keep working: servers do not re-authenticate a live session.
+mixin takes the password (and the user, when it is a secret too) from one snapshot of a store
+that follows the secrets, one store per database alias and process, started at the first
+connection (:func:`close_credentials` stops them). Reading it costs a dictionary lookup against
+a connection's milliseconds. Connections already open keep working: servers do not
+re-authenticate a live session.
 
 A rotation has two steps that never happen at the same instant: the server learns the new
 password, and the file is rewritten. A connection attempted between them is refused, so on an
-authentication failure the mixin watches the credentials for a bounded time (``retry_seconds``)
-before giving up with the driver's error: new credentials are tried as soon as they are read,
+authentication failure the credentials are re-read and the login retried for a bounded time
+(``retry_seconds``) before :class:`~runsecrets.CredentialsError` says so (the shared logic is
+in ``runsecrets.integrations._credentials``): new credentials are tried as soon as they are read,
 the refused ones again only after a pause that doubles, so that a login that cannot succeed
-costs the server a handful of failed attempts, not dozens.
+costs the server a handful of failed attempts, not dozens. With ``OPTIONS["pool"]`` (Django
+5.1+, PostgreSQL, psycopg_pool) the pool's own connections follow the credentials the same way,
+and a rotation drains it: see :mod:`runsecrets.integrations.psycopg`.
 
 The methods that handle credentials (``connect``, ``get_connection_params``,
-``get_new_connection``, and the reading and applying of the secrets) are wrapped in Django's
+``get_new_connection``, and the applying of the secrets) are wrapped in Django's
 ``sensitive_variables()``: Django's ``SafeExceptionReporterFilter`` then shows every local of
 those frames, and of every frame they call (Django's own ``connect()``, the driver's
 ``connect(**params)``), as stars in error reports. Django applies that filter when ``DEBUG`` is
@@ -25,31 +30,27 @@ should not have to load); see :func:`sensitive`.
 
 from __future__ import annotations
 
-import logging
-import time
+import threading
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ..._secrets import Secrets
-from ...exceptions import RunSecretsError
+from ...exceptions import CredentialsError
+from .._credentials import DEFAULT_RETRY_SECONDS, CredentialFollower
+from .._refusals import is_authentication_failure
+from .._spec import CredentialSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any, TypeVar
 
-    _F = TypeVar("_F", bound=Callable[..., Any])
+    from .._spec import Credentials
 
-logger = logging.getLogger("runsecrets.django")
+    _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: The key of a ``DATABASES`` entry that configures the mixin.
 SETTINGS_KEY = "RUNSECRETS"
 _KNOWN_KEYS = frozenset(("password", "user", "dirs", "prefix", "retry_seconds"))
-_DEFAULT_RETRY_SECONDS = 5.0
-#: How often the secrets are re-read while a refused login waits for new credentials.
-_POLL = 0.05
-#: The first pause before the same refused credentials are tried again (then doubled).
-_FIRST_SAME_RETRY = 0.5
 
 
 class _SensitiveMethod:
@@ -120,28 +121,64 @@ class CredentialSettings:
         user = options.get("user")
         if user is not None and not isinstance(user, str):
             raise ImproperlyConfigured(f"{where}['user'] must be a secret name")
-        retry = options.get("retry_seconds", _DEFAULT_RETRY_SECONDS)
+        retry = options.get("retry_seconds", DEFAULT_RETRY_SECONDS)
         if not isinstance(retry, (int, float)) or retry < 0:
             raise ImproperlyConfigured(f"{where}['retry_seconds'] must be a number >= 0")
+        dirs = options.get("dirs")
         self.password: str = password
         self.user: str | None = user
-        self.dirs = options.get("dirs")
+        self.dirs: tuple[str, ...] | None = None if dirs is None else tuple(map(str, dirs))
         self.prefix: str = options.get("prefix", "")
         self.retry_seconds = float(retry)
 
-    @sensitive()
-    def read(self) -> tuple[str | None, str]:
-        """The current ``(user, password)``; user is ``None`` when it is not a secret.
+    def key(self) -> tuple[object, ...]:
+        """Every setting, to tell whether an alias's settings changed (tests override them)."""
+        return (self.password, self.user, self.dirs, self.prefix, self.retry_seconds)
 
-        Raises:
-            ImproperlyConfigured: A secret is missing or unreadable (names and places only).
-        """
-        secrets = Secrets(self.dirs, prefix=self.prefix)
-        try:
-            user = None if self.user is None else secrets.get(self.user)
-            return user, secrets.get(self.password)
-        except RunSecretsError as e:
-            raise ImproperlyConfigured(f"database credentials: {e.message}") from e
+
+class _Followers:
+    """One :class:`CredentialFollower` per database alias in this process, made on first use
+    (Django's own pools are kept the same way, per alias and process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_alias: dict[str, tuple[tuple[object, ...], CredentialFollower]] = {}
+
+    def get(
+        self, alias: str, key: tuple[object, ...], make: Callable[[], CredentialFollower]
+    ) -> CredentialFollower:
+        """The alias's follower made for ``key`` (a new one when the key changed)."""
+        entry = self._by_alias.get(alias)
+        if entry is not None and entry[0] == key and entry[1].attached:
+            return entry[1]
+        with self._lock:
+            entry = self._by_alias.get(alias)
+            if entry is not None and entry[0] == key and entry[1].attached:
+                return entry[1]
+            if entry is not None:
+                entry[1].detach()
+            follower = make()
+            self._by_alias[alias] = (key, follower)
+            return follower
+
+    def close(self, alias: str | None = None) -> None:
+        with self._lock:
+            aliases = list(self._by_alias) if alias is None else [alias]
+            entries = [self._by_alias.pop(a) for a in aliases if a in self._by_alias]
+        for _, follower in entries:
+            follower.detach()
+
+
+_FOLLOWERS = _Followers()
+
+
+def close_credentials(alias: str | None = None) -> None:
+    """Stop following the credentials of ``alias`` (every alias when ``None``) in this process.
+
+    Each alias's store (and its watcher thread) is closed; the next connection starts a new one.
+    Call it at shut-down, or between tests that change the ``"RUNSECRETS"`` settings.
+    """
+    _FOLLOWERS.close(alias)
 
 
 class RotatingCredentialsMixin:
@@ -170,6 +207,42 @@ class RotatingCredentialsMixin:
             )
         return CredentialSettings(self.alias, options)
 
+    @property
+    def runsecrets_follower(self) -> CredentialFollower:
+        """This alias's credentials, following the secrets (made on first use)."""
+        settings = self.runsecrets_credentials
+        return _FOLLOWERS.get(self.alias, settings.key(), lambda: self._new_follower(settings))
+
+    def runsecrets_follow_pool(self, pool: Any) -> CredentialFollower:
+        """Make ``pool`` (psycopg_pool's, from ``OPTIONS["pool"]``) follow the credentials."""
+
+        def make() -> CredentialFollower:
+            from ..psycopg import follow_credentials
+
+            settings = self.runsecrets_credentials
+            return follow_credentials(
+                pool,
+                password=settings.password,
+                user=settings.user,
+                dirs=settings.dirs,
+                retry_seconds=settings.retry_seconds,
+                is_authentication_failure=self.is_authentication_failure,
+                store_options={"prefix": settings.prefix},
+            )
+
+        # Keyed by the pool alone: Django makes a new pool when its settings change.
+        return _FOLLOWERS.get(self.alias, ("pool", id(pool)), make)
+
+    def _new_follower(self, settings: CredentialSettings) -> CredentialFollower:
+        return CredentialFollower(
+            CredentialSpec(settings.password, settings.user),
+            dirs=settings.dirs,
+            retry_seconds=settings.retry_seconds,
+            is_authentication_failure=self.is_authentication_failure,
+            label=f"django database {self.alias!r}",
+            store_options={"prefix": settings.prefix},
+        )
+
     @sensitive()
     def connect(self) -> None:
         """Django's ``connect()``, under ``sensitive_variables()``.
@@ -179,115 +252,49 @@ class RotatingCredentialsMixin:
         """
         super().connect()  # type: ignore[misc]
 
+    def _pooled(self) -> bool:
+        return bool((self.settings_dict.get("OPTIONS") or {}).get("pool"))
+
     @sensitive()
     def get_connection_params(self) -> dict[str, Any]:
-        """The stock parameters with the current user and password from the secrets."""
-        options = self.settings_dict.get("OPTIONS") or {}
-        if options.get("pool"):
-            # A pool fixes its connect arguments once, which would freeze the password.
-            raise ImproperlyConfigured(
-                f"settings.DATABASES[{self.alias!r}]: OPTIONS['pool'] cannot follow a rotated "
-                "password; use persistent connections (CONN_MAX_AGE) instead"
-            )
+        """The stock parameters with the current user and password from the secrets.
+
+        With ``OPTIONS["pool"]`` they are the pool's fixed arguments: the pool adds the
+        credentials to each of its connections itself.
+        """
         params: dict[str, Any] = super().get_connection_params()  # type: ignore[misc]
-        self._apply_credentials(params, self.runsecrets_credentials.read())
+        if not self._pooled():
+            self._apply_credentials(params, self._credentials())
         return params
 
     @sensitive()
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        """Connect; on a refused login, wait for new credentials and retry, for a bounded time.
+        """Connect; on a refused login, re-read the credentials and retry for a bounded time."""
+        if self._pooled():
+            return super().get_new_connection(conn_params)  # type: ignore[misc]
 
-        A refused login is retried at once when the secrets hold new credentials (checked
-        every 50 ms), and with the same ones only after a pause that doubles (0.5 s, 1 s, 2 s,
-        ...): the server may learn the new password after the file changed. So with
-        ``retry_seconds=5`` and credentials that never change, the server sees four failed
-        logins, not one every few tens of milliseconds.
-        """
-        credentials = self.runsecrets_credentials
-        retry = _LoginRetry(credentials)
-        while True:
-            try:
-                return super().get_new_connection(conn_params)  # type: ignore[misc]
-            except Exception as e:
-                if not self.is_authentication_failure(e):
-                    raise
-                if retry.attempts == 1 and credentials.retry_seconds > 0:
-                    logger.warning(
-                        "database %r refused the login with secret %r; retrying for up to "
-                        "%.1fs while a rotation completes",
-                        self.alias,
-                        credentials.password,
-                        credentials.retry_seconds,
-                    )
-                fresh = retry.wait(_current(conn_params))
-                if fresh is None:
-                    raise
-            self._apply_credentials(conn_params, fresh)
+        def attempt(credentials: Credentials) -> Any:
+            self._apply_credentials(conn_params, credentials)
+            return super(RotatingCredentialsMixin, self).get_new_connection(conn_params)  # type: ignore[misc]
+
+        try:
+            return self.runsecrets_follower.connect_with(attempt)
+        except CredentialsError as e:
+            if e.reason == "refused":
+                raise  # not a settings problem: the server said no for retry_seconds
+            raise ImproperlyConfigured(f"database {e.message}") from e
+
+    def _credentials(self) -> Credentials:
+        try:
+            return self.runsecrets_follower.credentials()
+        except CredentialsError as e:
+            raise ImproperlyConfigured(f"database {e.message}") from e
 
     @sensitive()
-    def _apply_credentials(
-        self, params: dict[str, Any], credentials: tuple[str | None, str]
-    ) -> None:
-        """Put the ``(user, password)`` read from the secrets into the driver's parameters."""
-        user, password = credentials
-        if user is not None:
-            params["user"] = user
-        params["password"] = password
+    def _apply_credentials(self, params: dict[str, Any], credentials: Credentials) -> None:
+        """Put the user (when it is a secret) and the password into the driver's parameters."""
+        params.update(credentials.as_kwargs())
 
     def is_authentication_failure(self, error: BaseException) -> bool:
         """Whether ``error`` is the server refusing the user name or password."""
-        # PostgreSQL: SQLSTATE 28P01 (invalid_password) or 28000; libpq often has no SQLSTATE
-        # for a failed connection, so its message is the fallback.
-        state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-        if state in ("28P01", "28000"):
-            return True
-        text = str(error)
-        if "password authentication failed" in text or "no password supplied" in text:
-            return True
-        # MySQL/MariaDB: ER_ACCESS_DENIED_ERROR (1045).
-        args: tuple[object, ...] = getattr(error, "args", ())
-        return bool(args) and args[0] == 1045
-
-
-def _current(params: Mapping[str, Any]) -> tuple[str | None, str]:
-    """The ``(user, password)`` the driver was just given."""
-    return params.get("user"), params.get("password", "")
-
-
-class _LoginRetry:
-    """When to try a refused login again, and with which credentials.
-
-    New credentials in the secrets are tried as soon as they are seen; the refused ones only
-    again after a pause that doubles. Nothing is retried after ``retry_seconds``.
-    """
-
-    __slots__ = ("_credentials", "_deadline", "_pause", "attempts")
-
-    def __init__(self, credentials: CredentialSettings) -> None:
-        self._credentials = credentials
-        self._deadline = time.monotonic() + credentials.retry_seconds
-        self._pause = _FIRST_SAME_RETRY
-        self.attempts = 1
-
-    @sensitive()
-    def wait(self, refused: tuple[str | None, str]) -> tuple[str | None, str] | None:
-        """Block until the next attempt is due; its credentials, or ``None``: give up."""
-        same_due = min(time.monotonic() + self._pause, self._deadline)
-        while True:
-            now = time.monotonic()
-            if now >= self._deadline:
-                return None
-            time.sleep(max(0.0, min(_POLL, same_due - now, self._deadline - now)))
-            try:
-                user, password = self._credentials.read()
-            except ImproperlyConfigured:
-                user, password = refused  # gone for a moment, as in the middle of a swap
-            if (refused[0] if user is None else user, password) != refused:
-                break  # a rotation: try the new credentials now
-            if time.monotonic() >= same_due:
-                if same_due >= self._deadline:
-                    return None
-                self._pause *= 2
-                break
-        self.attempts += 1
-        return user, password
+        return is_authentication_failure(error)

@@ -1,0 +1,108 @@
+"""What the scenarios check the way a user would: the CLI's exit and output, service specs,
+the secrets the Swarm holds, and each task's file on the node that runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..e2e import _harness as e2e
+from ._cluster import Cluster, Task
+
+
+@dataclass(frozen=True)
+class Run:
+    """One ``runsecrets`` command: exit status, output, wall time."""
+
+    code: int
+    out: str
+    err: str
+    seconds: float
+    started: float  # seconds since the epoch, to compare with the engine's timestamps
+
+    @property
+    def text(self) -> str:
+        """Standard output and error together (for leak checks and messages)."""
+        return f"{self.out}\n{self.err}"
+
+
+def runsecrets(
+    cluster: Cluster, *args: str, input: bytes | None = None, timeout: float = 600
+) -> Run:
+    """Run ``python -m runsecrets ARGS`` against the cluster's manager (``DOCKER_HOST``)."""
+    started, clock = time.time(), time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "runsecrets", *args],
+        input=input,
+        capture_output=True,
+        timeout=timeout,
+        env=cli_env(cluster),
+        check=False,
+    )
+    return Run(
+        result.returncode,
+        result.stdout.decode(errors="replace"),
+        result.stderr.decode(errors="replace"),
+        time.monotonic() - clock,
+        started,
+    )
+
+
+def cli_env(cluster: Cluster) -> dict[str, str]:
+    """The environment of a ``runsecrets swarm`` command aimed at the cluster's manager."""
+    import os
+
+    return {**os.environ, "DOCKER_HOST": cluster.manager.host}
+
+
+def audit(cluster: Cluster, name: str) -> dict[str, Any]:
+    """``runsecrets swarm audit NAME --json``: the one entry for ``name``."""
+    run = runsecrets(cluster, "swarm", "audit", name, "--json", timeout=60)
+    assert run.code == 0, run.err
+    (entry,) = json.loads(run.out)
+    assert isinstance(entry, dict)
+    return entry
+
+
+def refs(cluster: Cluster, service: str) -> list[tuple[str, str, str, str, int]]:
+    """A service's secret references: (secret, target, uid, gid, mode as an integer)."""
+    (spec,) = cluster.docker.inspect("service", "inspect", service)
+    template = spec["Spec"]["TaskTemplate"]  # type: ignore[index]
+    return [
+        (r["SecretName"], r["File"]["Name"], r["File"]["UID"], r["File"]["GID"], r["File"]["Mode"])
+        for r in template["ContainerSpec"].get("Secrets") or []
+    ]
+
+
+def versions(cluster: Cluster, logical: str) -> list[str]:
+    """Names of the secrets in the Swarm that start with ``logical`` (its versions), sorted."""
+    names = cluster.docker.out(
+        "secret", "ls", "--format", "{{.Name}}", "--filter", f"name={logical}"
+    )
+    return sorted(n for n in names.split() if n.startswith(logical))
+
+
+def secret_path(target: str) -> str:
+    """Where a secret reference's target is in the container (relative: under /run/secrets)."""
+    return target if target.startswith("/") else f"/run/secrets/{target}"
+
+
+def file_in_task(cluster: Cluster, task: Task, path: str) -> tuple[str | None, str]:
+    """The digest of ``path`` in the task (on its node) and its ``uid gid mode``."""
+    digest = cluster.probe(task, path)[path]
+    stat = cluster.exec(task, "stat", "-c", "%u %g %a", path)
+    return digest, stat
+
+
+def json_out(text: str) -> Any:
+    """Parse a probe's JSON output."""
+    return json.loads(text)
+
+
+def digest(value: str) -> str:
+    """The digest the probe reports for ``value``."""
+    return e2e.digest(value)
