@@ -47,6 +47,7 @@ class RetiringPools(Generic[_P]):
         self._make = make
         self._lock = ForkSafeLock()  # a rotation listener (the watcher thread) takes it
         self._current = Generation(make(), self._material())
+        self._unsubscribe: Callable[[], None] | None = None
 
     @property
     def current(self) -> _P:
@@ -72,8 +73,18 @@ class RetiringPools(Generic[_P]):
         with self._lock:
             return self._swap()
 
+    def follow(self, close: Callable[[_P], object]) -> None:
+        """Retire at each rotation, not at the next request: ``close`` each pool no request
+        uses, in the context's listener (for pools that may be closed from any thread)."""
+        subscribe = getattr(self._context, "subscribe", None)
+        if subscribe is not None:
+            self._unsubscribe = subscribe(lambda _material: _close_each(close, self.rotated()))
+
     def close(self) -> list[_P]:
-        """Everything still open that no request uses."""
+        """Stop following the context; everything still open that no request uses."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         with self._lock:
             self._current.retired = True
             return self._closable(self._current)
@@ -96,3 +107,8 @@ class RetiringPools(Generic[_P]):
             generation.closed = True
             return [generation.pool]
         return []
+
+
+def _close_each(close: Callable[[_P], object], pools: list[_P]) -> None:
+    for pool in pools:
+        close(pool)

@@ -102,10 +102,7 @@ class RotatingTransport(httpx.BaseTransport):
     def __init__(self, context: RotatingClientContext, **options: Any) -> None:
         _refuse_tls_options(options)
         self._pools = RetiringPools(context, lambda: httpx.HTTPTransport(verify=context, **options))
-        unsubscribe: Callable[[], None] | None = None
-        if hasattr(context, "subscribe"):
-            unsubscribe = context.subscribe(lambda _material: self._close(self._pools.rotated()))
-        self._unsubscribe = unsubscribe
+        self._pools.follow(httpx.HTTPTransport.close)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` over the pool of the certificate in use."""
@@ -126,9 +123,6 @@ class RotatingTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         """Close the pool in use (a retired one closes with its last response)."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
         self._close(self._pools.close())
 
     @staticmethod

@@ -32,7 +32,6 @@ from ._token import TokenAuth
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Callable
 
 
 __all__ = ["SecretTokenAuth", "TLSAdapter"]
@@ -96,10 +95,7 @@ class TLSAdapter(requests.adapters.BaseAdapter):
     def __init__(self, context: ssl.SSLContext, **options: Any) -> None:
         super().__init__()
         self._pools = RetiringPools(context, lambda: _ContextAdapter(self, context, **options))
-        unsubscribe: Callable[[], None] | None = None
-        if hasattr(context, "subscribe"):
-            unsubscribe = context.subscribe(lambda _material: self._close(self._pools.rotated()))
-        self._unsubscribe = unsubscribe
+        self._pools.follow(_ContextAdapter.close)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         """As ``HTTPAdapter.send``, on the pools of the certificate in use."""
@@ -112,9 +108,6 @@ class TLSAdapter(requests.adapters.BaseAdapter):
 
     def close(self) -> None:
         """Stop following rotation and close every pool no request uses."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
         self._close(self._pools.close())
 
     @staticmethod
