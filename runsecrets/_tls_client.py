@@ -21,12 +21,11 @@ context in service before the next connection.
 from __future__ import annotations
 
 import ssl
-import warnings
 from typing import NamedTuple, overload
 
 from ._forksafe import ForkSafeLock
 from ._scrub import scrub_errors
-from ._tls_context import require_tls12
+from ._tls_context import copy_options, require_tls12
 from ._tls_follow import FollowsRotation, MaterialFollower, Role
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial
 from ._tls_source import material_source
@@ -59,15 +58,6 @@ _SETTINGS = (
     "keylog_filename",
     "sslsocket_class",
     "sslobject_class",
-)
-# Flags whose setting warns (DeprecationWarning, from OpenSSL's layer in CPython).
-_DEPRECATED_OPTIONS = (
-    ssl.OP_NO_SSLv2
-    | ssl.OP_NO_SSLv3
-    | ssl.OP_NO_TLSv1
-    | ssl.OP_NO_TLSv1_1
-    | ssl.OP_NO_TLSv1_2
-    | ssl.OP_NO_TLSv1_3
 )
 # Methods whose last call is the setting (a later call replaces an earlier one).
 _REPLACING = frozenset({"set_alpn_protocols", "set_ciphers", "set_ecdh_curve"})
@@ -376,7 +366,7 @@ class RotatingClientContext(FollowsRotation, ssl.SSLContext):
         context.check_hostname = False
         for name in _SETTINGS:
             if name == "options":
-                _copy_options(self, context)
+                copy_options(self, context)
             else:
                 setattr(context, name, getattr(self, name))
         context.check_hostname = self.check_hostname
@@ -384,16 +374,3 @@ class RotatingClientContext(FollowsRotation, ssl.SSLContext):
         for method, args in calls:
             getattr(context, method)(*args)
         return _Built(context, version)
-
-
-def _copy_options(source: ssl.SSLContext, target: ssl.SSLContext) -> None:
-    options = source.options
-    if not options & ~target.options & _DEPRECATED_OPTIONS:
-        target.options = options
-        return
-    # The application set these flags and was warned where it did; the same warning at each
-    # rotation (an error under -W error) would stop rotations. catch_warnings changes the
-    # process's filters while it lasts: taken only in this rare case.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        target.options = options

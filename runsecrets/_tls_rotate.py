@@ -17,6 +17,7 @@ from __future__ import annotations
 import ssl
 
 from ._scrub import scrub_errors
+from ._tls_context import copy_options
 from ._tls_follow import FollowsRotation, MaterialFollower, Role
 from ._tls_material import DEFAULT_MIN_VALID_DAYS, TLSMaterial
 from ._tls_source import material_source
@@ -134,7 +135,7 @@ class RotatingServerContext(FollowsRotation, ssl.SSLContext):
     def _new_context(self, material: TLSMaterial) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         # What a server may have tuned on this context and OpenSSL reads from the switched one.
-        context.options = self.options
+        copy_options(self, context)
         context.minimum_version = self.minimum_version
         context.maximum_version = self.maximum_version
         if self._alpn_protocols is not None:

@@ -369,3 +369,17 @@ def test_a_context_reads_what_its_resolver_reads(tmp_path: Path, root: Issued, o
             target / ("tls.key" if target is outside else "TLS.KEY"), key_bytes(second.key)
         )
         _wait_until(lambda: context.material.serial_hex == second.serial_hex)
+
+
+def test_a_deprecated_option_set_on_the_server_context_does_not_stop_a_rotation(
+    tmp_path: Path, root: Issued
+) -> None:
+    """OP_NO_TLSv1 warns once, where the server sets it; the context of the next rotation
+    takes it without warning again (an error under -W error, as in this suite)."""
+    publish_material(tmp_path, _leaf(root), root)
+    context = RotatingServerContext(*_paths(tmp_path), watch=False)
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        context.options |= ssl.OP_NO_TLSv1
+    publish_material(tmp_path, _leaf(root))
+    assert context.reload()
+    assert context.serving_context.options & ssl.OP_NO_TLSv1
