@@ -250,8 +250,9 @@ def _commands(
     import argparse
 
     found = [(path, parser)]
-    for action in parser._actions:  # argparse offers no public way to list sub-commands
-        if isinstance(action, argparse._SubParsersAction):
+    # argparse offers no public way to list sub-commands.
+    for action in parser._actions:  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
             for name, sub in action.choices.items():
                 found += _commands(sub, (*path, name))
     return found
@@ -322,7 +323,30 @@ def qualify(target: str) -> str | None:
 
 
 def _is_private(full_name: str) -> bool:
-    return any(part.startswith("_") for part in full_name.split("."))
+    """Whether ``full_name`` lies outside the documented API: a part starts with an underscore,
+    or the module holding it is a package's part that is not a public module (the modules of
+    ``runsecrets.reload``, say: a folder per concern, public only through ``runsecrets``)."""
+    parts = full_name.split(".")
+    if any(part.startswith("_") for part in parts):
+        return True
+    public = {PACKAGE, *public_modules()}
+    for end in range(len(parts), 1, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in public:
+            return False
+        if _is_module(prefix):
+            return True
+    return False
+
+
+@cache
+def _is_module(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 #: The roles that signatures produce for the types they name (and docstrings for classes).
@@ -355,24 +379,9 @@ def resolve_reference(
             )
         # A private alias, type variable or helper class: shown by name, not linked.
         return contnode if _is_private(full) or full != target or "." not in target else None
-    if full != target:
-        from sphinx.ext import intersphinx
-
-        retry = node.deepcopy()
-        retry["reftarget"] = full
-        found = intersphinx.missing_reference(app, env, retry, contnode)
-        if found is not None:
-            return found
-    if top.startswith("_") and top[1:] in sys.stdlib_module_names:
-        # A C module's class, documented under the module that re-exports it (_ssl.MemoryBIO
-        # is ssl.MemoryBIO).
-        from sphinx.ext import intersphinx
-
-        retry = node.deepcopy()
-        retry["reftarget"] = f"{top[1:]}.{full.partition('.')[2]}"
-        found = intersphinx.missing_reference(app, env, retry, contnode)
-        if found is not None:
-            return found
+    found = _intersphinx(app, env, node, contnode, _stdlib_targets(target, full))
+    if found is not None:
+        return found
     if top in sys.stdlib_module_names or top == "builtins":
         # Linked through the Python inventory when it is installed (see conf.py).
         return contnode if not app.config.runsecrets_python_inventory else None
@@ -380,6 +389,35 @@ def resolve_reference(
         # A third-party library's type (a name some module imports from one, even when another
         # module defines the same name): no inventory of theirs is available offline.
         return contnode
+    return None
+
+
+def _stdlib_targets(target: str, full: str) -> list[str]:
+    """Where else to look a type up in the inventories: its qualified name, and for a C
+    module's class the module that re-exports it (``_ssl.MemoryBIO`` is ``ssl.MemoryBIO``)."""
+    targets = [full] if full != target else []
+    top, _, rest = full.partition(".")
+    if top.startswith("_") and top[1:] in sys.stdlib_module_names:
+        targets.append(f"{top[1:]}.{rest}")
+    return targets
+
+
+def _intersphinx(
+    app: Sphinx,
+    env: BuildEnvironment,
+    node: pending_xref,
+    contnode: nodes.TextElement,
+    targets: list[str],
+) -> nodes.Element | None:
+    """The first of ``targets`` the inventories know, linked; ``None`` when none is."""
+    from sphinx.ext import intersphinx
+
+    for target in targets:
+        retry = node.deepcopy()
+        retry["reftarget"] = target
+        found = intersphinx.missing_reference(app, env, retry, contnode)
+        if found is not None:
+            return found
     return None
 
 

@@ -19,6 +19,15 @@ import warnings
 
 from ..exceptions import RunSecretsWarning
 from ._exec import parse_exec_fast
+from ._exit import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_WARNINGS,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,12 +38,16 @@ if TYPE_CHECKING:
 #: Modules under ``runsecrets.cli`` that each add one command with ``register(subparsers)``.
 COMMAND_MODULES = ("_core", "_exec", "_tls", "_watch", "_swarm", "_doctor")
 
-EXIT_OK = 0
-EXIT_NOT_FOUND = 1
-EXIT_WARNINGS = 1  # doctor: warnings only
-EXIT_USAGE = 2
-EXIT_INVALID = 3
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a program killed by it
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_INVALID",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "EXIT_WARNINGS",
+    "build_parser",
+    "main",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +116,7 @@ def _run(args: list[str]) -> int:
     except BrokenPipeError:
         raise  # the reader went away: no error line (main returns 141)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - the user gets one line, never a traceback
         return report_error(e)
 

@@ -23,14 +23,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ..exceptions import RunSecretsError
+from ..exceptions import ActionError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import threading
     from collections.abc import Iterable, Sequence
 
-    from .._snapshot import Changes
+    from ..reload.snapshot import Changes
 
 #: Environment variable with more hosts ``--post`` may reach (comma-separated).
 ALLOWED_HOSTS_ENV = "RUNSECRETS_WATCH_ALLOWED_HOSTS"
@@ -41,13 +41,6 @@ _EXEC_GRACE = 1.0
 #: How often a running command is checked for its end, the timeout and a stop of the watch.
 _EXEC_POLL = 0.05
 _POST_TIMEOUT = 10.0
-
-
-class ActionError(RunSecretsError):
-    """An action could not be carried out (no target process, a command that failed).
-
-    Its message names processes, commands and URLs, never a secret value.
-    """
 
 
 def change_summary(changes: Changes) -> dict[str, object]:

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Mapping, Sequence
 
+    from .._lookup import Place
+    from .._rules import ReadingRules
+
 
 class ExecRequest:
     """What ``runsecrets exec`` was asked to do."""
@@ -56,34 +59,37 @@ def parse_exec_fast(args: Sequence[str]) -> ExecRequest | None:
     only: list[str] = []
     index = 1
     while index < len(args):
-        arg = args[index]
-        if arg == "--":
+        if args[index] == "--":
             command = list(args[index + 1 :])
-            if not command:
-                return None
-            return ExecRequest(command, dirs or None, only or None)
-        if arg.startswith(("--dir=", "--only=")):
-            option, _, value = arg.partition("=")
-            if not value:
-                return None
-            (dirs if option == "--dir" else only).append(value)
-            index += 1
-        elif arg == "--dir":
-            if index + 1 >= len(args) or args[index + 1].startswith("-"):
-                return None
-            dirs.append(args[index + 1])
-            index += 2
-        elif arg == "--only":
-            index += 1
-            start = index
-            while index < len(args) and not args[index].startswith("-"):
-                only.append(args[index])
-                index += 1
-            if index == start:
-                return None
-        else:
+            return ExecRequest(command, dirs or None, only or None) if command else None
+        index = _option(args, index, dirs, only)
+        if index < 0:
             return None
     return None
+
+
+def _option(args: Sequence[str], index: int, dirs: list[str], only: list[str]) -> int:
+    """Take the option at ``args[index]`` into ``dirs`` or ``only``: the index after it, or
+    -1 when it is not of the plain form."""
+    arg = args[index]
+    if arg.startswith(("--dir=", "--only=")):
+        option, _, value = arg.partition("=")
+        if not value:
+            return -1
+        (dirs if option == "--dir" else only).append(value)
+        return index + 1
+    if arg == "--dir":
+        if index + 1 >= len(args) or args[index + 1].startswith("-"):
+            return -1
+        dirs.append(args[index + 1])
+        return index + 2
+    if arg == "--only":
+        start = index = index + 1
+        while index < len(args) and not args[index].startswith("-"):
+            only.append(args[index])
+            index += 1
+        return index if index > start else -1
+    return -1
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -140,8 +146,8 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
             environment string).
         SecretNotFoundError: An ``--only`` variable is set nowhere.
     """
+    from .._lookup import file_variables, places
     from .._names import FILE_SUFFIX
-    from .._resolve import check_conflict, file_variables
 
     for variable in request.only or ():
         check_variable_name(variable)
@@ -149,11 +155,14 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
     variables = request.only or [
         variable for variable, _ in file_variables(given, include_empty=True)
     ]
-    for variable in variables:
-        check_conflict(variable.lower(), variable, variable + FILE_SUFFIX, given)
+    rules = exec_rules(request, given)
+    # Every walk made, so every conflict refused, before any file is read.
+    walks = {
+        variable: list(places(variable.lower(), rules, variable=variable)) for variable in variables
+    }
     values: dict[str, str] = {}
-    for variable in variables:
-        value = _value_for(variable, request, given)
+    for variable, walk in walks.items():
+        value = _value_for(variable, walk, rules, required=bool(request.only))
         if value is not None:
             values[variable] = value
     removed = {variable + FILE_SUFFIX for variable in variables}
@@ -162,46 +171,77 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
     return env
 
 
-def _value_for(variable: str, request: ExecRequest, given: Mapping[str, str]) -> str | None:
-    """What ``variable`` is set to in the command's environment (``None``: left as it is)."""
-    from .._names import FILE_SUFFIX
-    from .._read import decode_text, read_file
+def exec_rules(request: ExecRequest, given: Mapping[str, str]) -> ReadingRules:
+    """The lookup order of ``exec``: ``X_FILE``, then ``X``; for an ``--only`` name, then a
+    file named after it, in lower case, in the secrets directories."""
+    from .._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE
+    from .._rules import ReadingRules
+
+    sources = (
+        (FILE_VARIABLE, ENVIRONMENT, DIRECTORY) if request.only else (FILE_VARIABLE, ENVIRONMENT)
+    )
+    return ReadingRules(request.dirs, environ=given, sources=sources)
+
+
+def _value_for(
+    variable: str, walk: list[Place], rules: ReadingRules, *, required: bool
+) -> str | None:
+    """What ``variable`` is set to in the command's environment (``None``: left as it is),
+    from the first place of its walk that holds it.
+
+    Raises:
+        SecretNotFoundError: ``required`` (an ``--only`` name) and no place holds it.
+    """
+    from .._provenance import ENVIRONMENT
 
     name = variable.lower()
-    file_variable = variable + FILE_SUFFIX
-    path = given.get(file_variable)
-    if path:
-        result = read_file(path, name=name, variable=file_variable)
-        assert result is not None  # missing_ok is off: a missing file raised
-        value = decode_text(result[0], strip=True, name=name, path=path)
-        check_env_safe(
-            value,
-            name=name,
-            path=path,
-            variable=file_variable,
-            exported=variable,
-            context=f"named by {file_variable}",
-        )
-        return value
-    if given.get(variable):
-        return None  # its own value stands
-    if request.only:
+    for place in walk:
+        if place.kind == ENVIRONMENT:
+            return None  # its own value stands
+        value = _read_for(variable, name, place, rules)
+        if value is not None:
+            return value
+    if required:
+        from .._lookup import places_searched
         from .._provenance import DIRECTORY
-        from .._secrets import Secrets
+        from ..exceptions import SecretNotFoundError
 
-        secret = Secrets(request.dirs, environ=given, sources=(DIRECTORY,)).secret(name)
-        found = secret.provenance.path if secret.provenance is not None else None
-        value = secret.reveal()
-        check_env_safe(
-            value,
+        searched = places_searched(name, rules.replace(sources=(DIRECTORY,)))
+        raise SecretNotFoundError(
+            f"secret {name!r} not found; looked in: " + "; ".join(searched),
             name=name,
-            path=found,
-            variable=variable,
-            exported=variable,
-            context="for " + variable,
+            searched=searched,
         )
-        return value
     return ""  # X_FILE set but empty: file_env exports X empty
+
+
+def _read_for(variable: str, name: str, place: Place, rules: ReadingRules) -> str | None:
+    """The text a ``_FILE`` target or a directory's file holds for ``variable``, checked to
+    fit an environment variable; ``None`` for a directory without that file."""
+    from .._lookup import read_place
+    from .._names import validate_name
+    from .._provenance import DIRECTORY
+    from .._read import decode_text
+    from .._warn import WarnedFiles
+
+    in_directory = place.kind == DIRECTORY
+    if in_directory:
+        validate_name(name)  # before a directory is touched
+    found = read_place(name, place, rules, WarnedFiles())
+    if found is None:
+        return None
+    raw, provenance = found
+    assert isinstance(raw, bytes)  # a file's content
+    value = decode_text(raw, strip=True, name=name, path=provenance.path)
+    check_env_safe(
+        value,
+        name=name,
+        path=provenance.path,
+        variable=variable if in_directory else place.variable or variable,
+        exported=variable,
+        context="for " + variable if in_directory else f"named by {place.variable}",
+    )
+    return value
 
 
 def check_variable_name(variable: str) -> None:
@@ -277,6 +317,7 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
 
     Returns only when the command cannot be started: 127 not found, 126 not executable.
     """
+    from ._exit import EXIT_COMMAND_NOT_FOUND, EXIT_NOT_EXECUTABLE
     from ._output import error_line
 
     given = os.environ if environ is None else environ
@@ -290,11 +331,11 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
     except FileNotFoundError:
         restore()
         error_line(f"exec: command not found: {program}")
-        return 127
+        return EXIT_COMMAND_NOT_FOUND
     except OSError as e:
         restore()
         error_line(f"exec: cannot run {program}: {e.strerror}{_too_big(e, env, given)}")
-        return 126
+        return EXIT_NOT_EXECUTABLE
     raise AssertionError("unreachable: execvpe returned")  # pragma: no cover
 
 

@@ -6,7 +6,8 @@ import os
 import sys
 import time
 
-from ..exceptions import RunSecretsError, SecretNotFoundError
+from ..exceptions import RunSecretsError
+from ._exit import EXIT_INVALID, exit_code_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,11 +17,6 @@ if TYPE_CHECKING:
 def error_line(message: str) -> None:
     """Print one ``runsecrets: error: ...`` line on standard error."""
     print(f"runsecrets: error: {message}", file=sys.stderr)
-
-
-def exit_code_for(error: BaseException) -> int:
-    """The documented exit code for an error: 1 not found, 3 anything else."""
-    return 1 if isinstance(error, SecretNotFoundError) else 3
 
 
 def report_error(error: Exception) -> int:
@@ -44,7 +40,7 @@ def report_error(error: Exception) -> int:
         error_line(
             f"unexpected {type(error).__name__}; set RUNSECRETS_DEBUG=1 to see the traceback"
         )
-    return 3
+    return EXIT_INVALID
 
 
 def format_age(mtime: float, now: float | None = None) -> str:

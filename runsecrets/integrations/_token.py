@@ -1,9 +1,9 @@
 """The bearer token an HTTP client sends: the current value of one secret, and the 401 rule.
 
-Shared by the httpx and requests integrations. The value is read from a store's published
-snapshot (a dictionary lookup, never the disk) and turned into the ``Authorization`` header
-value once per new token. After a 401 the store is read again, and the request is worth
-retrying only if the token changed: the rule that ends every refusal in one retry at most.
+Shared by the httpx and requests integrations. The ``Authorization`` header value is derived
+from the store's snapshots (built once per new token, never read from the disk per request).
+After a 401 the store is read again, and the request is worth retrying only if the token
+changed: the rule that ends every refusal in one retry at most.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from ..exceptions import SecretValidationError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .._store import SecretStore
+    from ..reload.derived import Derived
+    from ..reload.snapshot import Snapshot
+    from ..reload.store import SecretStore
 
 # Visible ASCII: what a header value can carry without being split or rejected by a client
 # library (whose error message would quote the value).
@@ -21,6 +23,10 @@ _VISIBLE = frozenset(range(0x21, 0x7F))
 
 class BearerToken:
     """The ``Authorization`` header value for the current value of one secret.
+
+    The header is one of the store's derived values (:meth:`SecretStore.derive
+    <runsecrets.SecretStore.derive>`, ungated: a token this refuses does not hold the store's
+    other secrets back), built once per new token and committed with the snapshot it came from.
 
     Args:
         name: The secret holding the token.
@@ -33,20 +39,22 @@ class BearerToken:
         SecretValidationError: It is empty or holds a character a header cannot carry.
     """
 
-    __slots__ = ("_cached", "_name", "_owned", "_prefix", "_store", "scheme")
+    __slots__ = ("_derived", "_name", "_owned", "_prefix", "_store", "scheme")
 
     def __init__(self, name: str, *, store: SecretStore | None, scheme: str) -> None:
         self._name = name
         self.scheme = scheme
         self._prefix = f"{scheme} " if scheme else ""
-        self._cached: tuple[str | None, str] = (None, "")
         self._owned = store is None
         if store is None:
-            from .._store import SecretStore
+            from ..reload.store import SecretStore
 
             store = SecretStore(names=[name])
         self._store = store
         try:
+            self._derived: Derived[str] = store.derive(
+                self._build, names=[name], gate=False, label=f"token {name!r}"
+            )
             self.header()
         except BaseException:
             self.close()
@@ -60,14 +68,16 @@ class BearerToken:
         return self._name
 
     def header(self) -> str:
-        """The header value for the token published now."""
-        token = self._store.get(self._name)
-        cached_token, header = self._cached
-        if token is cached_token:  # the same published value: the same string object
-            return header
-        header = self._prefix + self._checked(token)
-        self._cached = (token, header)
-        return header
+        """The header value for the token published now.
+
+        Raises:
+            SecretValidationError: The token published now cannot be sent.
+        """
+        derived = self._derived
+        error = derived.last_error
+        if error is not None:
+            raise error.with_traceback(None)
+        return derived.value
 
     def renewed(self, sent: str) -> str | None:
         """After a 401 to a request sent with ``sent``: the header to retry with, or ``None``
@@ -79,9 +89,15 @@ class BearerToken:
         return None if current == sent else current
 
     def close(self) -> None:
-        """Stop the internal store, if there is one."""
+        """Stop following the token; stop the internal store, if there is one."""
+        derived = getattr(self, "_derived", None)
+        if derived is not None:
+            derived.close()
         if self._owned:
             self._store.close()
+
+    def _build(self, snapshot: Snapshot) -> str:
+        return self._prefix + self._checked(snapshot.get(self._name))
 
     def _checked(self, token: str) -> str:
         problem = None

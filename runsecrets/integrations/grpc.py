@@ -22,9 +22,9 @@ from __future__ import annotations
 import grpc
 
 from .._scrub import scrub_errors
-from .._tls_follow import FollowsRotation, MaterialFollower, Role
-from .._tls_material import DEFAULT_MIN_VALID_DAYS
-from .._tls_source import material_source
+from ..tls._follow import FollowsRotation, MaterialFollower, Role
+from ..tls._material import DEFAULT_MIN_VALID_DAYS
+from ..tls._source import material_source
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,13 +32,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .._secrets import Secrets
-    from .._store import SecretStore
-    from .._tls_material import TLSMaterial
-    from .._tls_source import Spec
+    from ..reload.store import SecretStore
+    from ..tls._material import TLSMaterial
+    from ..tls._source import Spec
 
 __all__ = ["ServerCertificates"]
 
-_ROLE = Role("gRPC server certificate", "serving")
+_ROLE = Role("gRPC server certificate", "serving", "gRPC server material")
 
 
 class ServerCertificates(FollowsRotation):
@@ -62,7 +62,8 @@ class ServerCertificates(FollowsRotation):
         store: Follow this :class:`~runsecrets.SecretStore` (secret names only).
         watch: Without ``store``: follow the files with an internal store started now (stop it
             with :meth:`close`). ``False``: change only on :meth:`reload`.
-        gate_store: With ``store``: add the checks to the store's validators.
+        gate_store: With ``store``: a candidate these certificates refuse is held back by the
+            store (they are a gated derived value of it). ``False``: only they refuse it.
         clock: Returns the time to check validity at (timezone-aware); default: now.
 
     Raises:
