@@ -20,6 +20,9 @@ path, and refuses material that would break or weaken a TLS endpoint, with a sta
                        context keeps serving the last good one)
 =====================  ===================================================================
 
+:class:`RotatingServerContext` serves, and :class:`RotatingClientContext` presents (mutual TLS),
+the newest material that passed these checks, switching whole pairs as they rotate.
+
 This package is the only one that imports ``cryptography``; ``import runsecrets`` does not load
 it.
 """
