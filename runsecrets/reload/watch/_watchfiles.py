@@ -1,7 +1,7 @@
 """The watchfiles backend: the only module that imports watchfiles (an adapter).
 
 It drives watchfiles' Rust notifier directly, ``watchfiles._rust_notify.RustNotify``: a private
-API, so the supported range is bounded in ``pyproject.toml`` (``watchfiles>=0.21,<2``) and the
+API, so the supported range is bounded in ``pyproject.toml`` (``watchfiles>=0.20,<2``) and the
 compatibility suite runs the watcher tests at both ends. Everything it relies on is here:
 
 - ``RustNotify(paths, debug, force_polling, poll_delay_ms, recursive, ignore_permission_denied)``
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 #: The watchfiles versions this adapter is written for (``pyproject.toml`` says the same).
-SUPPORTED = ">=0.21,<2"
+SUPPORTED = ">=0.20,<2"
 
 
 class WatchfilesBackend:
