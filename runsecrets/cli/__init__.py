@@ -3,7 +3,8 @@
 ``main(argv)`` runs one command and returns its exit code, so tests call it without a
 subprocess. Exit codes: 0 ok, 1 not found or check failed, 2 usage, 3 read or validation error
 (126 and 127 for ``exec``: the command could not be run, or was not found, as in a shell;
-``doctor``: 0 clean, 1 warnings only, 3 any error), 141
+``exec --restart-on-change``: the command's own status, 128 + N for signal N; ``doctor``: 0
+clean, 1 warnings only, 3 any error), 141
 when the reader of standard output went away (``runsecrets explain | head -1``), as a shell
 reports a program killed by SIGPIPE.
 
@@ -62,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read container secrets safely: FOO_FILE variables, FOO variables, "
         "secrets directories such as /run/secrets.",
         epilog="Exit codes: 0 ok, 1 not found or check failed, 2 usage, 3 read or validation "
-        "error; exec: 126 command not executable, 127 command not found; doctor: 0 clean, 1 "
+        "error; exec: 126 command not executable, 127 command not found, with "
+        "--restart-on-change the command's own status (128+N for signal N); doctor: 0 clean, 1 "
         "warnings only, 3 an error; 141 output pipe closed.",
     )
     parser.add_argument("--version", action="version", version=f"runsecrets {__version__}")

@@ -53,16 +53,6 @@ def change_summary(changes: Changes) -> dict[str, object]:
     }
 
 
-def describe_command(command: Sequence[str]) -> str:
-    """A command as log lines show it: the program only, never its arguments."""
-    if not command:
-        return "(no command)"
-    hidden = len(command) - 1
-    if not hidden:
-        return command[0]
-    return f"{command[0]} ({hidden} argument{'s' if hidden > 1 else ''} not shown)"
-
-
 class ExecAction:
     """Run a command (no shell) with ``RUNSECRETS_CHANGED`` and ``RUNSECRETS_VERSION`` set.
 

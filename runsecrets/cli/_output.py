@@ -11,12 +11,24 @@ from ._exit import EXIT_INVALID, exit_code_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .._provenance import Provenance
 
 
 def error_line(message: str) -> None:
     """Print one ``runsecrets: error: ...`` line on standard error."""
     print(f"runsecrets: error: {message}", file=sys.stderr)
+
+
+def describe_command(command: Sequence[str]) -> str:
+    """A command as log lines show it: the program only, never its arguments."""
+    if not command:
+        return "(no command)"
+    hidden = len(command) - 1
+    if not hidden:
+        return command[0]
+    return f"{command[0]} ({hidden} argument{'s' if hidden > 1 else ''} not shown)"
 
 
 def report_error(error: Exception) -> int:

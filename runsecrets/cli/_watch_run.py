@@ -236,7 +236,8 @@ def _install_stop_handlers(pending: _Pending) -> dict[int, Callable[..., object]
 
 def _describe(args: argparse.Namespace) -> str:
     """The action for the start-up log line: a URL redacted, a command by its program only."""
-    from ._actions import describe_command, redact_url
+    from ._actions import redact_url
+    from ._output import describe_command
 
     if args.signal is not None:
         if args.pid is not None:

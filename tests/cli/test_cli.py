@@ -267,6 +267,8 @@ EXEC_ARGVS = [
     ["exec", "--dir", "/d1", "--dir=/d2", "--", "prog"],
     ["exec", "--only", "A", "B", "--", "prog", "arg"],
     ["exec", "--only=A", "--only", "B", "--dir", "/d", "--", "prog"],
+    ["exec", "--file-prefix", "FILE__", "--", "prog"],
+    ["exec", "--file-prefix=FILE__", "--only", "A", "--file-prefix", "X_", "--", "prog"],
 ]
 
 
@@ -276,7 +278,7 @@ def test_exec_fast_parser_agrees_with_argparse(argv: list[str]) -> None:
     fast = parse_exec_fast(argv)
     namespace = build_parser().parse_args(argv)
     command = namespace.command[1:] if namespace.command[:1] == ["--"] else namespace.command
-    assert fast == ExecRequest(command, namespace.dirs, namespace.only)
+    assert fast == ExecRequest(command, namespace.dirs, namespace.only, namespace.file_prefix)
 
 
 @pytest.mark.parametrize(
@@ -288,6 +290,9 @@ def test_exec_fast_parser_agrees_with_argparse(argv: list[str]) -> None:
         ["exec", "--help"],
         ["exec", "--dir", "--", "x"],
         ["exec", "--only", "--", "x"],
+        ["exec", "--file-prefix", "--", "x"],
+        ["exec", "--file-prefix=", "--", "x"],
+        ["exec", "--restart-on-change", "--", "x"],
         ["exec", "--bogus", "--", "x"],
         ["get", "x"],
     ],

@@ -21,9 +21,9 @@ from runsecrets.cli._actions import (
     ExecAction,
     PostAction,
     check_post_url,
-    describe_command,
     redact_url,
 )
+from runsecrets.cli._output import describe_command
 from runsecrets.cli._watch_run import _describe, _Pending, _serve
 from runsecrets.reload.snapshot import Changes, Snapshot
 from runsecrets.testing import write_rename

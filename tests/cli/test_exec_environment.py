@@ -136,3 +136,27 @@ def test_an_environment_over_arg_max_names_what_was_added(tmp_path: Path, sentin
     assert "ARG_MAX" in result.stderr
     assert "FOO0 100" in result.stderr
     assert not leaked(sentinel, result.stdout, result.stderr)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows' environment is text")
+def test_bytes_that_are_not_utf8_pass_through_from_files_and_directories(tmp_path: Path) -> None:
+    """Issue 18: a Latin-1 password reaches the command byte for byte, from an ``X_FILE``
+    target and from an ``--only`` directory file alike (``file_env`` passes bytes; only a NUL
+    cannot be carried), with a BOM and trailing line endings dropped as for text."""
+    (tmp_path / "foo").write_bytes(b"caf\xe9\r\n")
+    (tmp_path / "bar").write_bytes(b"\xef\xbb\xbf\xff\xfe\n")
+    request = ExecRequest(["true"], [str(tmp_path)], ["FOO", "BAR"])
+    prepared = prepare_environment(request, {"FOO_FILE": str(tmp_path / "foo")})
+    assert {key: os.fsencode(value) for key, value in prepared.items()} == {
+        "FOO": b"caf\xe9",
+        "BAR": b"\xff\xfe",
+    }
+    show = "import os, sys; sys.stdout.buffer.write(os.environb[b'FOO'])"
+    result = subprocess.run(
+        [sys.executable, "-m", "runsecrets", "exec", "--", sys.executable, "-c", show],
+        env=_clean_env(FOO_FILE=str(tmp_path / "foo")),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (0, b"caf\xe9"), result.stderr
