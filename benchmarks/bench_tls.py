@@ -17,13 +17,13 @@ import ssl
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests._pki
 
+from _load import Load
 from _timing import time_calls, verdict
 
 from runsecrets.testing import write_rename
@@ -69,51 +69,27 @@ def validation(runs: int, directory: Path) -> None:
         print(f"  ratio to {label}: {ratio:.2f}x (target <= 10x: {verdict(ratio, 10)})")
 
 
-class Load:
-    """Two client threads handshaking without pause; counts and failures."""
+class ServedLoad(Load):
+    """Two client threads handshaking without pause; serials served outside ``known``."""
 
     def __init__(self, port: int, root: Issued, known: set[str]) -> None:
+        super().__init__()
         self.port = port
         self.known = known
-        self.handshakes = 0
-        self.failures: list[str] = []
         self.unknown: list[str] = []
-        self._stop = threading.Event()
         self._root_pem = cert_pem(root.cert).decode()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run) for _ in range(2)]
+        self._clients: dict[int, ssl.SSLContext] = {}
 
-    def _run(self) -> None:
-        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        client.load_verify_locations(cadata=self._root_pem)
-        while not self._stop.is_set():
-            try:
-                serial = fetch_serial(self.port, client)
-            except (ssl.SSLError, OSError, AssertionError) as e:
-                with self._lock:
-                    self.failures.append(f"{type(e).__name__}: {e}")
-                continue
-            with self._lock:
-                self.handshakes += 1
-                if serial not in self.known:
-                    self.unknown.append(serial)
-
-    def __enter__(self) -> Load:
-        self.started = time.perf_counter()
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-        self.elapsed = time.perf_counter() - self.started
-
-    @property
-    def rate(self) -> float:
-        """Handshakes per second."""
-        return self.handshakes / self.elapsed
+    def connect(self, index: int) -> None:
+        if index not in self._clients:
+            client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            client.load_verify_locations(cadata=self._root_pem)
+            self._clients[index] = client
+        serial = fetch_serial(self.port, self._clients[index])
+        with self.lock:
+            self.handshakes += 1
+            if serial not in self.known:
+                self.unknown.append(serial)
 
 
 def rotation(rounds: int, rotations: int, interval: float, directory: Path) -> None:
@@ -142,7 +118,7 @@ def rotation(rounds: int, rotations: int, interval: float, directory: Path) -> N
                 rotating = RotatingServerContext(cert, key, ca)
                 context = rotating
             server = TLSServer(context).start()
-            with Load(server.port, root, known) as clients:
+            with ServedLoad(server.port, root, known) as clients:
                 for i, leaf in enumerate(leaves[1:]):
                     files = [(cert, cert_pem(leaf.cert)), (key, key_bytes(leaf.key))]
                     if i % 2:

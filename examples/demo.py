@@ -21,6 +21,7 @@ LATER_PARTS = (
     ("demo_rotation", "Hot reload: one secret rotated three ways"),
     ("demo_settings", "pydantic-settings: live settings re-validated on rotation"),
     ("demo_tls", "TLS: validate, refuse a mismatched key, rotate a live server"),
+    ("demo_mtls", "Mutual TLS: a client and a server rotate their certificates under load"),
     ("demo_sidecar", "Sidecar: a watcher signals the app when a secret changes"),
 )
 

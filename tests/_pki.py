@@ -287,3 +287,32 @@ def client_trusting(root: Issued) -> ssl.SSLContext:
     client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     client.load_verify_locations(cadata=cert_pem(root.cert).decode())
     return client
+
+
+#: A writer process: ``python -c PAIR_WRITER STAGING LIVE ORDER COUNT`` renames ``STAGING/<i>.crt``
+#: and ``<i>.key`` over ``LIVE/tls.crt`` and ``tls.key`` for each i, one file then the other 30 ms
+#: apart (ORDER ``cert-first`` or ``key-first``), 50 ms between rotations.
+PAIR_WRITER = """
+import sys, time
+from pathlib import Path
+from runsecrets.testing import write_rename
+staging, live, order, count = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+for i in range(count):
+    cert = (staging / f"{i}.crt").read_bytes()
+    key = (staging / f"{i}.key").read_bytes()
+    steps = [("tls.crt", cert), ("tls.key", key)]
+    if order == "key-first":
+        steps.reverse()
+    for name, data in steps:
+        write_rename(live / name, data)
+        time.sleep(0.03)  # the two files land at clearly different moments
+    time.sleep(0.05)
+"""
+
+
+def stage_pairs(staging: Path, leaves: list[Issued]) -> None:
+    """Write each leaf as ``<i>.crt`` and ``<i>.key`` for :data:`PAIR_WRITER`."""
+    staging.mkdir(parents=True, exist_ok=True)
+    for i, leaf in enumerate(leaves):
+        (staging / f"{i}.crt").write_bytes(cert_pem(leaf.cert))
+        (staging / f"{i}.key").write_bytes(key_bytes(leaf.key))

@@ -18,6 +18,8 @@ class TLSServer:
     """Accepts connections on 127.0.0.1, handshakes with ``context``, writes ``ok``, closes.
 
     Each connection is served in its own thread, so a slow client never stalls the others.
+    ``presented`` lists the serial of each client certificate presented, in handshake order;
+    ``presented_by`` maps the name a client gave its connection (sent after ``ok``) to it.
     """
 
     def __init__(self, context: ssl.SSLContext) -> None:
@@ -25,7 +27,10 @@ class TLSServer:
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.port: int = self._listener.getsockname()[1]
         self.failures: list[str] = []
+        self.presented: list[str] = []
+        self.presented_by: dict[str, str] = {}
         self._stopping = False
+        self._serving: set[threading.Thread] = set()
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
     def start(self) -> TLSServer:
@@ -34,12 +39,15 @@ class TLSServer:
         return self
 
     def stop(self) -> None:
-        """Stop accepting and wait for the accept loop to end."""
+        """Stop accepting; wait for the accept loop and the connections being served to end
+        (what they record is complete once this returns)."""
         self._stopping = True
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
         self._listener.close()
         self._thread.join(timeout=5)
+        for thread in list(self._serving):
+            thread.join(timeout=5)
 
     def _accept_loop(self) -> None:
         while not self._stopping:
@@ -47,17 +55,30 @@ class TLSServer:
                 connection, _ = self._listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+            thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
+            self._serving.add(thread)
+            thread.start()
 
     def _serve(self, connection: socket.socket) -> None:
         # Small writes both ways: without this, Nagle and delayed ACKs add 40 ms per exchange.
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             with self.context.wrap_socket(connection, server_side=True) as tls:
+                der = tls.getpeercert(binary_form=True)
+                if der:
+                    self.presented.append(serial_of(der))
                 tls.sendall(b"ok\n")
-                tls.recv(16)  # wait for the client to close: no truncated-stream noise
+                # A client may name the connection before it closes (ports do not: loopback
+                # reuses them at once); then wait for the close: no truncated-stream noise.
+                tag = tls.recv(64)
+                if tag:
+                    if der:
+                        self.presented_by[tag.decode(errors="replace")] = serial_of(der)
+                    tls.recv(16)
         except (ssl.SSLError, OSError) as e:
             self.failures.append(f"{type(e).__name__}: {e}")
+        finally:
+            self._serving.discard(threading.current_thread())
 
 
 @contextmanager
@@ -78,6 +99,11 @@ def fetch_serial(port: int, client: ssl.SSLContext, server_name: str = "localhos
         der = tls.getpeercert(binary_form=True)
         assert der is not None
         assert tls.recv(3) == b"ok\n"
+    return serial_of(der)
+
+
+def serial_of(der: bytes) -> str:
+    """A DER certificate's serial in upper-case hex, as openssl prints it."""
     return format(x509.load_der_x509_certificate(der).serial_number, "X")
 
 

@@ -178,7 +178,11 @@ def _entry(module_name: str, name: str, value: object, homes: dict[int, str]) ->
             "",
         ]
     if kind in ("class", "exception"):
-        return [f".. auto{kind}:: {name}", "   :members:", "   :special-members: __call__", ""]
+        lines = [f".. auto{kind}:: {name}", "   :members:", "   :special-members: __call__"]
+        stops = _inherited_stops(value, homes)  # type: ignore[arg-type]
+        if stops:
+            lines.append(f"   :inherited-members: {', '.join(stops)}")
+        return [*lines, ""]
     if kind == "function":
         return [f".. autofunction:: {name}", ""]
     # Constants: their ``#:`` comment sits where they are defined, maybe a private module, and
@@ -188,6 +192,20 @@ def _entry(module_name: str, name: str, value: object, homes: dict[int, str]) ->
     if len(shown) <= 72 and "\n" not in shown:
         lines.append(f"   :value: {shown}")
     return [*lines, "", *(f"   {line}" for line in _attribute_doc(module_name, name)), ""]
+
+
+def _inherited_stops(cls: type, homes: dict[int, str]) -> list[str]:
+    """For a class built on a private base of the package (a mixin that no page describes):
+    the names of its other bases, so that autodoc shows the private base's members with the
+    class and nothing inherited from elsewhere (``ssl.SSLContext``'s, say). Empty otherwise."""
+    private = [
+        base
+        for base in cls.__mro__[1:]
+        if base.__module__.split(".")[0] == PACKAGE and id(base) not in homes
+    ]
+    if not private:
+        return []
+    return sorted({base.__name__ for base in cls.__mro__[1:] if base not in private})
 
 
 def _kind(value: object) -> str:
@@ -362,14 +380,9 @@ def resolve_reference(
             )
         # A private alias, type variable or helper class: shown by name, not linked.
         return contnode if _is_private(full) or full != target or "." not in target else None
-    if full != target:
-        from sphinx.ext import intersphinx
-
-        retry = node.deepcopy()
-        retry["reftarget"] = full
-        found = intersphinx.missing_reference(app, env, retry, contnode)
-        if found is not None:
-            return found
+    found = _intersphinx(app, env, node, contnode, _stdlib_targets(target, full))
+    if found is not None:
+        return found
     if top in sys.stdlib_module_names or top == "builtins":
         # Linked through the Python inventory when it is installed (see conf.py).
         return contnode if not app.config.runsecrets_python_inventory else None
@@ -377,6 +390,35 @@ def resolve_reference(
         # A third-party library's type (a name some module imports from one, even when another
         # module defines the same name): no inventory of theirs is available offline.
         return contnode
+    return None
+
+
+def _stdlib_targets(target: str, full: str) -> list[str]:
+    """Where else to look a type up in the inventories: its qualified name, and for a C
+    module's class the module that re-exports it (``_ssl.MemoryBIO`` is ``ssl.MemoryBIO``)."""
+    targets = [full] if full != target else []
+    top, _, rest = full.partition(".")
+    if top.startswith("_") and top[1:] in sys.stdlib_module_names:
+        targets.append(f"{top[1:]}.{rest}")
+    return targets
+
+
+def _intersphinx(
+    app: Sphinx,
+    env: BuildEnvironment,
+    node: pending_xref,
+    contnode: nodes.TextElement,
+    targets: list[str],
+) -> nodes.Element | None:
+    """The first of ``targets`` the inventories know, linked; ``None`` when none is."""
+    from sphinx.ext import intersphinx
+
+    for target in targets:
+        retry = node.deepcopy()
+        retry["reftarget"] = target
+        found = intersphinx.missing_reference(app, env, retry, contnode)
+        if found is not None:
+            return found
     return None
 
 

@@ -20,6 +20,9 @@ path, and refuses material that would break or weaken a TLS endpoint, with a sta
                        context keeps serving the last good one)
 =====================  ===================================================================
 
+:class:`RotatingServerContext` serves, and :class:`RotatingClientContext` presents (mutual TLS),
+the newest material that passed these checks, switching whole pairs as they rotate.
+
 This package is the only one that imports ``cryptography``; ``import runsecrets`` does not load
 it.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 from ..exceptions import InvalidTLSMaterialError
 from ._checks import CHECK_ORDER, Check
+from ._client import RotatingClientContext
 from ._load import REASONS, examine, load
 from ._material import DEFAULT_MIN_VALID_DAYS, TLSMaterial
 from ._rotate import RotatingServerContext
@@ -39,6 +43,7 @@ __all__ = [
     "REASONS",
     "Check",
     "InvalidTLSMaterialError",
+    "RotatingClientContext",
     "RotatingServerContext",
     "TLSMaterial",
     "examine",

@@ -13,6 +13,7 @@ import os
 import ssl
 import sys
 import tempfile
+import warnings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,6 +32,34 @@ def require_tls12(context: ssl.SSLContext) -> None:
     current = context.minimum_version
     if current == ssl.TLSVersion.MINIMUM_SUPPORTED or current < ssl.TLSVersion.TLSv1_2:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+
+
+# Flags whose setting warns (DeprecationWarning, from OpenSSL's layer in CPython).
+_DEPRECATED_OPTIONS = (
+    ssl.OP_NO_SSLv2
+    | ssl.OP_NO_SSLv3
+    | ssl.OP_NO_TLSv1
+    | ssl.OP_NO_TLSv1_1
+    | ssl.OP_NO_TLSv1_2
+    | ssl.OP_NO_TLSv1_3
+)
+
+
+def copy_options(source: ssl.SSLContext, target: ssl.SSLContext) -> None:
+    """Give ``target`` the options of ``source`` (a context of a later rotation), quietly.
+
+    The application set them on ``source`` and was warned there for a deprecated
+    ``OP_NO_TLS*`` flag; the same warning at each rotation (an error under ``-W error``)
+    would stop rotations.
+    """
+    options = source.options
+    if not options & ~target.options & _DEPRECATED_OPTIONS:
+        target.options = options
+        return
+    # catch_warnings changes the process's filters while it lasts: taken only in this case.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        target.options = options
 
 
 def configure_server(
@@ -64,13 +93,21 @@ def new_client_context(ca_pem: str | None, chain_and_key_pem: bytes | None) -> s
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
     require_tls12(context)
+    configure_client(context, ca_pem, chain_and_key_pem)
+    return context
+
+
+def configure_client(
+    context: ssl.SSLContext, ca_pem: str | None, chain_and_key_pem: bytes | None
+) -> None:
+    """Load the CA to trust (``None``: the system's default CAs) and the certificate and key to
+    present (``None``: none) into a client context."""
     if ca_pem:
         context.load_verify_locations(cadata=ca_pem)
     else:
         context.load_default_certs(ssl.Purpose.SERVER_AUTH)
     if chain_and_key_pem is not None:
         load_chain_and_key(context, chain_and_key_pem)
-    return context
 
 
 def load_chain_and_key(context: ssl.SSLContext, chain_and_key_pem: bytes) -> None:

@@ -11,7 +11,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from .._scrub import scrub_errors
 from ..exceptions import InvalidTLSMaterialError
 from ._checks import PURPOSES, Check, first_failure, run_checks
-from ._context import configure_server, new_client_context, new_server_context
+from ._context import (
+    configure_client,
+    configure_server,
+    new_client_context,
+    new_server_context,
+)
 from ._parse import describe_key, has_pem_key, parse_certificates, parse_private_key
 from ._source import password_bytes
 
@@ -241,6 +246,14 @@ class TLSMaterial:
         chain_and_key = self._chain_and_key_pem() if present_certificate else None
         return new_client_context(self.ca_pem(), chain_and_key)
 
+    @scrub_errors
+    def configure_client(
+        self, context: ssl.SSLContext, *, present_certificate: bool = True
+    ) -> None:
+        """Load this material into an existing client context (see :meth:`client_context`)."""
+        chain_and_key = self._chain_and_key_pem() if present_certificate else None
+        configure_client(context, self.ca_pem(), chain_and_key)
+
     def ca_pem(self) -> str | None:
         """The CA bundle as PEM text, or ``None``."""
         if not self.ca_certificates:
@@ -249,14 +262,23 @@ class TLSMaterial:
             c.public_bytes(serialization.Encoding.PEM).decode() for c in self.ca_certificates
         )
 
-    def _chain_and_key_pem(self) -> bytes:
-        chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.chain)
-        key = self._key.private_bytes(
+    def chain_pem(self) -> bytes:
+        """The certificate chain as PEM blocks, the leaf first."""
+        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.chain)
+
+    def private_key_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM, for a TLS library that takes bytes (gRPC).
+
+        Key material: hand it over, never log or store it.
+        """
+        return self._key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        return chain + key
+
+    def _chain_and_key_pem(self) -> bytes:
+        return self.chain_pem() + self.private_key_pem()
 
     def same_material(self, other: TLSMaterial) -> bool:
         """Same certificates, same key and same CA bundle."""

@@ -112,14 +112,19 @@ class SpecSource(MaterialSource):
 
 
 class StoreSource(MaterialSource):
-    """The parts as published by a :class:`~runsecrets.SecretStore`: one consistent snapshot."""
+    """The parts as published by a :class:`~runsecrets.SecretStore`: one consistent snapshot.
+
+    Attributes:
+        store: The store followed.
+        names: The secret name of each part (``None``: not configured).
+        owned: Whether the store was made for this source (started and closed with it).
+    """
 
     def __init__(
         self, store: SecretStore, names: Mapping[str, str | None], *, owned: bool = False
     ) -> None:
         self.store = store
         self.names = dict(names)
-        #: Whether the store was made for this source (it is closed with it).
         self.owned = owned
 
     def read(self) -> RawParts:
@@ -169,3 +174,34 @@ def store_for_specs(specs: Mapping[str, Spec | None], secrets: Secrets) -> Store
         names=[n for n in names.values() if n is not None], rules=rules.replace(**changes)
     )
     return StoreSource(store, names, owned=True)
+
+
+def material_source(
+    cert: Spec,
+    key: Spec | None,
+    ca: Spec | None,
+    password: Spec | None,
+    *,
+    secrets: Secrets | None,
+    store: SecretStore | None,
+    watch: bool,
+) -> MaterialSource:
+    """Where a rotating endpoint reads its material: the application's store (by secret names),
+    an internal store that watches the parts (``watch``), or the parts read on demand.
+
+    Raises:
+        ValueError: A store with parts given as paths (a store tracks secret names).
+    """
+    specs = dict(zip(PARTS, (cert, key, ca, password), strict=True))
+    if store is not None:
+        paths = [part for part, spec in specs.items() if spec is not None and is_path(spec)]
+        if paths:
+            raise ValueError(f"with a store, give secret names, not paths (got paths for {paths})")
+        names = {part: None if spec is None else str(spec) for part, spec in specs.items()}
+        return StoreSource(store, names)
+    from .._secrets import Secrets
+
+    resolver = Secrets() if secrets is None else secrets
+    if watch:
+        return store_for_specs(specs, resolver)
+    return SpecSource(specs, resolver)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
@@ -24,9 +25,10 @@ from runsecrets import (
     SecretStore,
     get,
 )
+from runsecrets.integrations.grpc import ServerCertificates
 from runsecrets.pydantic import SecretsSettings, live
 from runsecrets.testing import write_rename
-from runsecrets.tls import RotatingServerContext, load
+from runsecrets.tls import RotatingClientContext, RotatingServerContext, load
 
 from .._pki import KEYS, Issued, cert_pem, key_bytes, make_ca, make_leaf
 from .._pydantic_models import plain_model
@@ -101,12 +103,19 @@ def test_tls_errors_hold_neither_the_passphrase_nor_the_key(
 ) -> None:
     """``tls.load`` with a wrong passphrase, or with the right one and a truncated CA (the key
     is decrypted by then): the passphrase (the sentinel) is in no frame of the error, nor is
-    the key's PEM text; the same for a ``RotatingServerContext`` refusing at start-up."""
+    the key's PEM text; the same for the rotating server and client contexts and gRPC's
+    certificates refusing at start-up."""
     right = sentinel.encode() if case == "truncated-ca" else b"another passphrase"
     paths = _material(tmp_path, root, right, good_ca=case == "wrong-passphrase")
     paths["password"].write_bytes(sentinel.encode() + b"\n")
     key_text = paths["key"].read_bytes().split(b"\n")[1].decode()
-    for make in (load, lambda *a, **k: RotatingServerContext(*a, watch=False, **k)):
+    makers = (
+        load,
+        lambda *a, **k: RotatingServerContext(*a, watch=False, **k),
+        lambda *a, **k: RotatingClientContext(*a, watch=False, **k),
+        lambda *a, **k: ServerCertificates(*a, watch=False, **k),
+    )
+    for make in makers:
         with pytest.raises(InvalidTLSMaterialError) as caught:
             make(paths["cert"], paths["key"], paths["ca"], password=paths["password"])
         assert caught.value.reason == "parse_error"
@@ -121,7 +130,8 @@ def test_a_rotating_context_keeps_no_value_in_its_last_error(
     """A rotation refused for a wrong passphrase: ``last_error`` (kept for health checks) holds
     no frame with the passphrase or the raw parts, whichever path refused it: the store's
     validator, or :meth:`reload` of a context that reads the files itself."""
-    leaf = make_leaf(root, KEYS.get("ec256-nothing-held"))
+    usages = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
+    leaf = make_leaf(root, KEYS.get("ec256-nothing-held"), eku=usages)
     write_rename(tmp_path / "tls.crt", cert_pem(leaf.cert))
     write_rename(tmp_path / "tls.key", key_bytes(leaf.key, password=sentinel.encode()))
     write_rename(tmp_path / "pass", sentinel)
@@ -132,6 +142,9 @@ def test_a_rotating_context_keeps_no_value_in_its_last_error(
         RotatingServerContext(
             "tls.crt", "tls.key", password="pass", secrets=secrets, watch=False
         ) as reading,
+        RotatingClientContext(
+            "tls.crt", "tls.key", password="pass", secrets=secrets, watch=False
+        ) as client,
     ):
         write_rename(tmp_path / "pass", sentinel + "-wrong")
         store.reload()
@@ -139,8 +152,11 @@ def test_a_rotating_context_keeps_no_value_in_its_last_error(
         with pytest.raises(InvalidTLSMaterialError) as caught:
             reading.reload()
         assert reading.last_error is caught.value
-        assert where_held(sentinel, gated.last_error, caught.value) == []
-        expose(gated.last_error, caught.value)
+        with pytest.raises(InvalidTLSMaterialError) as refused:
+            client.reload()
+        assert where_held(sentinel, gated.last_error, caught.value, refused.value) == []
+        assert where_held(sentinel, client.last_error) == []
+        expose(gated.last_error, caught.value, refused.value)
 
 
 # --- findings 4 and 5: pydantic -----------------------------------------------------------------

@@ -76,6 +76,7 @@ def test_the_strict_build_succeeds_and_writes_every_section(built: Built) -> Non
         "reload",
         "pydantic",
         "tls",
+        "client-tls",
         "integrations/django",
         "integrations/flask",
         "integrations/fastapi",

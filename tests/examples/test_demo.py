@@ -34,7 +34,15 @@ def test_demo_runs_every_part_and_prints_no_hidden_value() -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "Traceback" not in output
-    for heading in ("runsecrets explain", "Hot reload", "pydantic-settings", "TLS", "Sidecar"):
+    headings = (
+        "runsecrets explain",
+        "Hot reload",
+        "pydantic-settings",
+        "TLS",
+        "Mutual TLS",
+        "Sidecar",
+    )
+    for heading in headings:
         assert heading in output
     assert result.stdout.rstrip().endswith("demo finished")
     assert [v for v in HIDDEN_VALUES if v in output] == []

@@ -144,7 +144,7 @@ def cases(tmp_path: Path, root: Issued) -> Iterator[dict[str, tuple[Any, Callabl
     yield {
         "store": (store, store_reloads),
         "live settings": (settings, settings_reload),
-        "rotating context": (context, context_reloads),
+        "rotating context": (context._follow, context_reloads),  # the follower holds the lock
         "per-process context": (per_process, per_process_builds),
     }
     store.close()

@@ -21,6 +21,7 @@ from .._pki import (
     DAY,
     KEYS,
     NOW,
+    PAIR_WRITER,
     Issued,
     cert_pem,
     client_trusting,
@@ -29,6 +30,7 @@ from .._pki import (
     make_leaf,
     new_key,
     publish_material,
+    stage_pairs,
 )
 from .._tls_server import fetch_serial, running
 
@@ -114,24 +116,6 @@ def test_invalid_material_at_start_raises(tmp_path: Path, root: Issued) -> None:
     assert caught.value.reason == "hostname_mismatch"
 
 
-_WRITER = """
-import sys, time
-from pathlib import Path
-from runsecrets.testing import write_rename
-staging, live, order, count = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-for i in range(count):
-    cert = (staging / f"{i}.crt").read_bytes()
-    key = (staging / f"{i}.key").read_bytes()
-    steps = [("tls.crt", cert), ("tls.key", key)]
-    if order == "key-first":
-        steps.reverse()
-    for name, data in steps:
-        write_rename(live / name, data)
-        time.sleep(0.03)  # the two files land at clearly different moments
-    time.sleep(0.05)
-"""
-
-
 @pytest.mark.parametrize("order", ["cert-first", "key-first"])
 def test_files_written_at_different_moments_are_never_served_mismatched(
     tmp_path: Path, root: Issued, order: str
@@ -140,12 +124,9 @@ def test_files_written_at_different_moments_are_never_served_mismatched(
     all along: every handshake succeeds and is served a serial of a real, whole pair."""
     live, staging = tmp_path / "live", tmp_path / "staging"
     live.mkdir()
-    staging.mkdir()
     leaves = [_leaf(root) for _ in range(9)]
     publish_material(live, leaves[0], root)
-    for i, leaf in enumerate(leaves[1:]):
-        (staging / f"{i}.crt").write_bytes(cert_pem(leaf.cert))
-        (staging / f"{i}.key").write_bytes(key_bytes(leaf.key))
+    stage_pairs(staging, leaves[1:])
     known = {leaf.serial_hex for leaf in leaves}
     seen: list[str] = []
     errors: list[BaseException] = []
@@ -167,7 +148,7 @@ def test_files_written_at_different_moments_are_never_served_mismatched(
         for thread in clients:
             thread.start()
         writer = subprocess.run(
-            [sys.executable, "-c", _WRITER, str(staging), str(live), order, "8"],
+            [sys.executable, "-c", PAIR_WRITER, str(staging), str(live), order, "8"],
             check=True,
             timeout=60,
         )
@@ -333,7 +314,7 @@ def test_the_resolvers_rules_reach_the_internal_store_whole(tmp_path: Path) -> N
     19 of the hardening issue): every field of ``ReadingRules``, set away from its default
     here, arrives unchanged; only the environment is layered (the paths given as parts)."""
     from runsecrets._rules import ReadingRules
-    from runsecrets.tls._rotate import store_for_specs
+    from runsecrets.tls._source import store_for_specs
 
     environ = {"OTHER": "x"}
     chosen: dict[str, object] = {
@@ -392,3 +373,17 @@ def test_a_context_reads_what_its_resolver_reads(tmp_path: Path, root: Issued, o
             target / ("tls.key" if target is outside else "TLS.KEY"), key_bytes(second.key)
         )
         _wait_until(lambda: context.material.serial_hex == second.serial_hex)
+
+
+def test_a_deprecated_option_set_on_the_server_context_does_not_stop_a_rotation(
+    tmp_path: Path, root: Issued
+) -> None:
+    """OP_NO_TLSv1 warns once, where the server sets it; the context of the next rotation
+    takes it without warning again (an error under -W error, as in this suite)."""
+    publish_material(tmp_path, _leaf(root), root)
+    context = RotatingServerContext(*_paths(tmp_path), watch=False)
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        context.options |= ssl.OP_NO_TLSv1
+    publish_material(tmp_path, _leaf(root))
+    assert context.reload()
+    assert context.serving_context.options & ssl.OP_NO_TLSv1

@@ -100,7 +100,7 @@ def test_openssl_refusal_is_invalid_material_and_the_same_pair_is_retried(
         assert fetch_serial(server.port, client_trusting(root)) == first.serial_hex
 
         monkeypatch.undo()  # OpenSSL takes the same files now
-        context._refresh(force=False, raise_errors=True)
+        context._follow._refresh(force=False, raise_errors=True)
         assert context.rotations == 1
         assert context.last_error is None
         assert context.material.serial_hex == second.serial_hex
