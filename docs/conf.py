@@ -33,7 +33,7 @@ extensions = [
     "runsecrets_docs",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build", "drafts"]  # drafts/ pages are included by pages of the site
+exclude_patterns = ["_build"]
 nitpicky = True
 
 # --- pages -------------------------------------------------------------------------------

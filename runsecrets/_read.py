@@ -1,6 +1,6 @@
 """Reading one secret file safely.
 
-The rules (see the README, "Reading rules"): regular files only, symlinks followed but kept
+The rules (see docs/sources.md, "Reading rules"): regular files only, symlinks followed but kept
 inside their secrets directory, never a blocking open (a FIFO must not hang us), the size cap
 checked before reading, strict UTF-8 for text with the BOM and trailing line endings dropped.
 """

@@ -6,7 +6,7 @@ ERROR = "error"
 WARNING = "warning"
 
 #: Every code a finding can carry, with its severity. The rule behind each is documented where
-#: the check lives and in ``docs/drafts/doctor.md``; a test keeps the two lists equal.
+#: the check lives and in ``docs/doctor.md``; a test keeps the two lists equal.
 CODES: dict[str, str] = {
     # the environment
     "secret_in_environment": ERROR,

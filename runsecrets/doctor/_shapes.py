@@ -1,7 +1,7 @@
 """What makes a variable look like a secret: its value's shape, or its name.
 
 Two small, documented rules, kept predictable on purpose (the table is in
-``docs/drafts/doctor.md``):
+``docs/doctor.md``):
 
 - **By value** (:func:`value_shape`): the value holds a well-known credential format, whatever
   the variable is called: a PEM private key block, a Docker Swarm join token or unlock key, an

@@ -292,9 +292,10 @@ def test_no_match_is_warned_about_at_start(tmp_path: Path) -> None:
 
 
 def test_the_docs_recommend_no_broad_process_name() -> None:
-    """No README suggests --process-name python (any Python process would match)."""
+    """No README or docs page suggests --process-name python (any Python process would match)."""
     root = Path(__file__).resolve().parents[2]
-    for readme in (root / "README.md", root / "examples" / "sidecar" / "README.md"):
+    pages = [root / "README.md", root / "examples" / "sidecar" / "README.md"]
+    for readme in [*pages, *sorted((root / "docs").rglob("*.md"))]:
         text = readme.read_text()
         assert "--process-name python" not in text, readme
 

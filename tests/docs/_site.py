@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,12 @@ BIN = Path(sys.executable).parent
 SPHINX_BUILD = BIN / "sphinx-build"
 #: What ``make docs`` passes: warnings are errors (all of them reported), nitpicky references.
 STRICT = ["-W", "--keep-going", "-n", "-q"]
+
+
+def matches(expected: str, actual: str) -> bool:
+    """Whether output matches, ``...`` standing for any text (as doctest's ELLIPSIS)."""
+    pattern = ".*".join(re.escape(part) for part in expected.strip().split("..."))
+    return re.fullmatch(pattern, actual.strip(), re.DOTALL) is not None
 
 
 @dataclass(frozen=True)
@@ -35,5 +42,6 @@ __all__ = [
     "STRICT",
     "Built",
     "doc_examples",
+    "matches",
     "runsecrets_docs",
 ]

@@ -20,7 +20,17 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from ._site import BIN, DOCS, ROOT, SPHINX_BUILD, STRICT, Built, doc_examples, runsecrets_docs
+from ._site import (
+    BIN,
+    DOCS,
+    ROOT,
+    SPHINX_BUILD,
+    STRICT,
+    Built,
+    doc_examples,
+    matches,
+    runsecrets_docs,
+)
 
 #: The fences a page may use. Python runs as ``{testcode}``; shell sessions as ``console``
 #: (run here); ``sh`` only for commands that need a Docker engine or a network (syntax and
@@ -172,12 +182,6 @@ def console_commands() -> list[list[Command]]:
                     commands[-1] = Command(last.page, last.line, last.command, "\n".join(current))
             blocks.append(commands)
     return blocks
-
-
-def matches(expected: str, actual: str) -> bool:
-    """Whether output matches, ``...`` standing for any text (as doctest's ELLIPSIS)."""
-    pattern = ".*".join(re.escape(part) for part in expected.strip().split("..."))
-    return re.fullmatch(pattern, actual.strip(), re.DOTALL) is not None
 
 
 @pytest.mark.parametrize(

@@ -247,8 +247,8 @@ def test_swarm_and_kubernetes_mount_shapes() -> None:
 
 
 def test_the_docs_page_lists_every_code_with_its_severity() -> None:
-    """docs/drafts/doctor.md's table of codes and :data:`CODES` say the same."""
-    page = (Path(__file__).parents[2] / "docs" / "drafts" / "doctor.md").read_text()
+    """docs/doctor.md's table of codes and :data:`CODES` say the same."""
+    page = (Path(__file__).parents[2] / "docs" / "doctor.md").read_text()
     table = page.split("## Codes", 1)[1].split("\n## ", 1)[0]
     rows = dict(re.findall(r"^\| `([a-z_]+)` \| (error|warning) \|", table, re.MULTILINE))
     assert rows == CODES

@@ -1,6 +1,6 @@
 """RotatingClientContext with each client library, against a real HTTPS server that requires
 client certificates: every library opens new connections with the certificate in use, and the
-pooled ones of a rotated-out certificate are retired as each library allows (docs/drafts)."""
+pooled ones of a rotated-out certificate are retired as each library allows (docs/client-tls.md)."""
 
 from __future__ import annotations
 
