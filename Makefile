@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install lint typecheck check test demo e2e e2e-cluster images bench docs clean
+.PHONY: install lint typecheck check test compat demo e2e e2e-cluster images bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,34 @@ check: lint typecheck
 test: check
 	$(MAKE) --no-print-directory e2e-cluster
 
+# The third-party libraries whose private API runsecrets uses (pydantic-settings, pydantic,
+# watchfiles: each behind one adapter module) or whose newer API it needs (cryptography), at
+# both ends of pyproject's bounds: the lowest releases the tests pass on, and the newest
+# releases within the bounds (resolved when the venv is made, kept until pyproject or this file
+# changes). Each end gets its own venv; pip's cache keeps the wheels between runs.
+COMPAT_LOWEST := pydantic-settings==2.5.0 pydantic==2.7.0 watchfiles==0.20.0 cryptography==45.0.1
+COMPAT_NEWEST := pydantic-settings pydantic watchfiles cryptography
+# The tests of those concerns; of the watcher's tests (found by name, wherever they live), the
+# ones run with watchfiles.
+COMPAT_TESTS := tests/pydantic tests/tls $(wildcard tests/test_errors_hold_no_value.py tests/*/test_errors_hold_no_value.py)
+COMPAT_WATCH_TESTS = $(shell grep -rl --include='test_*.py' watchfiles tests | grep -v '^tests/\(e2e\|cluster\|docs\)/')
+
+$(VENV)-compat-lowest/.installed: COMPAT_PACKAGES = $(COMPAT_LOWEST)
+$(VENV)-compat-newest/.installed: COMPAT_PACKAGES = $(COMPAT_NEWEST)
+$(VENV)-compat-%/.installed: pyproject.toml Makefile
+	rm -rf $(VENV)-compat-$*
+	$(PYTHON) -m venv $(VENV)-compat-$*
+	$(VENV)-compat-$*/bin/python -m pip install --quiet 'pytest>=8' -e . $(COMPAT_PACKAGES)
+	touch $@
+
+compat: $(VENV)-compat-lowest/.installed $(VENV)-compat-newest/.installed
+	@for end in lowest newest; do \
+		python=$(VENV)-compat-$$end/bin/python; \
+		echo "== compat, $$end: $$($$python -c 'from importlib.metadata import version; print(", ".join(f"{p} {version(p)}" for p in ("pydantic-settings", "pydantic", "watchfiles", "cryptography")))')"; \
+		$$python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) $(COMPAT_TESTS) || exit 1; \
+		$$python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) -k watchfiles $(COMPAT_WATCH_TESTS) || exit 1; \
+	done
+
 # The end-to-end suite alone, with each scenario's time in the summary.
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e tests/e2e --durations=0 $(PYTEST_ARGS)
@@ -56,7 +84,7 @@ docs: $(STAMP)
 	@echo "docs: open docs/_build/html/index.html"
 
 bench: $(STAMP)
-	@for script in tests/benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build docs/_build
+	rm -rf $(VENV) $(VENV)-compat-lowest $(VENV)-compat-newest .mypy_cache .ruff_cache .pytest_cache dist build docs/_build

@@ -55,7 +55,7 @@ def check_certificates(context: Context) -> Iterator[Finding]:
             candidates.append((file, result[0]))
     if not candidates:
         return
-    from .._tls_material import DEFAULT_MIN_VALID_DAYS
+    from ..tls._material import DEFAULT_MIN_VALID_DAYS
 
     now = context.now or datetime.datetime.now(datetime.timezone.utc)
     min_days = DEFAULT_MIN_VALID_DAYS if context.min_days is None else context.min_days
@@ -73,8 +73,8 @@ def _check_one(
     now: datetime.datetime,
     min_days: int,
 ) -> Iterator[Finding]:
-    from .._tls_parse import parse_certificates
     from ..exceptions import InvalidTLSMaterialError
+    from ..tls._parse import parse_certificates
 
     try:
         chain = parse_certificates(data, file.path)
@@ -95,8 +95,8 @@ def _check_one(
 def _dates(
     file: SecretFile, chain: list[x509.Certificate], *, now: datetime.datetime, min_days: int
 ) -> Iterator[Finding]:
-    from .._tls_checks import check_validity
-    from .._tls_material import days_left
+    from ..tls._checks import check_validity
+    from ..tls._material import days_left
 
     for position, certificate in enumerate(chain):
         verdict = check_validity(certificate, now)
@@ -121,7 +121,7 @@ def _dates(
 
 
 def _strength(file: SecretFile, chain: list[x509.Certificate]) -> Iterator[Finding]:
-    from .._tls_checks import check_key_strength, check_signatures
+    from ..tls._checks import check_key_strength, check_signatures
 
     # A self-signed certificate's own signature is never checked by a peer (a root in a bundle).
     anchors = [c for c in chain if c.issuer == c.subject]
@@ -142,9 +142,9 @@ def _key_pair(
     leaf: x509.Certificate,
     keys: dict[str, SecretFile],
 ) -> Iterator[Finding]:
-    from .._tls_checks import check_key_pair
-    from .._tls_parse import has_pem_key, parse_private_key
     from ..exceptions import InvalidTLSMaterialError
+    from ..tls._checks import check_key_pair
+    from ..tls._parse import has_pem_key, parse_private_key
 
     found = _key_for(context, file, data, keys, has_pem_key(data))
     if found is None:
