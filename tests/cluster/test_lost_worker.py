@@ -7,8 +7,8 @@ running on the old version, unseen by the manager). The replicated service canno
 while a node is missing (its third replica has nowhere to go), so the rotation must end at its
 ``--timeout`` and say which service is stuck, keep every version still in use, and leave every
 service on a secret that exists. Once the worker is back, running the same command again must
-finish the rotation: every task on every node on the new version, the old one removed, no
-third version made.
+finish the rotation: every task on every node on the new version, no third version made, and
+the old secret (made by hand) kept, unused, as runsecrets never removes what it did not make.
 
 Each way is one episode (a module fixture, run once); the tests below read what it recorded.
 """
@@ -276,11 +276,14 @@ def test_the_report_says_the_stuck_service_is_still_rolling_back(episode: Episod
 def test_a_rerun_completes_once_the_worker_is_back(episode: Episode) -> None:
     """With the worker back, the same command finishes the interrupted rotation: every task of
     both services on every node mounts the version the first run created, at the same
-    targets, owners and modes; the old version is removed; no third version exists."""
+    targets, owners and modes; no third version exists. The old secret, made by hand, is kept
+    (runsecrets removes only versions it made, issue 14 finding 1) and the command says so;
+    nothing references it any more."""
     second = episode.second
     assert second.code == 0, second.text
     state = episode.after_second
-    assert state.versions == [episode.new]
+    assert state.versions == sorted([episode.old, episode.new])
+    assert f"kept {episode.old}: not made by runsecrets" in second.out
     assert state.refs == {
         "global": [(episode.new, "db_password", "0", "0", 0o444)],
         "replicated": [(episode.new, "/etc/app/db", "10001", "10001", 0o400)],
