@@ -25,6 +25,9 @@ from ._layout import ClusterError, log
 E2E_LOCK = Path("/tmp/runsecrets-e2e.lock")
 MARIADB_IMAGE = "runsecrets-mariadb:cluster"
 MARIADB_DIR = e2e.DOCKER_DIR / "mariadb"
+#: Seed 002's app: Flask, SQLAlchemy, PyMySQL, gunicorn, the example app, the secrets agent.
+SEED002_IMAGE = "runsecrets-seed002:cluster"
+SEED002_BUILD = e2e.DOCKER_DIR / "seed002" / "build.sh"
 
 
 @contextlib.contextmanager
@@ -141,6 +144,38 @@ class HostImages:
                 self.seconds["build mariadb"] = time.monotonic() - started
                 self._save(MARIADB_IMAGE)
         return self.archives[MARIADB_IMAGE]
+
+    def seed002(self) -> Path:
+        """Seed 002's app image (``docker/seed002/build.sh``, offline), saved."""
+        if SEED002_IMAGE not in self.archives:
+            self.app()
+            with self._build_lock():
+                started = time.monotonic()
+                env = {
+                    **os.environ,
+                    "DOCKER": self.docker.cli,
+                    "APP_IMAGE": e2e.APP_IMAGE,
+                    "RUNSECRETS_BASE_IMAGE": e2e.BASE_IMAGE,
+                }
+                result = subprocess.run(
+                    [str(SEED002_BUILD), SEED002_IMAGE],
+                    capture_output=True,
+                    env=env,
+                    timeout=900,
+                    check=False,
+                )
+                if result.returncode != 0:
+                    tail = result.stderr.decode(errors="replace")[-3000:]
+                    raise ClusterError(f"{SEED002_BUILD} failed:\n{tail}")
+                self.seconds["build seed002"] = time.monotonic() - started
+                self._save(SEED002_IMAGE)
+        return self.archives[SEED002_IMAGE]
+
+    def archive(self, image: str) -> Path:
+        """The saved archive of ``image`` (built first if need be): the app image unless it is
+        the MariaDB or the seed 002 image."""
+        builders = {MARIADB_IMAGE: self.mariadb, SEED002_IMAGE: self.seed002}
+        return builders.get(image, self.app)()
 
     def _build_lock(self) -> contextlib.AbstractContextManager[float]:
         return file_lock(E2E_LOCK, "building images on the host engine", self.lock_timeout)
