@@ -12,8 +12,9 @@ Run: ``python benchmarks/bench_store.py [--idle-seconds 60] [--rotations 10000]
 - ``store.get()`` against a dict's ``get`` and subscript, interleaved runs.
 - Torture: rotations mixing the three writer styles while two threads read; torn values,
   invalid snapshots published, and the delay of the final value after the last write (median
-  of the runs), against a baseline run interleaved in the same process: the watcher without
-  prompt switching, which shows the GIL convoy a busy process puts it in.
+  of the runs), for both settings of the store's ``prompt_switching`` option, run interleaved
+  in the same process: off (the default: the switch interval left as the application set it,
+  which shows the GIL convoy a busy process puts the watcher in) and on.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def scale_latency(kind: str, style: str, rotations: int, interval: float) -> lis
         def bare_inotify() -> None:
             import select
 
-            from runsecrets._inotify import Inotify
+            from runsecrets.reload.watch.inotify_ctypes import Inotify
 
             notify = Inotify()
             notify.add(str(directory))
@@ -269,7 +270,7 @@ def get_cost(runs: int = 15) -> None:
     )
 
 
-def torture_once(rotations: int) -> dict[str, float]:
+def torture_once(rotations: int, *, prompt_switching: bool) -> dict[str, float]:
     """One torture run: mixed writers, two reader threads; its figures."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -286,7 +287,10 @@ def torture_once(rotations: int) -> dict[str, float]:
             "inplace": make_value(last[2]),
         }
         store = runsecrets.SecretStore(
-            [root / "k8s", root / "plain"], environ={}, validate=refuse_torn
+            [root / "k8s", root / "plain"],
+            environ={},
+            validate=refuse_torn,
+            prompt_switching=prompt_switching,
         )
         invalid = []
         final_at: list[int] = []
@@ -340,59 +344,44 @@ def torture_once(rotations: int) -> dict[str, float]:
 
 
 def torture(rotations: int, runs: int) -> None:
-    """Mixed writers, concurrent readers: torn values, invalid publishes, final-value delay.
-
-    The baseline, run interleaved in the same process: the watcher without prompt switching
-    (the switch interval left at the interpreter's 5 ms), to show what the GIL convoy costs.
-    """
-    from runsecrets import _watch
-
+    """Mixed writers, concurrent readers: torn values, invalid publishes, final-value delay,
+    for both settings of ``prompt_switching``, interleaved."""
     print(
         f"\n== torture: {runs} x {rotations} rotations mixing Kubernetes swap, rename and "
         "in-place writes, two reader threads"
     )
-    prompt = _watch.PROMPT_SWITCH_INTERVAL
     modes = {
-        "prompt switching": prompt,
-        # Not below the current interval: PromptSwitching then leaves it alone.
-        "baseline (interval left at 5 ms)": sys.getswitchinterval(),
+        "prompt_switching=False (default)": False,
+        "prompt_switching=True": True,
     }
     results: dict[str, list[dict[str, float]]] = {label: [] for label in modes}
-    try:
-        for _ in range(runs):
-            for label, interval in modes.items():
-                _watch.PROMPT_SWITCH_INTERVAL = interval
-                figures = torture_once(rotations)
-                results[label].append(figures)
-                print(
-                    f"{label:34} final visible {figures['final_ms']:7.1f} ms; "
-                    f"writes {figures['writes']:.0f} in {figures['took']:.1f} s, "
-                    f"reads {figures['reads']:.0f}, publishes {figures['publishes']:.0f} "
-                    f"(held back: refused {figures['refused']:.0f}, "
-                    f"incomplete {figures['incomplete']:.0f}), torn {figures['torn']:.0f}, "
-                    f"invalid {figures['invalid']:.0f}",
-                    flush=True,
-                )
-    finally:
-        _watch.PROMPT_SWITCH_INTERVAL = prompt
-    medians = {
-        label: statistics.median(r["final_ms"] for r in rows) for label, rows in results.items()
-    }
-    ours = results["prompt switching"]
+    for _ in range(runs):
+        for label, prompt in modes.items():
+            figures = torture_once(rotations, prompt_switching=prompt)
+            results[label].append(figures)
+            print(
+                f"{label:34} final visible {figures['final_ms']:7.1f} ms; "
+                f"writes {figures['writes']:.0f} in {figures['took']:.1f} s, "
+                f"reads {figures['reads']:.0f}, publishes {figures['publishes']:.0f} "
+                f"(held back: refused {figures['refused']:.0f}, "
+                f"incomplete {figures['incomplete']:.0f}), torn {figures['torn']:.0f}, "
+                f"invalid {figures['invalid']:.0f}",
+                flush=True,
+            )
     torn = sum(int(r["torn"]) for rows in results.values() for r in rows)
     invalid = sum(int(r["invalid"]) for rows in results.values() for r in rows)
     print(f"torn values seen: {torn} (target 0: {verdict(torn, 0)})")
     print(f"invalid snapshots published: {invalid} (target 0: {verdict(invalid, 0)})")
-    median = medians["prompt switching"]
-    print(
-        f"final value visible {median:.1f} ms after the last write, median of {len(ours)} "
-        f"(target <= 100 ms: {verdict(median, 100)})"
-    )
-    baseline = medians["baseline (interval left at 5 ms)"]
-    print(
-        f"baseline without prompt switching: {baseline:.1f} ms, "
-        f"{baseline / max(median, 0.1):.1f}x the prompt figure"
-    )
+    medians = {
+        label: statistics.median(r["final_ms"] for r in rows) for label, rows in results.items()
+    }
+    for label, median in medians.items():
+        print(
+            f"{label}: final value visible {median:.1f} ms after the last write, median of "
+            f"{len(results[label])} (target <= 100 ms: {verdict(median, 100)})"
+        )
+    off, on = medians["prompt_switching=False (default)"], medians["prompt_switching=True"]
+    print(f"off / on = {off / max(on, 0.1):.1f}x")
 
 
 def main() -> int:

@@ -7,8 +7,8 @@ re-exports the public API; importing it loads neither pydantic, watchfiles nor c
 
 from __future__ import annotations
 
+from ._lookup import NOT_SECRET_FILE_VARIABLES, WRITTEN_FILE_WORDS, is_secret_file_variable
 from ._provenance import Provenance
-from ._resolve import NOT_SECRET_FILE_VARIABLES, WRITTEN_FILE_WORDS, is_secret_file_variable
 from ._secret import Secret
 from ._secrets import MISSING, Secrets, get, get_bytes
 from .exceptions import (
@@ -31,8 +31,10 @@ from .exceptions import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._snapshot import Changes, Snapshot
-    from ._store import SecretStore, StoreStatus
+    from .reload.derived import Derived
+    from .reload.snapshot import Changes, Snapshot
+    from .reload.status import StoreStatus
+    from .reload.store import SecretStore
 
 __all__ = [
     "MISSING",
@@ -41,6 +43,7 @@ __all__ = [
     "CertificateExpiryWarning",
     "Changes",
     "CredentialsError",
+    "Derived",
     "InsecurePermissionsWarning",
     "InvalidSecretNameError",
     "InvalidTLSMaterialError",
@@ -65,7 +68,14 @@ __all__ = [
     "is_secret_file_variable",
 ]
 
-_STORE_EXPORTS = frozenset(("Changes", "SecretStore", "Snapshot", "StoreStatus"))
+#: The store's names, by the module of ``runsecrets.reload`` that defines each.
+_STORE_EXPORTS = {
+    "Changes": "snapshot",
+    "Derived": "derived",
+    "SecretStore": "store",
+    "Snapshot": "snapshot",
+    "StoreStatus": "status",
+}
 
 
 def __getattr__(name: str) -> object:
@@ -75,10 +85,11 @@ def __getattr__(name: str) -> object:
 
         return __version__
     # The store brings threads, logging and the watcher: loaded on first use only.
-    if name in _STORE_EXPORTS:
-        from . import _store
+    module = _STORE_EXPORTS.get(name)
+    if module is not None:
+        import importlib
 
-        value: object = getattr(_store, name)
+        value: object = getattr(importlib.import_module(f"{__name__}.reload.{module}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'runsecrets' has no attribute {name!r}")

@@ -13,7 +13,7 @@ there (before the stores' watchers restart, which needs those locks), each lock 
 a new, unowned one and each registered object resets. Nothing here holds a value.
 
 No lock of ours is ever held around code that could itself fork: subscribers run outside every
-lock (see ``_delivery.py``), so the thread that forks never holds one of these locks.
+lock (see ``reload/listeners.py``), so the thread that forks never holds one of these locks.
 """
 
 from __future__ import annotations
@@ -25,12 +25,8 @@ import weakref
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _thread
-    from typing import Protocol
-
-    class Resettable(Protocol):
-        """An object with state to reset in a forked child."""
-
-        def _reset_after_fork(self) -> None: ...
+    from collections.abc import Callable
+    from types import MethodType
 
 
 class ForkSafeLock:
@@ -60,7 +56,8 @@ class ForkSafeLock:
     def __exit__(self, *exc_info: object) -> None:
         self._lock.release()
 
-    def _renew(self) -> None:
+    def renew(self) -> None:
+        """Replace the lock with a new, unowned one (in a forked child, before anything runs)."""
         self._lock = _new_lock(self._reentrant)
 
     def __repr__(self) -> str:
@@ -72,20 +69,23 @@ def _new_lock(reentrant: bool) -> _thread.LockType | _thread.RLock:
     return threading.RLock() if reentrant else threading.Lock()
 
 
-def reset_after_fork(target: Resettable) -> None:
-    """Call ``target._reset_after_fork()`` in every child forked from now on (held weakly)."""
-    _resettable.add(target)
+def reset_after_fork(reset: Callable[[], None]) -> None:
+    """Call the bound method ``reset`` in every child forked from now on, as long as its object
+    lives (the object is held weakly)."""
+    method: MethodType = reset  # type: ignore[assignment]  # a bound method, as documented
+    _resets[method.__self__] = method.__func__
 
 
 _locks: weakref.WeakSet[ForkSafeLock] = weakref.WeakSet()
-_resettable: weakref.WeakSet[Resettable] = weakref.WeakSet()
+#: Objects with state to reset in a forked child, each with the function that resets it.
+_resets: weakref.WeakKeyDictionary[object, Callable[[object], None]] = weakref.WeakKeyDictionary()
 
 
 def _after_fork_in_child() -> None:
     for lock in list(_locks):
-        lock._renew()
-    for target in list(_resettable):
-        target._reset_after_fork()
+        lock.renew()
+    for target, reset in list(_resets.items()):
+        reset(target)
 
 
 if hasattr(os, "register_at_fork"):

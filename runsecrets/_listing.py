@@ -1,4 +1,9 @@
-"""Which entries of a secrets directory are secrets."""
+"""Which entries of a secrets directory are secrets: the one directory lister.
+
+:func:`list_entries` is the only loop over a secrets directory; the resolver (a name without
+case), ``Secrets.names``, a store's scan and the pydantic index each take what they need from
+its answer.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,14 @@ if TYPE_CHECKING:
 
 #: Endings that writers leave behind while they work (temp files, backups, editor swap files).
 DEBRIS_SUFFIXES = (".tmp", ".bak", ".swp", ".swx", "~")
+
+# What an entry is, links followed.
+FILE = "file"
+#: A symlink that leads nowhere (yet): between the steps of a Kubernetes swap.
+DANGLING = "dangling"
+DIRECTORY = "directory"
+#: Anything else (a FIFO, a socket, a device), or an entry that could not be judged.
+OTHER = "other"
 
 
 def is_debris(name: str) -> bool:
@@ -50,12 +63,34 @@ def list_secret_entries(
     entry was judged a file) and costs one ``lstat`` otherwise, so a reader need not stat the
     path again.
 
+    Returns:
+        Sorted ``(name, entry, dangling)`` triples.
+
+    Raises:
+        FileNotFoundError, NotADirectoryError, SecretReadError: As :func:`list_entries`.
+    """
+    return [
+        (name, entry, kind == DANGLING)
+        for name, entry, kind in list_entries(directory, ignore)
+        if kind in (FILE, DANGLING)
+    ]
+
+
+def list_entries(
+    directory: str, ignore: Callable[[str], bool] | None = None
+) -> list[tuple[str, os.DirEntry[str], str]]:
+    """Every entry of a secrets directory that may be a secret, and what it is.
+
+    Skipped: dot-entries (Kubernetes' ``..data`` and timestamped directories), writer debris
+    and names that are not valid secret names.
+
     Args:
         directory: The secrets directory.
         ignore: A further rule naming entries to skip (a writer's own temporary names).
 
     Returns:
-        Sorted ``(name, entry, dangling)`` triples.
+        Sorted ``(name, entry, kind)`` triples; ``kind`` is :data:`FILE`, :data:`DANGLING`,
+        :data:`DIRECTORY` or :data:`OTHER`, links followed.
 
     Raises:
         FileNotFoundError: The directory does not exist.
@@ -72,19 +107,26 @@ def list_secret_entries(
                     continue
                 if ignore is not None and ignore(name):
                     continue
-                try:
-                    if entry.is_file():  # follows symlinks: Kubernetes' keys are links
-                        found.append((name, entry, False))
-                    elif entry.is_symlink() and not os.path.exists(entry.path):
-                        found.append((name, entry, True))
-                except OSError:
-                    continue
+                found.append((name, entry, _kind(entry)))
     except (FileNotFoundError, NotADirectoryError):
         raise
     except OSError as e:
         raise _listing_error(directory, e) from e
     found.sort(key=lambda item: item[0])
     return found
+
+
+def _kind(entry: os.DirEntry[str]) -> str:
+    try:
+        if entry.is_file():  # follows symlinks: Kubernetes' keys are links
+            return FILE
+        if entry.is_dir():
+            return DIRECTORY
+        if entry.is_symlink() and not os.path.exists(entry.path):
+            return DANGLING
+    except OSError:
+        pass
+    return OTHER
 
 
 def _listing_error(directory: str, error: OSError) -> SecretReadError:
@@ -109,14 +151,14 @@ def _listing_error(directory: str, error: OSError) -> SecretReadError:
 def find_case_insensitive(directory: str, name: str) -> str | None:
     """The entry of ``directory`` whose name equals ``name`` ignoring case, if exactly one does.
 
-    Only entries that are valid secret names count, compared by ASCII case alone: Unicode case
-    folding would let the Kelvin sign (U+212A) answer for ``k`` and long s (U+017F) for ``s``, so
-    a name the rule rejects could be read under a name it accepts.
+    Only entries :func:`list_entries` lists count (valid secret names), compared by ASCII case
+    alone: Unicode case folding would let the Kelvin sign (U+212A) answer for ``k`` and long s
+    (U+017F) for ``s``, so a name the rule rejects could be read under a name it accepts.
     """
     try:
-        names = os.listdir(directory)
-    except OSError:
+        entries = list_entries(directory)
+    except (OSError, SecretReadError):
         return None
     wanted = name.lower()
-    matches = [entry for entry in names if name_problem(entry) is None and entry.lower() == wanted]
+    matches = [entry for entry, _, _ in entries if entry.lower() == wanted]
     return matches[0] if len(matches) == 1 else None

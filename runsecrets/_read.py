@@ -11,9 +11,8 @@ import os
 import stat
 import sys
 
-from ._warn import warn
+from ._warn import WarnedFiles, warn_writable
 from .exceptions import (
-    InsecurePermissionsWarning,
     SecretDecodeError,
     SecretReadError,
     SecretTooLargeError,
@@ -39,36 +38,6 @@ _CHECK_MODE_BITS = sys.platform != "win32"  # Windows reports synthetic mode bit
 # Where the kernel shows what an open descriptor refers to. ``None`` where there is no such
 # place (macOS, Windows, a container without /proc): containment then resolves the path again.
 _PROC_FD: str | None = "/proc/self/fd/" if sys.platform.startswith("linux") else None
-
-
-class WarnedFiles:
-    """The files one resolver or store has already warned about, so a service polling a lax
-    file logs one warning, not thousands.
-
-    Each resolver and store owns one (no state is shared between instances), and it is bounded:
-    past ``limit`` files the oldest are forgotten, so a directory churning through new inodes
-    cannot grow it for ever. It holds (device, inode) pairs only, never content. A race between
-    two threads can at worst warn twice, which is why no lock is taken.
-    """
-
-    __slots__ = ("_limit", "_seen")
-
-    def __init__(self, limit: int = 1024) -> None:
-        self._limit = limit
-        self._seen: dict[tuple[int, int], None] = {}
-
-    def first_time(self, key: tuple[int, int]) -> bool:
-        """Whether ``key`` is new (it is remembered from now on)."""
-        if key in self._seen:
-            return False
-        if len(self._seen) >= self._limit:
-            # Dicts keep insertion order: the first key is the oldest.
-            self._seen.pop(next(iter(self._seen)), None)
-        self._seen[key] = None
-        return True
-
-    def __len__(self) -> int:
-        return len(self._seen)
 
 
 class Containment:
@@ -218,38 +187,19 @@ def read_file(
     context: dict[str, Any] = {"name": name, "path": path, "variable": variable}
     containment = contain_in if isinstance(contain_in, Containment) else Containment(contain_in)
     if seen is None:
-        try:
-            st = os.lstat(path)
-            is_link = stat.S_ISLNK(st.st_mode)
-            if is_link:
-                st = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError) as e:
-            if is_link and containment:
-                # A link to nowhere outside is still a link out: say so, not "missing".
-                _check_contained_path(path, containment, context)
-            if missing_ok:
-                return None
-            raise _missing(path, name, variable, e.errno) from e
-        except OSError as e:
-            raise _os_error(path, name, variable, e) from e
+        found = _stat(path, containment, context, missing_ok=missing_ok)
+        if found is None:
+            return None
+        st, is_link = found
     else:
         st = seen
     if is_link and containment and not _is_regular_and_small(st, max_size):
         # Refused either way; say the more telling reason when the link also escapes.
         _check_contained_path(path, containment, context)
     _check_kind_and_size(st, path, max_size, context)
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except (FileNotFoundError, NotADirectoryError) as e:
-        if missing_ok:
-            return None
-        raise _missing(path, name, variable, e.errno) from e
-    except PermissionError as e:
-        if is_link and containment:
-            _check_contained_path(path, containment, context)
-        raise _permission_denied(path, name, variable, st, e.errno) from e
-    except OSError as e:
-        raise _os_error(path, name, variable, e) from e
+    fd = _open(path, st, is_link, containment, context, missing_ok=missing_ok)
+    if fd is None:
+        return None
     try:
         # The file may have been replaced between the stat and the open: judge what we opened.
         opened = os.fstat(fd)
@@ -269,8 +219,57 @@ def read_file(
     finally:
         os.close(fd)
     if _CHECK_MODE_BITS and opened.st_mode & _WORLD_OR_GROUP_WRITABLE:
-        _warn_writable(path, name, opened, warned)
+        warn_writable(path, name, opened, warned)
     return data, opened
+
+
+def _stat(
+    path: str, containment: Containment, context: dict[str, Any], *, missing_ok: bool
+) -> tuple[os.stat_result, bool] | None:
+    """``path``'s stat, links followed, and whether it is a link; ``None`` when nothing is
+    there and ``missing_ok``."""
+    is_link = False
+    try:
+        st = os.lstat(path)
+        is_link = stat.S_ISLNK(st.st_mode)
+        if is_link:
+            st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        if is_link and containment:
+            # A link to nowhere outside is still a link out: say so, not "missing".
+            _check_contained_path(path, containment, context)
+        if missing_ok:
+            return None
+        raise _missing(path, context["name"], context["variable"], e.errno) from e
+    except OSError as e:
+        raise _os_error(path, context["name"], context["variable"], e) from e
+    return st, is_link
+
+
+def _open(
+    path: str,
+    st: os.stat_result,
+    is_link: bool,
+    containment: Containment,
+    context: dict[str, Any],
+    *,
+    missing_ok: bool,
+) -> int | None:
+    """A descriptor on ``path``, opened without blocking; ``None`` when it vanished and
+    ``missing_ok``."""
+    name, variable = context["name"], context["variable"]
+    try:
+        return os.open(path, _OPEN_FLAGS)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        if missing_ok:
+            return None
+        raise _missing(path, name, variable, e.errno) from e
+    except PermissionError as e:
+        if is_link and containment:
+            _check_contained_path(path, containment, context)
+        raise _permission_denied(path, name, variable, st, e.errno) from e
+    except OSError as e:
+        raise _os_error(path, name, variable, e) from e
 
 
 def _check_contained_fd(
@@ -449,23 +448,6 @@ def _os_error(path: str, name: str | None, variable: str | None, e: OSError) -> 
         name=name,
         path=shown_path(path, variable),
         variable=variable,
-    )
-
-
-def _warn_writable(
-    path: str, name: str | None, st: os.stat_result, warned: WarnedFiles | None
-) -> None:
-    if warned is not None and not warned.first_time((st.st_dev, st.st_ino)):
-        return
-    writers = [
-        who
-        for bit, who in ((stat.S_IWGRP, "its group"), (stat.S_IWOTH, "others"))
-        if st.st_mode & bit
-    ]
-    warn(
-        f"secret {name!r}: {path} is writable by {' and '.join(writers)} "
-        f"(mode {stat.S_IMODE(st.st_mode):04o}); anyone with that access can replace it",
-        InsecurePermissionsWarning,
     )
 
 

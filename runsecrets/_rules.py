@@ -1,16 +1,17 @@
 """The reading rules: every option of a lookup, as one frozen value handed on whole.
 
-A resolver that becomes a store (a TLS context following a resolver's secrets, for instance)
-hands on this one value, so no option can be dropped on the way by copying options one by one.
+A resolver, a store, the pydantic source and a TLS context following a resolver's secrets all
+take and hand on this one value, so no option can be dropped on the way by copying options
+one by one. Each setting is resolved by a small function of its own.
 """
 
 from __future__ import annotations
 
 import os
 
-from ._platform import resolve_dirs
+from ._platform import resolve_dirs, trusted_link_roots
 from ._provenance import DEFAULT_SOURCES, SOURCE_KINDS
-from ._read import DEFAULT_MAX_SIZE
+from ._read import DEFAULT_MAX_SIZE, containing_root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -75,20 +76,14 @@ class ReadingRules:
         Raises:
             ValueError: A negative ``max_size`` or an unknown source kind.
         """
-        if max_size < 0:
-            raise ValueError("max_size must not be negative")
-        kinds = tuple(sources)
-        unknown = set(kinds) - SOURCE_KINDS
-        if unknown:
-            raise ValueError(f"unknown source kinds {sorted(unknown)}; use {sorted(SOURCE_KINDS)}")
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {
             "dirs": resolve_dirs(dirs, env),
             "environ": env,
             "prefix": prefix,
-            "sources": kinds,
+            "sources": checked_sources(sources),
             "case_sensitive": case_sensitive,
-            "max_size": max_size,
+            "max_size": checked_max_size(max_size),
             "strip": strip,
             "allow_external_links": allow_external_links,
         }
@@ -104,6 +99,20 @@ class ReadingRules:
         values.update(changes)
         dirs = values.pop("dirs")
         return ReadingRules(dirs, **values)
+
+    @property
+    def link_roots(self) -> tuple[str, ...]:
+        """Directories outside the secrets directories that their links may lead into,
+        because the platform itself links there (Windows' internal secrets directory; none
+        elsewhere). The platform's, not an option."""
+        return trusted_link_roots()
+
+    def contain_in(self, directory: str) -> tuple[str, ...]:
+        """The directories a file of ``directory`` must resolve into, all links followed
+        (empty: anywhere, with ``allow_external_links``)."""
+        if self.allow_external_links:
+            return ()
+        return (containing_root(directory, self.dirs), *self.link_roots)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"ReadingRules is immutable: use replace({name}=...)")
@@ -135,21 +144,64 @@ class ReadingRules:
         return f"ReadingRules({shown}, environ=<{where}>)"
 
 
+def checked_sources(sources: Iterable[str]) -> tuple[str, ...]:
+    """``sources`` as a tuple of known source kinds.
+
+    Raises:
+        ValueError: An unknown kind.
+    """
+    kinds = tuple(sources)
+    unknown = set(kinds) - SOURCE_KINDS
+    if unknown:
+        raise ValueError(f"unknown source kinds {sorted(unknown)}; use {sorted(SOURCE_KINDS)}")
+    return kinds
+
+
+def checked_max_size(max_size: int) -> int:
+    """``max_size``, refused when negative.
+
+    Raises:
+        ValueError: It is negative.
+    """
+    if max_size < 0:
+        raise ValueError("max_size must not be negative")
+    return max_size
+
+
+#: The reading options a resolver or a store takes one by one, with their defaults.
+_DEFAULTS: dict[str, object] = {
+    "dirs": None,
+    "environ": None,
+    "prefix": "",
+    "sources": DEFAULT_SOURCES,
+    "case_sensitive": True,
+    "max_size": DEFAULT_MAX_SIZE,
+    "strip": True,
+    "allow_external_links": False,
+}
+
+
+def rules_from(rules: ReadingRules | None, **options: Any) -> ReadingRules:
+    """``rules`` as given, or the rules ``options`` (the keywords of :class:`ReadingRules`)
+    make when it is ``None``.
+
+    Raises:
+        ValueError: ``rules`` given together with an option that differs from its default.
+    """
+    if rules is None:
+        dirs = options.pop("dirs", None)
+        return ReadingRules(dirs, **options)
+    given = given_options(**options)
+    if given:
+        raise ValueError(f"give rules or separate options, not both (also given: {given})")
+    return rules
+
+
 def given_options(**options: object) -> list[str]:
     """The names of ``options`` that differ from the reading rules' defaults."""
-    defaults: dict[str, object] = {
-        "dirs": None,
-        "environ": None,
-        "prefix": "",
-        "sources": DEFAULT_SOURCES,
-        "case_sensitive": True,
-        "max_size": DEFAULT_MAX_SIZE,
-        "strip": True,
-        "allow_external_links": False,
-    }
     given = []
     for name, value in options.items():
-        default = defaults[name]
+        default = _DEFAULTS[name]
         if isinstance(value, list):
             value = tuple(value)
         if value is not default and value != default:

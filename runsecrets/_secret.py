@@ -50,7 +50,7 @@ class Secret:
         False when either is empty or ``given`` is ``None``.
         """
         if isinstance(given, Secret):
-            given = given._value
+            given = given.reveal()
         if not given or not self._value:
             return False
         from hmac import compare_digest

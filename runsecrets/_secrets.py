@@ -5,20 +5,20 @@ from __future__ import annotations
 import os
 
 from ._listing import list_secret_files
+from ._lookup import places_searched, resolve
 from ._names import validate_name
-from ._platform import trusted_link_roots
 from ._provenance import DEFAULT_SOURCES, Provenance
 from ._read import DEFAULT_MAX_SIZE, decode_text
-from ._resolve import Lookup, places_searched, resolve
-from ._rules import ReadingRules, given_options
+from ._rules import ReadingRules, rules_from
 from ._scrub import scrub_errors
 from ._secret import Secret
+from ._warn import WarnedFiles
 from .exceptions import SecretNotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
-    from typing import Any, TypeVar
+    from typing import TypeVar
 
     from ._types import DirsArg
 
@@ -61,7 +61,7 @@ class Secrets:
             resolver's :attr:`rules`); then give none of them separately.
     """
 
-    __slots__ = ("_lookup", "_rules")
+    __slots__ = ("_rules", "_warned")
 
     def __init__(
         self,
@@ -76,32 +76,19 @@ class Secrets:
         allow_external_links: bool = False,
         rules: ReadingRules | None = None,
     ) -> None:
-        options: dict[str, Any] = {
-            "environ": environ,
-            "prefix": prefix,
-            "sources": sources,
-            "case_sensitive": case_sensitive,
-            "max_size": max_size,
-            "strip": strip,
-            "allow_external_links": allow_external_links,
-        }
-        if rules is None:
-            rules = ReadingRules(dirs, **options)
-        else:
-            given = given_options(dirs=dirs, **options)
-            if given:
-                raise ValueError(f"give rules or separate options, not both (also given: {given})")
-        self._rules = rules
-        self._lookup = Lookup(
-            environ=rules.environ,
-            dirs=rules.dirs,
-            prefix=rules.prefix,
-            sources=rules.sources,
-            max_size=rules.max_size,
-            case_sensitive=rules.case_sensitive,
-            link_roots=trusted_link_roots(),
-            allow_external_links=rules.allow_external_links,
+        self._rules = rules_from(
+            rules,
+            dirs=dirs,
+            environ=environ,
+            prefix=prefix,
+            sources=sources,
+            case_sensitive=case_sensitive,
+            max_size=max_size,
+            strip=strip,
+            allow_external_links=allow_external_links,
         )
+        # Per resolver, never global: two resolvers share no state (see WarnedFiles).
+        self._warned = WarnedFiles()
 
     @property
     def rules(self) -> ReadingRules:
@@ -109,19 +96,25 @@ class Secrets:
         return self._rules
 
     @property
+    def warned_files(self) -> WarnedFiles:
+        """The files this resolver has warned about (their permissions), once each: reads
+        made on its behalf elsewhere (a TLS part given as a path) share it."""
+        return self._warned
+
+    @property
     def dirs(self) -> tuple[str, ...]:
         """The secrets directories, in lookup order."""
-        return self._lookup.dirs
+        return self._rules.dirs
 
     @property
     def prefix(self) -> str:
         """The environment variable prefix."""
-        return self._lookup.prefix
+        return self._rules.prefix
 
     @property
     def max_size(self) -> int:
         """The size cap in bytes."""
-        return self._lookup.max_size
+        return self._rules.max_size
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -197,7 +190,7 @@ class Secrets:
     def names(self) -> list[str]:
         """The secret names the directories hold, sorted, each once (first directory wins)."""
         seen: dict[str, None] = {}
-        for directory in self._lookup.dirs:
+        for directory in self._rules.dirs:
             for name, _ in list_secret_files(directory):
                 seen.setdefault(name)
         return sorted(seen)
@@ -213,8 +206,14 @@ class Secrets:
         prefix = f", prefix={self.prefix!r}" if self.prefix else ""
         return f"Secrets(dirs={list(self.dirs)!r}{prefix})"
 
+    @scrub_errors
+    def resolve(self, name: str) -> tuple[bytes | str, Provenance] | None:
+        """The raw value of ``name`` and where it came from, in one read: bytes from a file,
+        text from a variable; ``None`` when no source holds it. Errors as in :meth:`get`."""
+        return self._find(name)
+
     def _find(self, name: str) -> tuple[bytes | str, Provenance] | None:
-        return resolve(validate_name(name), self._lookup)
+        return resolve(validate_name(name), self._rules, self._warned)
 
     def _default(self, name: str, default: _T | _Missing) -> _T:
         if isinstance(default, _Missing):
@@ -225,7 +224,7 @@ class Secrets:
         self, name: str, *, also_searched: Iterable[str] = ()
     ) -> SecretNotFoundError:
         """The error for ``name`` missing, listing every place looked (plus ``also_searched``)."""
-        searched = [*places_searched(name, self._lookup), *also_searched]
+        searched = [*places_searched(name, self._rules), *also_searched]
         return SecretNotFoundError(
             f"secret {name!r} not found; looked in: " + "; ".join(searched),
             name=name,

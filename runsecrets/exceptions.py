@@ -7,31 +7,80 @@ secret value: messages name *where* a value was looked for, never *what* it is.
 
 from __future__ import annotations
 
+
+class _ReasonCodes:
+    """``Literal[...]`` at run time without ``typing``: the codes themselves, as a tuple.
+
+    Importing ``typing`` would load 25 modules, more than ``import runsecrets`` loads in all.
+    A type checker sees the real ``Literal`` (below); at run time ``TLSReason`` is the tuple of
+    its codes, which :func:`reason_codes` returns (``runsecrets.tls.REASONS`` is made so).
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, codes: tuple[str, ...]) -> tuple[str, ...]:
+        return codes
+
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any, Literal
 
     from .swarm import RotationReport
+else:
+    Literal = _ReasonCodes()
 
-    #: The ``reason`` codes of :class:`SwarmError` (for type checkers only: importing
-    #: ``typing`` at run time would double the modules ``import runsecrets`` loads).
-    SwarmReason = Literal[
-        "invalid_name",
-        "empty",
-        "too_large",
-        "docker_missing",
-        "invalid_docker_host",
-        "engine_error",
-        "conflict",
-        "not_found",
-        "unrecognised",
-        "ambiguous",
-        "mount_conflict",
-        "rotation_incomplete",
-    ]
+#: The ``reason`` codes of :class:`SecretReadError`.
+ReadReason = Literal[
+    "not_found",
+    "permission_denied",
+    "not_regular_file",
+    "outside_directory",
+    "too_large",
+    "not_utf8",
+    "os_error",
+    "not_env_safe",
+]
+#: The ``reason`` codes of :class:`InvalidTLSMaterialError`, in the order of the checks.
+TLSReason = Literal[
+    "parse_error",
+    "key_mismatch",
+    "not_yet_valid",
+    "expired",
+    "bad_key_usage",
+    "weak_key",
+    "weak_signature",
+    "hostname_mismatch",
+    "untrusted_chain",
+    "openssl_refused",
+]
+#: The ``reason`` codes of :class:`SwarmError`.
+SwarmReason = Literal[
+    "invalid_name",
+    "empty",
+    "too_large",
+    "docker_missing",
+    "invalid_docker_host",
+    "engine_error",
+    "conflict",
+    "not_found",
+    "unrecognised",
+    "ambiguous",
+    "mount_conflict",
+    "rotation_incomplete",
+]
+#: The ``reason`` codes of :class:`CredentialsError`.
+CredentialsReason = Literal["not_found", "unreadable", "empty", "half_rotation", "refused"]
+
+
+def reason_codes(reasons: Any) -> tuple[str, ...]:
+    """The codes of one of the reason types above, in order: ``reason_codes(TLSReason)``."""
+    return tuple(getattr(reasons, "__args__", reasons))
+
 
 __all__ = [
+    "ActionError",
     "CertificateExpiryWarning",
     "CredentialsError",
     "InsecurePermissionsWarning",
@@ -49,6 +98,7 @@ __all__ = [
     "SecretValidationError",
     "SecretsDirWarning",
     "SwarmError",
+    "UsageError",
     "WatchFallbackWarning",
 ]
 
@@ -111,10 +161,10 @@ class SecretReadError(RunSecretsError):
     """
 
     def __init__(
-        self, message: str, *, reason: str, errno: int | None = None, **kwargs: Any
+        self, message: str, *, reason: ReadReason, errno: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(message, **kwargs)
-        self.reason = reason
+        self.reason: ReadReason = reason
         self.errno = errno
 
 
@@ -152,15 +202,19 @@ class InvalidTLSMaterialError(RunSecretsError, ValueError):
     """Certificate, key or CA material failed validation.
 
     Attributes:
-        reason: A stable code such as ``key_mismatch``, ``expired`` or ``untrusted_chain``.
+        reason: A stable code, one of :data:`runsecrets.tls.REASONS`: ``parse_error``,
+            ``key_mismatch``, ``not_yet_valid``, ``expired``, ``bad_key_usage``, ``weak_key``,
+            ``weak_signature``, ``hostname_mismatch``, ``untrusted_chain`` (a failed check,
+            see :mod:`runsecrets.tls`), ``openssl_refused`` (OpenSSL would not load material
+            that passed every check).
         files: The files (or secret names) the material came from.
     """
 
     def __init__(
-        self, message: str, *, reason: str, files: Iterable[str] = (), **kwargs: Any
+        self, message: str, *, reason: TLSReason, files: Iterable[str] = (), **kwargs: Any
     ) -> None:
         super().__init__(message, **kwargs)
-        self.reason = reason
+        self.reason: TLSReason = reason
         self.files: tuple[str, ...] = tuple(files)
 
 
@@ -228,8 +282,9 @@ class CredentialsError(RunSecretsError):
 
     Attributes:
         reason: ``not_found`` (a credential secret is missing), ``unreadable`` (it cannot be
-            read, or is not text), ``empty``, or ``refused`` (the server kept refusing the
-            login for the whole retry time).
+            read, or is not text), ``empty``, ``half_rotation`` (a new user with the previous
+            password, before any pair was in use), or ``refused`` (the server kept refusing
+            the login for the whole retry time).
         secrets: The names of the credential secrets (the user's first, when it is one).
         attempts: Logins tried before giving up (``refused``; else 0).
         elapsed: Seconds spent retrying (``refused``; else 0.0).
@@ -242,7 +297,7 @@ class CredentialsError(RunSecretsError):
         self,
         message: str,
         *,
-        reason: str,
+        reason: CredentialsReason,
         secrets: Iterable[str],
         attempts: int = 0,
         elapsed: float = 0.0,
@@ -251,12 +306,24 @@ class CredentialsError(RunSecretsError):
         **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
-        self.reason = reason
+        self.reason: CredentialsReason = reason
         self.secrets: tuple[str, ...] = tuple(secrets)
         self.attempts = attempts
         self.elapsed = elapsed
         self.driver_error = driver_error
         self.code = code
+
+
+class ActionError(RunSecretsError):
+    """A ``runsecrets watch`` action could not be carried out (no target process, a command
+    that failed, a POST refused).
+
+    Its message names processes, commands and URLs, never a secret value.
+    """
+
+
+class UsageError(RunSecretsError, ValueError):
+    """A combination of command-line options that does not make sense (exit code 2)."""
 
 
 class RunSecretsWarning(UserWarning):

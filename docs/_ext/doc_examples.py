@@ -2,7 +2,7 @@
 environment.
 
 Every ``{testcode}`` group of the site (run by ``sphinx-build -b doctest``, see ``conf.py``) and
-every ``console`` block (run by ``tests/test_docs_examples.py``) starts in a new temporary
+every ``console`` block (run by ``tests/docs/test_site.py``) starts in a new temporary
 directory holding ``secrets/`` with the secrets below, ``RUNSECRETS_DIR`` pointing there, and no
 other ``RUNSECRETS_*`` or ``*_FILE`` variable: what a container with those secrets mounted at
 ``/run/secrets`` would see.

@@ -232,8 +232,9 @@ def _commands(
     import argparse
 
     found = [(path, parser)]
-    for action in parser._actions:  # argparse offers no public way to list sub-commands
-        if isinstance(action, argparse._SubParsersAction):
+    # argparse offers no public way to list sub-commands.
+    for action in parser._actions:  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
             for name, sub in action.choices.items():
                 found += _commands(sub, (*path, name))
     return found
@@ -304,7 +305,30 @@ def qualify(target: str) -> str | None:
 
 
 def _is_private(full_name: str) -> bool:
-    return any(part.startswith("_") for part in full_name.split("."))
+    """Whether ``full_name`` lies outside the documented API: a part starts with an underscore,
+    or the module holding it is a package's part that is not a public module (the modules of
+    ``runsecrets.reload``, say: a folder per concern, public only through ``runsecrets``)."""
+    parts = full_name.split(".")
+    if any(part.startswith("_") for part in parts):
+        return True
+    public = {PACKAGE, *public_modules()}
+    for end in range(len(parts), 1, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in public:
+            return False
+        if _is_module(prefix):
+            return True
+    return False
+
+
+@cache
+def _is_module(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 #: The roles that signatures produce for the types they name (and docstrings for classes).

@@ -3,7 +3,8 @@
 ``main(argv)`` runs one command and returns its exit code, so tests call it without a
 subprocess. Exit codes: 0 ok, 1 not found or check failed, 2 usage, 3 read or validation error
 (126 and 127 for ``exec``: the command could not be run, or was not found, as in a shell;
-``doctor``: 0 clean, 1 warnings only, 3 any error), 141
+``exec --restart-on-change``: the command's own status, 128 + N for signal N; ``doctor``: 0
+clean, 1 warnings only, 3 any error), 141
 when the reader of standard output went away (``runsecrets explain | head -1``), as a shell
 reports a program killed by SIGPIPE.
 
@@ -19,6 +20,15 @@ import warnings
 
 from ..exceptions import RunSecretsWarning
 from ._exec import parse_exec_fast
+from ._exit import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_WARNINGS,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,12 +39,16 @@ if TYPE_CHECKING:
 #: Modules under ``runsecrets.cli`` that each add one command with ``register(subparsers)``.
 COMMAND_MODULES = ("_core", "_exec", "_tls", "_watch", "_swarm", "_doctor")
 
-EXIT_OK = 0
-EXIT_NOT_FOUND = 1
-EXIT_WARNINGS = 1  # doctor: warnings only
-EXIT_USAGE = 2
-EXIT_INVALID = 3
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a program killed by it
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_INVALID",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "EXIT_WARNINGS",
+    "build_parser",
+    "main",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read container secrets safely: FOO_FILE variables, FOO variables, "
         "secrets directories such as /run/secrets.",
         epilog="Exit codes: 0 ok, 1 not found or check failed, 2 usage, 3 read or validation "
-        "error; exec: 126 command not executable, 127 command not found; doctor: 0 clean, 1 "
+        "error; exec: 126 command not executable, 127 command not found, with "
+        "--restart-on-change the command's own status (128+N for signal N); doctor: 0 clean, 1 "
         "warnings only, 3 an error; 141 output pipe closed.",
     )
     parser.add_argument("--version", action="version", version=f"runsecrets {__version__}")
@@ -103,7 +118,7 @@ def _run(args: list[str]) -> int:
     except BrokenPipeError:
         raise  # the reader went away: no error line (main returns 141)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - the user gets one line, never a traceback
         return report_error(e)
 

@@ -23,14 +23,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ..exceptions import RunSecretsError
+from ..exceptions import ActionError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import threading
     from collections.abc import Iterable, Sequence
 
-    from .._snapshot import Changes
+    from ..reload.snapshot import Changes
 
 #: Environment variable with more hosts ``--post`` may reach (comma-separated).
 ALLOWED_HOSTS_ENV = "RUNSECRETS_WATCH_ALLOWED_HOSTS"
@@ -43,13 +43,6 @@ _EXEC_POLL = 0.05
 _POST_TIMEOUT = 10.0
 
 
-class ActionError(RunSecretsError):
-    """An action could not be carried out (no target process, a command that failed).
-
-    Its message names processes, commands and URLs, never a secret value.
-    """
-
-
 def change_summary(changes: Changes) -> dict[str, object]:
     """The names that changed and the new version, as sent to ``--exec`` and ``--post``."""
     return {
@@ -58,16 +51,6 @@ def change_summary(changes: Changes) -> dict[str, object]:
         "changed": sorted(changes.changed),
         "removed": sorted(changes.removed),
     }
-
-
-def describe_command(command: Sequence[str]) -> str:
-    """A command as log lines show it: the program only, never its arguments."""
-    if not command:
-        return "(no command)"
-    hidden = len(command) - 1
-    if not hidden:
-        return command[0]
-    return f"{command[0]} ({hidden} argument{'s' if hidden > 1 else ''} not shown)"
 
 
 class ExecAction:

@@ -6,12 +6,13 @@ import json
 import os
 import sys
 
+from .._lookup import file_variables
 from .._provenance import DEFAULT_SOURCES, DIRECTORY, FILE_VARIABLE, Provenance
-from .._resolve import file_variables
 from .._secrets import Secrets
 from ..exceptions import RunSecretsError
+from ._exit import EXIT_NOT_FOUND, EXIT_OK, exit_code_for
 from ._options import add_dir_option, add_prefix_option
-from ._output import error_line, exit_code_for, format_provenance
+from ._output import error_line, format_provenance
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -85,13 +86,13 @@ def run_get(args: argparse.Namespace) -> int:
         sys.stdout.buffer.flush()
     else:
         sys.stdout.write(value + "\n")
-    return 0
+    return EXIT_OK
 
 
 def run_check(args: argparse.Namespace) -> int:
     """Read every name; report each missing or unreadable one with where it was looked for."""
     secrets = Secrets(args.dirs, prefix=args.prefix)
-    worst = 0
+    worst = EXIT_OK
     for name in args.names:
         try:
             provenance = secrets.explain(name)
@@ -119,9 +120,9 @@ def run_explain(args: argparse.Namespace) -> int:
     if not names:
         # Nothing to describe is worth saying (exit 1): a mistyped --dir must not look fine.
         error_line(f"no secrets found; looked in {_describe_dirs(secrets.dirs)}")
-        return 1
+        return EXIT_NOT_FOUND
     rows: list[tuple[str, Provenance | None, RunSecretsError | None]] = []
-    worst = 0
+    worst = EXIT_OK
     for name in names:
         try:
             rows.append((name, secrets.explain(name), None))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from . import EXIT_INVALID, EXIT_OK, EXIT_WARNINGS
+from ._exit import EXIT_INVALID, EXIT_OK, EXIT_WARNINGS
 from ._options import add_dir_option, add_prefix_option
 
 TYPE_CHECKING = False

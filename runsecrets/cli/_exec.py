@@ -22,68 +22,100 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Mapping, Sequence
 
+    from .._lookup import Place
+    from .._rules import ReadingRules
+
 
 class ExecRequest:
-    """What ``runsecrets exec`` was asked to do."""
+    """What ``runsecrets exec`` was asked to do.
 
-    __slots__ = ("command", "dirs", "only")
+    Attributes:
+        command: The command and its arguments.
+        dirs: ``--dir``: the secrets directories for ``--only`` names (``None``: the default).
+        only: ``--only``: handle exactly these variables (``None``: every ``*_FILE``).
+        file_prefix: ``--file-prefix``: also read ``<prefix>X=/path`` into ``X``
+            (linuxserver.io's ``FILE__X``), ``None`` when not asked.
+    """
 
-    def __init__(self, command: list[str], dirs: list[str] | None, only: list[str] | None) -> None:
+    __slots__ = ("command", "dirs", "file_prefix", "only")
+
+    def __init__(
+        self,
+        command: list[str],
+        dirs: list[str] | None,
+        only: list[str] | None,
+        file_prefix: str | None = None,
+    ) -> None:
         self.command = command
         self.dirs = dirs
         self.only = only
+        self.file_prefix = file_prefix
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExecRequest):
             return NotImplemented
-        return (self.command, self.dirs, self.only) == (other.command, other.dirs, other.only)
+        return all(getattr(self, field) == getattr(other, field) for field in self.__slots__)
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"ExecRequest(command={self.command!r}, dirs={self.dirs!r}, only={self.only!r})"
+        return (
+            f"ExecRequest(command={self.command!r}, dirs={self.dirs!r}, only={self.only!r}, "
+            f"file_prefix={self.file_prefix!r})"
+        )
 
 
 def parse_exec_fast(args: Sequence[str]) -> ExecRequest | None:
-    """Parse ``exec [--dir D]... [--only VAR...] -- CMD...`` without argparse.
+    """Parse ``exec [--dir D]... [--only VAR...] [--file-prefix P] -- CMD...`` without argparse.
 
     Returns ``None`` for anything outside that plain form, so that argparse, which gives the
     proper usage message, handles it. A test checks both parsers agree on what this accepts.
     """
     if len(args) < 3 or args[0] != "exec":
         return None
-    dirs: list[str] = []
-    only: list[str] = []
+    values: dict[str, list[str]] = {"--dir": [], "--only": [], "--file-prefix": []}
     index = 1
     while index < len(args):
         arg = args[index]
         if arg == "--":
-            command = list(args[index + 1 :])
-            if not command:
-                return None
-            return ExecRequest(command, dirs or None, only or None)
-        if arg.startswith(("--dir=", "--only=")):
-            option, _, value = arg.partition("=")
+            return _fast_request(list(args[index + 1 :]), values)
+        option, equals, value = arg.partition("=")
+        if option not in values:
+            return None
+        if equals:
             if not value:
                 return None
-            (dirs if option == "--dir" else only).append(value)
+            values[option].append(value)
             index += 1
-        elif arg == "--dir":
-            if index + 1 >= len(args) or args[index + 1].startswith("-"):
-                return None
-            dirs.append(args[index + 1])
-            index += 2
-        elif arg == "--only":
-            index += 1
-            start = index
-            while index < len(args) and not args[index].startswith("-"):
-                only.append(args[index])
-                index += 1
-            if index == start:
-                return None
-        else:
+            continue
+        taken = _fast_values(args, index + 1, many=option == "--only")
+        if not taken:
             return None
+        values[option].extend(taken)
+        index += 1 + len(taken)
     return None
+
+
+def _fast_request(command: list[str], values: dict[str, list[str]]) -> ExecRequest | None:
+    """The request the fast parser read (``None`` without a command)."""
+    if not command:
+        return None
+    prefixes = values["--file-prefix"]
+    return ExecRequest(
+        command,
+        values["--dir"] or None,
+        values["--only"] or None,
+        prefixes[-1] if prefixes else None,
+    )
+
+
+def _fast_values(args: Sequence[str], start: int, *, many: bool) -> list[str]:
+    """The values of an option from ``args[start]`` on: one, or (``many``) every one up to the
+    next option; empty when the first is missing or looks like an option."""
+    end = start
+    while end < len(args) and not args[end].startswith("-") and (many or end == start):
+        end += 1
+    return list(args[start:end])
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -98,7 +130,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="For every X_FILE variable (or only the --only names) set X to the file's "
         "content and remove X_FILE, refusing X and X_FILE both set, then replace this process "
         "with CMD. A --only name with neither variable set is looked up in the secrets "
-        "directories as a file named after the variable in lower case.",
+        "directories as a file named after the variable in lower case. With "
+        "--restart-on-change, runsecrets stays as CMD's parent instead and restarts it when "
+        "the environment it would get changes.",
     )
     add_dir_option(parser, "secrets directory for --only names that have no variable")
     parser.add_argument(
@@ -107,6 +141,40 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         nargs="+",
         metavar="VAR",
         help="handle only these variables (and require them), not every *_FILE",
+    )
+    parser.add_argument(
+        "--file-prefix",
+        metavar="PREFIX",
+        help="also set X from PREFIX+X=/path (FILE__ for linuxserver.io's FILE__X), with the "
+        "same rules as X_FILE",
+    )
+    supervise = parser.add_argument_group(
+        "supervisor mode",
+        "runsecrets stays as CMD's parent (PID 1 in a container: it forwards TERM, INT, HUP, "
+        "QUIT, USR1, USR2 and WINCH, reaps zombies, exits with CMD's status), watches the "
+        "files that feed CMD's environment and restarts CMD when that environment changes",
+    )
+    supervise.add_argument(
+        "--restart-on-change",
+        action="store_true",
+        help="supervise CMD instead of replacing this process with it",
+    )
+    supervise.add_argument(
+        "--grace",
+        type=float,
+        metavar="S",
+        help="seconds from the stop signal to SIGKILL at a restart (default 10)",
+    )
+    supervise.add_argument(
+        "--stop-signal",
+        metavar="SIG",
+        help="the signal that stops CMD's process group at a restart (default TERM)",
+    )
+    supervise.add_argument(
+        "--debounce",
+        type=float,
+        metavar="S",
+        help="seconds with no further change before restarting (default 1)",
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
     parser.set_defaults(handler=_run_parsed, exec_parser=parser)
@@ -117,8 +185,34 @@ def _run_parsed(args: argparse.Namespace) -> int:
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        args.exec_parser.error("a command is required after --")
-    return run_exec(ExecRequest(command, args.dirs, args.only))
+        return _usage_error(args.exec_parser, "a command is required after --")
+    request = ExecRequest(command, args.dirs, args.only, args.file_prefix or None)
+    tuning = {"--grace": args.grace, "--stop-signal": args.stop_signal, "--debounce": args.debounce}
+    if not args.restart_on_change:
+        given = [option for option, value in tuning.items() if value is not None]
+        if given:
+            return _usage_error(
+                args.exec_parser, f"{', '.join(given)}: only with --restart-on-change"
+            )
+        return run_exec(request)
+    from ._supervise import SupervisorOptions, run_supervised
+
+    try:
+        options = SupervisorOptions.create(
+            grace=args.grace, stop_signal=args.stop_signal, debounce=args.debounce
+        )
+    except ValueError as e:
+        return _usage_error(args.exec_parser, str(e))
+    return run_supervised(request, options)
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    """The usage line and the error, as argparse prints them; exit code 2."""
+    parser.print_usage(sys.stderr)
+    from ._exit import EXIT_USAGE
+
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dict[str, str]:
@@ -128,80 +222,182 @@ def prepare_environment(request: ExecRequest, environ: Mapping[str, str]) -> dic
     is exported empty unless it has a value. Everything is judged on ``environ`` as given, never
     on a half-made result, so the order of the variables changes nothing: ``FOO_FILE`` beside
     ``FOO_FILE_FILE`` is the conflict it is, not a ``FOO_FILE`` quietly replaced by a value.
+    With ``request.file_prefix`` (``FILE__``), ``FILE__X`` is one more variable naming ``X``'s
+    file, under the same rules: removed, and refused beside a non-empty ``X`` or ``X_FILE``.
 
     Raises:
         InvalidSecretNameError: An ``--only`` name is empty or holds ``=`` or a NUL byte: no
             environment variable can be called that (checked before anything is read).
-        SecretConflictError: ``X`` and ``X_FILE`` are both set (checked for every variable
-            before any file is read).
+        SecretConflictError: ``X`` and ``X_FILE`` (or ``FILE__X``) are both set, or ``X_FILE``
+            and ``FILE__X`` are (checked for every variable before any file is read).
         SecretReadError: An ``X_FILE`` target or an ``--only`` file from a secrets directory
-            cannot be read, is not UTF-8, or cannot be carried by an environment variable
+            cannot be read, or cannot be carried by an environment variable
             (``reason="not_env_safe"``: a NUL byte, or longer than Linux's limit for one
             environment string).
         SecretNotFoundError: An ``--only`` variable is set nowhere.
     """
-    from .._names import FILE_SUFFIX
-    from .._resolve import check_conflict, file_variables
-
     for variable in request.only or ():
         check_variable_name(variable)
     given = dict(environ)
-    variables = request.only or [
-        variable for variable, _ in file_variables(given, include_empty=True)
-    ]
-    for variable in variables:
-        check_conflict(variable.lower(), variable, variable + FILE_SUFFIX, given)
+    variables = request.only or _file_targets(given, request.file_prefix)
+    rules = exec_rules(request, given)
+    # Every walk made, so every conflict refused, before any file is read.
+    walks = {variable: exec_places(variable, request, rules) for variable in variables}
     values: dict[str, str] = {}
-    for variable in variables:
-        value = _value_for(variable, request, given)
+    for variable, walk in walks.items():
+        value = _value_for(variable, walk, rules, required=bool(request.only))
         if value is not None:
             values[variable] = value
-    removed = {variable + FILE_SUFFIX for variable in variables}
+    removed = {name for variable in variables for name in file_variables_of(variable, request)}
     env = {key: value for key, value in given.items() if key not in removed}
     env.update(values)  # after the removals: FOO_FILE may be both FOO's file and a value
     return env
 
 
-def _value_for(variable: str, request: ExecRequest, given: Mapping[str, str]) -> str | None:
-    """What ``variable`` is set to in the command's environment (``None``: left as it is)."""
+def file_variables_of(variable: str, request: ExecRequest) -> tuple[str, ...]:
+    """The variables that may name ``variable``'s file: ``X_FILE``, and ``<prefix>X`` too with
+    ``--file-prefix``."""
     from .._names import FILE_SUFFIX
-    from .._read import decode_text, read_file
+
+    if request.file_prefix:
+        return (variable + FILE_SUFFIX, request.file_prefix + variable)
+    return (variable + FILE_SUFFIX,)
+
+
+def _file_targets(given: Mapping[str, str], file_prefix: str | None) -> list[str]:
+    """The variables to set when no ``--only`` is given: ``X`` for every ``X_FILE`` naming a
+    secret (empty ones included), and for every ``<prefix>X`` with a prefix."""
+    from .._lookup import file_variables
+
+    targets = dict.fromkeys(variable for variable, _ in file_variables(given, include_empty=True))
+    if file_prefix:
+        for key in given:
+            if key.startswith(file_prefix) and len(key) > len(file_prefix):
+                targets.setdefault(key[len(file_prefix) :])
+    return sorted(targets)
+
+
+def exec_rules(request: ExecRequest, given: Mapping[str, str]) -> ReadingRules:
+    """The lookup order of ``exec``: ``X_FILE``, then ``X``; for an ``--only`` name, then a
+    file named after it, in lower case, in the secrets directories."""
+    from .._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE
+    from .._rules import ReadingRules
+
+    sources = (
+        (FILE_VARIABLE, ENVIRONMENT, DIRECTORY) if request.only else (FILE_VARIABLE, ENVIRONMENT)
+    )
+    return ReadingRules(request.dirs, environ=given, sources=sources)
+
+
+def exec_places(variable: str, request: ExecRequest, rules: ReadingRules) -> list[Place]:
+    """The places ``exec`` looks in for ``variable``: the lookup order's walk, with
+    ``<prefix>X`` (``--file-prefix``) as one more variable naming its file, first.
+
+    Raises:
+        SecretConflictError: ``X`` is set beside ``X_FILE`` or ``<prefix>X``, or those two are
+            both set (two files for one variable).
+    """
+    from .._lookup import check_conflict, places
+    from .._provenance import FILE_VARIABLE
 
     name = variable.lower()
-    file_variable = variable + FILE_SUFFIX
-    path = given.get(file_variable)
-    if path:
-        result = read_file(path, name=name, variable=file_variable)
-        assert result is not None  # missing_ok is off: a missing file raised
-        value = decode_text(result[0], strip=True, name=name, path=path)
-        check_env_safe(
-            value,
-            name=name,
-            path=path,
-            variable=file_variable,
-            exported=variable,
-            context=f"named by {file_variable}",
-        )
-        return value
-    if given.get(variable):
-        return None  # its own value stands
-    if request.only:
-        from .._provenance import DIRECTORY
-        from .._secrets import Secrets
+    walk = list(places(name, rules, variable=variable))
+    if not request.file_prefix:
+        return walk
+    named, prefixed = file_variables_of(variable, request)
+    check_conflict(name, named, prefixed, rules.environ)
+    by_prefix = places(
+        name,
+        rules.replace(sources=(FILE_VARIABLE,)),
+        variable=variable,
+        file_variable=prefixed,
+        conflicts=True,
+    )
+    return [*by_prefix, *walk]
 
-        secret = Secrets(request.dirs, environ=given, sources=(DIRECTORY,)).secret(name)
-        found = secret.provenance.path if secret.provenance is not None else None
-        value = secret.reveal()
-        check_env_safe(
-            value,
+
+def _value_for(
+    variable: str, walk: list[Place], rules: ReadingRules, *, required: bool
+) -> str | None:
+    """What ``variable`` is set to in the command's environment (``None``: left as it is),
+    from the first place of its walk that holds it.
+
+    Raises:
+        SecretNotFoundError: ``required`` (an ``--only`` name) and no place holds it.
+    """
+    from .._provenance import ENVIRONMENT
+
+    name = variable.lower()
+    for place in walk:
+        if place.kind == ENVIRONMENT:
+            return None  # its own value stands
+        value = _read_for(variable, name, place, rules)
+        if value is not None:
+            return value
+    if required:
+        from .._lookup import places_searched
+        from .._provenance import DIRECTORY
+        from ..exceptions import SecretNotFoundError
+
+        searched = places_searched(name, rules.replace(sources=(DIRECTORY,)))
+        raise SecretNotFoundError(
+            f"secret {name!r} not found; looked in: " + "; ".join(searched),
             name=name,
-            path=found,
-            variable=variable,
-            exported=variable,
-            context="for " + variable,
+            searched=searched,
         )
-        return value
     return ""  # X_FILE set but empty: file_env exports X empty
+
+
+def _read_for(variable: str, name: str, place: Place, rules: ReadingRules) -> str | None:
+    """The value a ``_FILE`` target or a directory's file gives ``variable``, checked to fit
+    an environment variable; ``None`` for a directory without that file."""
+    from .._lookup import read_place
+    from .._names import validate_name
+    from .._provenance import DIRECTORY
+    from .._warn import WarnedFiles
+
+    in_directory = place.kind == DIRECTORY
+    if in_directory:
+        validate_name(name)  # before a directory is touched
+    found = read_place(name, place, rules, WarnedFiles())
+    if found is None:
+        return None
+    raw, provenance = found
+    assert isinstance(raw, bytes)  # a file's content
+    value = env_value(raw, name=name, path=provenance.path)
+    check_env_safe(
+        value,
+        name=name,
+        path=provenance.path,
+        variable=variable if in_directory else place.variable or variable,
+        exported=variable,
+        context="for " + variable if in_directory else f"named by {place.variable}",
+    )
+    return value
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def env_value(data: bytes, *, name: str, path: str | None) -> str:
+    """The value a variable gets from a file's bytes: a leading byte-order mark and every
+    trailing line ending (``\\n``, ``\\r\\n``, a lone ``\\r``) dropped, the rest passed on
+    byte for byte.
+
+    An environment carries bytes, not text, and the official images' ``file_env`` passes a
+    file's bytes through whatever they are (a Latin-1 password included). Decoded with the file
+    system encoding and ``surrogateescape``, as ``os.environ`` itself decodes, any bytes come
+    out of ``execve`` exactly as they were read. Windows' environment is text: there the file
+    must be UTF-8.
+
+    Raises:
+        SecretDecodeError: On Windows only, the bytes are not UTF-8 (offset given, no value).
+    """
+    if sys.platform == "win32":
+        from .._read import decode_text
+
+        return decode_text(data, strip=True, name=name, path=path)
+    return os.fsdecode(data.removeprefix(_BOM).rstrip(b"\r\n"))
 
 
 def check_variable_name(variable: str) -> None:
@@ -277,8 +473,6 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
 
     Returns only when the command cannot be started: 127 not found, 126 not executable.
     """
-    from ._output import error_line
-
     given = os.environ if environ is None else environ
     env = prepare_environment(request, given)
     program = request.command[0]
@@ -287,15 +481,25 @@ def run_exec(request: ExecRequest, environ: Mapping[str, str] | None = None) -> 
     restore = default_signal_state()
     try:
         os.execvpe(program, request.command, env)
-    except FileNotFoundError:
-        restore()
-        error_line(f"exec: command not found: {program}")
-        return 127
     except OSError as e:
         restore()
-        error_line(f"exec: cannot run {program}: {e.strerror}{_too_big(e, env, given)}")
-        return 126
+        return report_start_failure(e, program, env, given)
     raise AssertionError("unreachable: execvpe returned")  # pragma: no cover
+
+
+def report_start_failure(
+    error: OSError, program: str, env: Mapping[str, str], given: Mapping[str, str]
+) -> int:
+    """Say in one line why the command could not start; return the shell's exit code for it:
+    127 not found, 126 cannot run."""
+    from ._exit import EXIT_COMMAND_NOT_FOUND, EXIT_NOT_EXECUTABLE
+    from ._output import error_line
+
+    if isinstance(error, FileNotFoundError):
+        error_line(f"exec: command not found: {program}")
+        return EXIT_COMMAND_NOT_FOUND
+    error_line(f"exec: cannot run {program}: {error.strerror}{_too_big(error, env, given)}")
+    return EXIT_NOT_EXECUTABLE
 
 
 def _too_big(error: OSError, env: Mapping[str, str], given: Mapping[str, str]) -> str:

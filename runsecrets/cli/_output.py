@@ -6,10 +6,13 @@ import os
 import sys
 import time
 
-from ..exceptions import RunSecretsError, SecretNotFoundError
+from ..exceptions import RunSecretsError
+from ._exit import EXIT_INVALID, exit_code_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .._provenance import Provenance
 
 
@@ -18,9 +21,14 @@ def error_line(message: str) -> None:
     print(f"runsecrets: error: {message}", file=sys.stderr)
 
 
-def exit_code_for(error: BaseException) -> int:
-    """The documented exit code for an error: 1 not found, 3 anything else."""
-    return 1 if isinstance(error, SecretNotFoundError) else 3
+def describe_command(command: Sequence[str]) -> str:
+    """A command as log lines show it: the program only, never its arguments."""
+    if not command:
+        return "(no command)"
+    hidden = len(command) - 1
+    if not hidden:
+        return command[0]
+    return f"{command[0]} ({hidden} argument{'s' if hidden > 1 else ''} not shown)"
 
 
 def report_error(error: Exception) -> int:
@@ -44,7 +52,7 @@ def report_error(error: Exception) -> int:
         error_line(
             f"unexpected {type(error).__name__}; set RUNSECRETS_DEBUG=1 to see the traceback"
         )
-    return 3
+    return EXIT_INVALID
 
 
 def format_age(mtime: float, now: float | None = None) -> str:

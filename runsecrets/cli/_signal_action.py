@@ -25,12 +25,12 @@ import os
 import signal
 import stat
 
-from ._actions import ActionError
+from ..exceptions import ActionError
 from ._process import Process, all_processes, process, same_process
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .._snapshot import Changes
+    from ..reload.snapshot import Changes
 
 #: A process may start up to this long (seconds) after its pid file's time and still be the
 #: one that wrote it: ``btime`` is whole seconds, and wall clocks get adjusted.

@@ -13,6 +13,7 @@ import sys
 
 from .._text import printable
 from ..exceptions import RunSecretsError
+from ._exit import EXIT_OK
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     finally:
         client.close()
     _print_report(report, args.json)
-    return 0
+    return EXIT_OK
 
 
 def _print_report(report: RotationReport, as_json: bool) -> None:
@@ -177,10 +178,10 @@ def run_audit(args: argparse.Namespace) -> int:
         client.close()
     if args.json:
         print(json.dumps([entry.as_dict() for entry in entries], indent=2))
-        return 0
+        return EXIT_OK
     for entry in entries:
         print("\n".join(_audit_lines(entry)))
-    return 0
+    return EXIT_OK
 
 
 def _audit_lines(entry: AuditEntry) -> list[str]:
@@ -215,7 +216,7 @@ def run_ls(args: argparse.Namespace) -> int:
         client.close()
     if args.json:
         print(json.dumps([s.as_dict() for s in secrets], indent=2))
-        return 0
+        return EXIT_OK
     rows: list[tuple[str, ...]] = [("NAME", "LOGICAL NAME", "VERSION", "CREATED", "UPDATED")]
     rows += [
         tuple(
@@ -234,4 +235,4 @@ def run_ls(args: argparse.Namespace) -> int:
     for row in rows:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         print("  ".join(cells).rstrip())
-    return 0
+    return EXIT_OK

@@ -10,8 +10,8 @@ import json
 import os
 
 from ..exceptions import RunSecretsError
+from ._exit import EXIT_INVALID, EXIT_OK, exit_code_for
 from ._options import add_dir_option, add_prefix_option
-from ._output import exit_code_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 
     from ..tls import TLSMaterial
 
-EXIT_VALID = 0
-EXIT_INVALID = 3
 _PARTS = ("cert", "key", "ca", "password")
 
 
@@ -114,7 +112,7 @@ def run_tls_check(args: argparse.Namespace) -> int:
         print(json.dumps(material.as_dict(), indent=2))
     else:
         _print_report(material)
-    return EXIT_VALID if material.valid else EXIT_INVALID
+    return EXIT_OK if material.valid else EXIT_INVALID
 
 
 def _error_report(error: RunSecretsError) -> dict[str, object]:

@@ -8,7 +8,8 @@ import signal
 import sys
 import threading
 
-from ..exceptions import RunSecretsError
+from ..exceptions import UsageError
+from ._exit import EXIT_OK, EXIT_USAGE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,19 +17,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType
 
-    from .._snapshot import Changes
-    from .._store import SecretStore
+    from ..reload.snapshot import Changes
+    from ..reload.store import SecretStore
 
     Action = Callable[[Changes], str]
 
-logger = logging.getLogger("runsecrets.watch")
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-
-
-class UsageError(RunSecretsError, ValueError):
-    """A combination of options that does not make sense (exit 2)."""
+logger = logging.getLogger("runsecrets.cli.watch")  # the watcher thread logs as runsecrets.watch
 
 
 def build_action(args: argparse.Namespace, stop: threading.Event | None = None) -> Action:
@@ -158,7 +152,7 @@ def run_watch(args: argparse.Namespace) -> int:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     _configure_logging(quiet=args.quiet)
-    from .._store import SecretStore
+    from ..reload.store import SecretStore
 
     store = SecretStore(
         args.dirs,
@@ -203,7 +197,7 @@ def _serve(store: SecretStore, pending: _Pending, action: Action) -> None:
     A failed action is one error line and the watch goes on: an :class:`ActionError` with its
     message (which never holds a value), anything else by its type only (its message might).
     """
-    from ._actions import ActionError
+    from ..exceptions import ActionError
 
     while not pending.stopping:
         taken = pending.take(timeout=1.0)
@@ -242,7 +236,8 @@ def _install_stop_handlers(pending: _Pending) -> dict[int, Callable[..., object]
 
 def _describe(args: argparse.Namespace) -> str:
     """The action for the start-up log line: a URL redacted, a command by its program only."""
-    from ._actions import describe_command, redact_url
+    from ._actions import redact_url
+    from ._output import describe_command
 
     if args.signal is not None:
         if args.pid is not None:

@@ -14,9 +14,9 @@ import sys
 import warnings
 
 from .._listing import list_secret_entries
+from .._lookup import file_variables
 from .._platform import resolve_dirs, trusted_link_roots
 from .._read import DEFAULT_MAX_SIZE, read_file
-from .._resolve import file_variables
 from ..exceptions import InsecurePermissionsWarning, SecretReadError
 from ._mountinfo import MountTable, read_mountinfo
 

@@ -4,7 +4,7 @@
 Rules (codes in :data:`~runsecrets.doctor.CODES`):
 
 - ``conflict``: ``FOO_FILE`` and ``FOO`` both set (non-empty), for the ``_FILE`` variables the
-  core honours (:func:`runsecrets._resolve.file_variables`: the prefix applies, tool settings
+  core honours (:func:`runsecrets._lookup.file_variables`: the prefix applies, tool settings
   such as ``SSL_CERT_FILE`` are not secrets). The core's own message, which names both.
 - ``file_variable_not_a_path``: such a ``FOO_FILE`` whose value is not an existing path. The
   value is never shown, since a pasted password is the usual cause.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from .._resolve import check_conflict
+from .._lookup import check_conflict
 from ..exceptions import SecretConflictError
 from ._finding import Finding
 from ._shapes import is_flag, secret_name_reason, value_shape

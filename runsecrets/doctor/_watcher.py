@@ -2,7 +2,7 @@
 
 A watching store needs one inotify instance and one watch per directory it follows (the
 secrets directories and the directory of each ``_FILE`` target: the store's own
-:func:`runsecrets._watch.watch_paths`). The kernel limits both per user:
+``runsecrets.reload.watch.paths.watch_paths``). The kernel limits both per user:
 ``fs.inotify.max_user_instances`` and ``fs.inotify.max_user_watches``. What is in use is counted
 from ``/proc``: every process of this user that the doctor can see, its descriptors that are
 inotify instances (``anon_inode:inotify``) and their watches (the ``inotify wd:`` lines of
@@ -147,7 +147,7 @@ def check_watcher(context: Context) -> Iterator[Finding]:
 
 
 def _watched_directories(context: Context) -> list[str]:
-    from .._watch import watch_paths
+    from ..reload.watch.paths import watch_paths
 
     targets = [
         context.environ[file_variable]

@@ -10,13 +10,14 @@
   ``retry_seconds`` (``_refusals.py`` tells refusals from other errors).
 
 Driver modules stay thin: they map :class:`Credentials` onto their connect arguments and their
-pool's hooks. Only the store's public API is used (``snapshot``, ``subscribe``, ``reload``), so
-the credentials can move onto the store's derived values: ``build`` is such a builder already.
+pool's hooks. The credentials are one of the store's derived values (``SecretStore.derive``,
+ungated): built from each candidate that changes them, committed with the snapshot they come
+from, so a connect never reads a pair newer or older than the store's; a half rotation is a
+refusal that keeps the previous pair while the store publishes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -32,9 +33,10 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, TypeVar
 
-    from .._snapshot import Changes, Snapshot
-    from .._store import SecretStore
     from .._types import DirsArg
+    from ..reload.derived import Derived
+    from ..reload.snapshot import Snapshot
+    from ..reload.store import SecretStore
 
     _T = TypeVar("_T")
     AuthFailureTest = Callable[[BaseException], bool]
@@ -99,79 +101,64 @@ class CredentialFollower:
         self.changes = 0
         self._owns_store = store is None
         if store is None:
-            from .._store import SecretStore
+            from ..reload.store import SecretStore
 
             store = SecretStore(dirs, names=spec.names, **(store_options or {})).start()
         self.store = store
-        # (snapshot version last looked at, credentials in use, why that snapshot's are not),
-        # replaced as one tuple so a connect reads it without the lock.
-        self._state: tuple[int, Credentials | None, CredentialsError | None] = (-1, None, None)
-        self._since = store.snapshot.version
-        with contextlib.suppress(CredentialsError):  # a connect raises it
-            self._advance(store.snapshot)
-        self._unsubscribe: Callable[[], None] | None = store.subscribe(self._changed)
+        self._first_version = store.snapshot.version
+        # Ungated: a pair the spec refuses (half a rotation, a missing half) never holds the
+        # store back; the previous pair stays, and a connect without one raises why.
+        self._derived: Derived[Credentials] | None = None
+        derived = store.derive(
+            self._build, names=spec.names, gate=False, label=f"{label} credentials"
+        )
+        derived.subscribe(self._changed)
+        self._derived = derived
 
     # ------------------------------------------------------------------------ reading
     def credentials(self) -> Credentials:
-        """The credentials for a new connection, from the store's published snapshot.
+        """The credentials for a new connection: the pair committed with the store's
+        published snapshot.
 
         Raises:
             CredentialsError: A credential secret is missing, unreadable or empty.
         """
-        snapshot = self.store.snapshot
-        seen, current, problem = self._state
-        try:
-            if seen != snapshot.version:
-                return self._advance(snapshot)
-            if problem is not None:
-                raise again(problem)
-        except CredentialsError:
+        derived = self._current()
+        error = derived.last_error
+        if error is not None and not (derived.ready and _keeps_the_pair(error)):
             self.failures += 1
-            raise
-        assert current is not None
-        return current
+            raise again(error) if isinstance(error, CredentialsError) else error
+        return derived.value
 
     def is_stale(self, version: int) -> bool:
         """Whether a connection made with credentials of snapshot ``version`` is out of date:
         the credentials changed in a later snapshot."""
         return version < self._since
 
-    def _advance(self, snapshot: Snapshot) -> Credentials:
-        """Take the credentials of a newer ``snapshot`` (whichever thread sees it first: the
-        store's subscriber, or a connect); a change runs the drain callbacks."""
-        callbacks: tuple[Callable[[], object], ...] = ()
-        with self._lock:
-            seen, current, problem = self._state
-            if snapshot.version > seen:
-                problem = None
-                try:
-                    fresh = self.spec.build(snapshot, previous=current)
-                except CredentialsError as e:
-                    if e.reason != "half_rotation" or current is None:
-                        problem = e
-                    self._log_refusal(e)
-                else:
-                    # The same pair keeps its object (and version): open connections stay current.
-                    if not fresh.same_as(current):
-                        if current is not None or seen >= 0:
-                            self._since = fresh.version
-                            self.changes += 1
-                            self._log_change(fresh)
-                            callbacks = self._on_change
-                        current = fresh
-                self._state = (snapshot.version, current, problem)
-        if problem is not None:
-            raise again(problem)
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception as e:  # noqa: BLE001  (a drain that fails must not fail a connect)
-                log_callback_error(logger, "credentials drain callbacks", callback, e)
-        assert current is not None
-        return current
+    @property
+    def _since(self) -> int:
+        derived = self._current()
+        return derived.value.version if derived.ready else self._first_version
 
-    def _log_refusal(self, error: CredentialsError) -> None:
-        if error.reason == "half_rotation":
+    def _current(self) -> Derived[Credentials]:
+        derived = self._derived
+        assert derived is not None
+        return derived
+
+    def _build(self, snapshot: Snapshot) -> Credentials:
+        """The store's builder: the pair in ``snapshot``; the same pair keeps its object (and
+        version), so connections made with it stay current."""
+        derived = self._derived
+        current = derived.value if derived is not None and derived.ready else None
+        try:
+            fresh = self.spec.build(snapshot, previous=current)
+        except CredentialsError as e:
+            self._log_refusal(e)
+            raise
+        return current if current is not None and fresh.same_as(current) else fresh
+
+    def _log_refusal(self, error: RunSecretsError) -> None:
+        if isinstance(error, CredentialsError) and error.reason == "half_rotation":
             logger.info("%s %s", self.label, error.message)
         else:
             logger.warning(
@@ -181,29 +168,30 @@ class CredentialFollower:
                 error.message,
             )
 
-    def _log_change(self, fresh: Credentials) -> None:
+    def _changed(self, old: Credentials | None, fresh: Credentials) -> None:
+        # Told once the store's lock is released, in the thread that published.
+        self.changes += 1
         logger.info(
             "%s credentials %s rotated (secrets version %d): older connections are drained",
             self.label,
             "/".join(self.spec.names),
             fresh.version,
         )
+        for callback in self._on_change:
+            try:
+                callback()
+            except Exception as e:  # noqa: BLE001  (a drain that fails must not fail a connect)
+                log_callback_error(logger, "credentials drain callbacks", callback, e)
 
     # ------------------------------------------------------------------------ rotation
     def on_change(self, callback: Callable[[], object]) -> None:
         """Call ``callback()`` after each change of the credentials (the driver's drain).
 
-        It runs in the thread that first saw the change (the store's watcher, or a connect).
-        A change to a half-missing pair is no change: the pool keeps serving.
+        It runs in the thread that published the change (the store's watcher, or a
+        ``reload()``). A change to a half-missing pair is no change: the pool keeps serving.
         """
         with self._lock:
             self._on_change = (*self._on_change, callback)
-
-    def _changed(self, changes: Changes) -> None:
-        if not any(name in changes for name in self.spec.names):
-            return
-        with contextlib.suppress(CredentialsError):  # logged; the pool keeps serving
-            self._advance(changes.snapshot)
 
     # ------------------------------------------------------------------------ connecting
     def connect_with(
@@ -313,7 +301,7 @@ class CredentialFollower:
     @property
     def attached(self) -> bool:
         """Whether it still follows the store."""
-        return self._unsubscribe is not None
+        return self._current().attached
 
     def detach(self) -> None:
         """Stop following: the driver's hooks are removed, a store made here is closed.
@@ -321,12 +309,12 @@ class CredentialFollower:
         Connections already open stay open; new ones use the driver's own settings again.
         Safe to call twice.
         """
+        derived = self._current()
         with self._lock:
-            unsubscribe, self._unsubscribe = self._unsubscribe, None
+            if not derived.attached:
+                return
             callbacks, self._on_detach = self._on_detach, []
-        if unsubscribe is None:
-            return
-        unsubscribe()
+            derived.close()
         for callback in reversed(callbacks):
             callback()
         if self._owns_store:
@@ -348,13 +336,18 @@ class CredentialFollower:
         return {
             "secrets": list(self.spec.names),
             "attached": self.attached,
-            "complete": self._state[2] is None and self._state[1] is not None,
+            "complete": self._complete(),
             "since_version": self._since,
             "connects": self.connects,
             "refusals": self.refusals,
             "failures": self.failures,
             "changes": self.changes,
         }
+
+    def _complete(self) -> bool:
+        derived = self._current()
+        error = derived.last_error
+        return derived.ready and (error is None or _keeps_the_pair(error))
 
     def __repr__(self) -> str:
         state = "attached" if self.attached else "detached"
@@ -363,3 +356,8 @@ class CredentialFollower:
 
 def _known_refusal(error: BaseException) -> bool:
     return is_authentication_failure(error)
+
+
+def _keeps_the_pair(error: RunSecretsError) -> bool:
+    """Whether a refusal leaves the previous pair in use (half a rotation), or fails connects."""
+    return isinstance(error, CredentialsError) and error.reason == "half_rotation"

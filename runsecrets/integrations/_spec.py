@@ -10,7 +10,8 @@ from ..exceptions import CredentialsError, RunSecretsError, SecretNotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .._snapshot import Snapshot
+    from ..exceptions import CredentialsReason
+    from ..reload.snapshot import Snapshot
 
 __all__ = ["CredentialSpec", "Credentials", "again"]
 
@@ -131,7 +132,9 @@ class CredentialSpec:
             )
         return value
 
-    def _error(self, message: str, reason: str, cause: RunSecretsError) -> CredentialsError:
+    def _error(
+        self, message: str, reason: CredentialsReason, cause: RunSecretsError
+    ) -> CredentialsError:
         return CredentialsError(
             message,
             reason=reason,

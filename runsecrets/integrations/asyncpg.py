@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from .._store import SecretStore
     from .._types import DirsArg
+    from ..reload.store import SecretStore
     from ._spec import Credentials
 
 __all__ = ["PoolCredentials"]

@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
-    from .._snapshot import Changes
-    from .._store import SecretStore
     from .._types import DirsArg
+    from ..reload.snapshot import Changes
+    from ..reload.store import SecretStore
 
 __all__ = ["Hooks", "rotating_ssl_context", "secret_path"]
 
@@ -121,7 +121,7 @@ class Hooks:
                 "runsecrets: restart_workers_on has no effect with preload_app = True "
                 "(a reload does not re-import the app); read those secrets from a SecretStore"
             )
-        from .._store import SecretStore
+        from ..reload.store import SecretStore
 
         # rearm_after_fork=False: this watcher belongs to the master, not to its workers.
         store = SecretStore(
@@ -147,10 +147,10 @@ class Hooks:
 
     def post_fork(self, server: Any, worker: Any) -> None:
         """In each new worker: report the secret watchers re-armed after the fork."""
-        from .. import _watch
+        from ..reload.watch import fork
 
         # The store's fork handler has already restarted them when this hook runs.
-        modes = sorted(watcher.mode for watcher in list(_watch._running))
+        modes = sorted(watcher.mode for watcher in fork.running())
         if modes:
             server.log.info(
                 "runsecrets: worker %s re-armed %d secret watcher(s): %s",

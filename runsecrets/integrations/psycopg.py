@@ -36,8 +36,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .._store import SecretStore
     from .._types import DirsArg
+    from ..reload.store import SecretStore
     from ._spec import Credentials
 
 __all__ = ["follow_credentials"]

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from redis.asyncio.retry import Retry as AsyncRetry
     from redis.retry import Retry
 
-    from .._store import SecretStore
     from .._types import DirsArg
+    from ..reload.store import SecretStore
 
 __all__ = ["CredentialProvider", "rotation_retry"]
 

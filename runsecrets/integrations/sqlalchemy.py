@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlalchemy.pool import ConnectionPoolEntry
 
-    from .._store import SecretStore
     from .._types import DirsArg
+    from ..reload.store import SecretStore
     from ._spec import Credentials
 
 __all__ = ["CredentialFollower", "follow_credentials"]

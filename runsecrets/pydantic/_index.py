@@ -5,8 +5,8 @@ every alias of it), so a model with n fields over a directory of n files costs n
 checks. Here each directory is listed once, into a dictionary keyed by the (case-folded) entry
 name, and each field is then one dictionary look-up: the load is linear in the field count.
 
-No pydantic here: this module only knows directories, names and the reading rules' listing
-part (:func:`runsecrets._listing.is_debris`, :func:`runsecrets._names.name_problem`).
+No pydantic here: this module only knows directories, names and the one directory lister
+(:func:`runsecrets._listing.list_entries`).
 
 Sub-directories (``db/password`` for a nested ``db.password``) are followed only while they
 resolve inside their secrets directory: the reader checks a file's *own* symlink against the
@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import os
 
-from .._listing import is_debris
-from .._names import name_problem
+from .._listing import DIRECTORY, list_entries
 from .._read import resolves_inside
+from ..exceptions import SecretReadError
 
 logger = logging.getLogger("runsecrets.pydantic")
 
@@ -76,21 +76,12 @@ class DirectoryListing:
         self._dirs: dict[str, list[str]] = {}
         self._subdirs: dict[str, DirectoryListing | None] = {}
         try:
-            entries = os.scandir(path)
-        except OSError:  # missing, not a directory, unreadable: nothing listed here
+            entries = list_entries(path)
+        except (OSError, SecretReadError):  # missing, not a directory, unreadable: nothing here
             return
-        with entries:
-            for entry in entries:
-                name = entry.name
-                if is_debris(name) or name_problem(name) is not None:
-                    continue
-                try:
-                    # d_type answers without a system call, except for links (Kubernetes' keys)
-                    is_dir = entry.is_dir()
-                except OSError:
-                    is_dir = False
-                key = name if case_sensitive else name.lower()
-                (self._dirs if is_dir else self._files).setdefault(key, []).append(name)
+        for name, _, kind in entries:
+            key = name if case_sensitive else name.lower()
+            (self._dirs if kind == DIRECTORY else self._files).setdefault(key, []).append(name)
 
     def file(self, key: str) -> str | None:
         """The path of the file named ``key`` (already folded when case-insensitive)."""
@@ -158,6 +149,8 @@ class SecretsIndex:
 
     __slots__ = ("_listings", "_nested_delimiter")
 
+    _listings: dict[str, DirectoryListing]
+
     def __init__(
         self,
         dirs: tuple[str, ...],
@@ -167,40 +160,41 @@ class SecretsIndex:
         link_roots: tuple[str, ...] = (),
         allow_external_links: bool = False,
     ) -> None:
-        self._listings = tuple(
-            DirectoryListing(
+        self._listings = {
+            d: DirectoryListing(
                 d,
                 d,
                 case_sensitive=case_sensitive,
                 contain_in=() if allow_external_links else (d, *link_roots),
             )
             for d in dirs
-        )
+        }
         self._nested_delimiter = nested_delimiter
 
-    def find(self, parts: tuple[str, ...]) -> Found | None:
-        """The file holding the value for the name ``parts`` (``("db", "password")``).
+    def find(self, parts: tuple[str, ...], directory: str) -> Found | None:
+        """The file of ``directory`` holding the value for the name ``parts``
+        (``("db", "password")``); ``None`` for a directory not indexed.
 
-        In each directory, by priority: the flat file (``db__password``) first, then the same
-        name under sub-directories (``db/password``; ``db/tls__key`` and ``db/tls/key`` for three
-        parts). A single part is a plain file name.
+        The flat file (``db__password``) first, then the same name under sub-directories
+        (``db/password``; ``db/tls__key`` and ``db/tls/key`` for three parts). A single part is
+        a plain file name.
         """
         delimiter = self._nested_delimiter
         if len(parts) > 1 and delimiter is None:
             return None
-        for listing in self._listings:
-            current: DirectoryListing | None = listing
-            for depth in range(len(parts)):
-                if current is None:
-                    break
-                rest = parts[depth:]
-                path = current.file(rest[0] if len(rest) == 1 else (delimiter or "").join(rest))
-                if path is not None:
-                    return Found(path, listing.root)
-                if len(rest) > 1:
-                    current = current.subdirectory(parts[depth])
+        listing = self._listings.get(directory)
+        current: DirectoryListing | None = listing
+        for depth in range(len(parts)):
+            if current is None:
+                break
+            rest = parts[depth:]
+            path = current.file(rest[0] if len(rest) == 1 else (delimiter or "").join(rest))
+            if path is not None:
+                return Found(path, directory)
+            if len(rest) > 1:
+                current = current.subdirectory(parts[depth])
         return None
 
     def is_directory(self, name: str) -> bool:
         """Whether a top-level entry named ``name`` is a directory (and no file is)."""
-        return any(listing.has_directory(name) for listing in self._listings)
+        return any(listing.has_directory(name) for listing in self._listings.values())

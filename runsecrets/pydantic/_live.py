@@ -1,28 +1,37 @@
-"""Live settings: the latest valid instance of a model, re-validated when its secrets change."""
+"""Live settings: the latest valid instance of a model, re-validated when its secrets change.
+
+Following a :class:`~runsecrets.SecretStore`, the model is one of the store's derived values
+(:meth:`SecretStore.derive <runsecrets.SecretStore.derive>`): the store builds it from each
+candidate snapshot before publishing (from that candidate's bytes: see
+``_pydantic_load.PinnedDirs``), a refused model holds the candidate back (gated) or only these
+settings (ungated), and the instance built from the published snapshot is the one taken.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
+from pydantic_settings import BaseSettings
 
-from .._delivery import Deliveries
 from .._forksafe import ForkSafeLock
 from .._scrub import scrub_errors, scrubbed
 from ..exceptions import RunSecretsError
+from ..reload.listeners import Listeners
 from ._errors import clean_validation_error
-from ._load import reading_from
+from ._load import PinnedDirs
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from typing_extensions import Self
 
-    from .._snapshot import Snapshot
-    from .._store import SecretStore
+    from ..reload.derived import Derived
+    from ..reload.snapshot import Snapshot
+    from ..reload.store import SecretStore
 
 logger = logging.getLogger("runsecrets.pydantic")
 
@@ -30,10 +39,11 @@ _S = TypeVar("_S", bound=BaseModel)
 
 #: A subscriber: called with the old instance, the new one and the names of the changed fields.
 Subscriber = Callable[[_S, _S, frozenset[str]], object]
-#: What a watcher calls after each change: with the store's published snapshot, if any.
-OnChange = Callable[["Snapshot | None"], object]
-#: A store validator building the model from a candidate snapshot (see ``LiveSettings.vet``).
-Vet = Callable[["Snapshot | None"], None]
+#: What a watcher calls after each change: with the store's published snapshot, if any, and
+#: the instance already built from it, if any.
+OnChange = Callable[..., object]
+#: Builds the model from a candidate snapshot, or refuses it (see ``LiveSettings.vet``).
+Vet = Callable[["Snapshot | None"], object]
 
 
 class Watcher(Protocol):
@@ -143,8 +153,8 @@ class LiveSettings(Generic[_S]):
     __slots__ = (
         "__weakref__",
         "_built_from",
-        "_deliveries",
         "_factory",
+        "_listeners",
         "_lock",
         "_vetted",
         "_watcher",
@@ -164,15 +174,13 @@ class LiveSettings(Generic[_S]):
         self._factory = factory
         # Reentrant: a validator of the model may read .current; renewed in a forked child.
         self._lock = ForkSafeLock(reentrant=True)
-        self._deliveries: Deliveries[SettingsChange[_S]] = Deliveries(
+        self._listeners: Listeners[SettingsChange[_S]] = Listeners(
             merge=SettingsChange.then, logger=logger, what="settings subscribers"
         )
         self.current: _S = _first(factory)
         self.last_error: ReloadFailure | None = None
         self.reloads = 0
         self.failures = 0
-        # What vet() built, with the candidate it built it from: used only for that snapshot.
-        self._vetted: tuple[Snapshot, _S] | None = None
         # The version of the store snapshot .current was last built from (None: from the disk).
         self._built_from: int | None = None
         self._watcher = None if watcher is None else watcher(self._on_change, self.vet)
@@ -190,7 +198,7 @@ class LiveSettings(Generic[_S]):
         """
         with self._lock:
             changed = self._reload_locked(snapshot)
-        self._deliveries.deliver()  # outside the lock
+        self._listeners.deliver()  # outside the lock
         return changed
 
     def _reload_locked(self, snapshot: Snapshot | None) -> frozenset[str]:
@@ -203,37 +211,39 @@ class LiveSettings(Generic[_S]):
             return frozenset()
         return self._publish(old, new)
 
-    def vet(self, candidate: Snapshot | None = None) -> None:
-        """A store validator: build the model from ``candidate``, or refuse the snapshot.
+    def vet(self, candidate: Snapshot | None = None) -> _S:
+        """Build the model from ``candidate`` (a store's snapshot), or refuse it.
 
-        A store following these settings runs it before it publishes a candidate snapshot,
-        so that values the model refuses are not published to any reader of the store. The
-        model reads the files the candidate holds from the candidate (the bytes of the store's
-        stable read, not a new read of the disk); the instance built here is the one the
-        publish that follows puts in :attr:`current`.
+        The store these settings follow runs it on each candidate before publishing it (the
+        settings are one of its derived values): the model takes the files the candidate
+        holds from the candidate, the bytes of the store's stable read, not a new read of the
+        disk; the instance built from the snapshot the store publishes is the one taken.
+
+        Returns:
+            The instance.
 
         Raises:
             RunSecretsError: The model refused the values; the message names fields and error
                 types, never a value (the store logs it and reports it in its status).
         """
         with self._lock:
-            self._vetted = None
             try:
-                instance = self._build(candidate)
+                return self._build(candidate)
             except Exception as e:  # noqa: BLE001 - any refusal holds the snapshot back
                 failure = self._refused(e)
-            else:
-                if candidate is not None:
-                    self._vetted = (candidate, instance)
-                return
         # Raised past the handler: the model's error (pydantic keeps each input) is not chained.
         raise RunSecretsError(str(failure))
 
     def _build(self, snapshot: Snapshot | None) -> _S:
-        if snapshot is None:
-            return self._factory()
-        with reading_from(snapshot):
-            return self._factory()
+        """An instance, read from the disk, or from ``snapshot``'s bytes when the factory is
+        the model itself (a factory of your own reads the files anew)."""
+        factory = self._factory
+        if snapshot is None or not (
+            isinstance(factory, type) and issubclass(factory, BaseSettings)
+        ):
+            return factory()
+        pinned = PinnedDirs(factory.model_config.get("secrets_dir"), snapshot)
+        return cast("_S", factory(_secrets_dir=pinned))
 
     def _refused(self, error: Exception) -> ReloadFailure:
         failure = ReloadFailure(error, type(self.current).__name__)
@@ -255,7 +265,7 @@ class LiveSettings(Generic[_S]):
                 ", ".join(sorted(changed)),
             )
             # Delivered by the caller once the lock is released, in publish order.
-            self._deliveries.publish(SettingsChange(old, new, changed))
+            self._listeners.publish(SettingsChange(old, new, changed))
             return changed
 
     def subscribe(self, callback: Subscriber[_S]) -> Callable[[], None]:
@@ -270,7 +280,7 @@ class LiveSettings(Generic[_S]):
         Returns:
             A function that removes the subscription.
         """
-        return self._deliveries.subscribe(_unpacking(callback))
+        return self._listeners.subscribe(_unpacking(callback))
 
     def start(self) -> Self:
         """Follow changes (if a watcher is attached); a no-op otherwise."""
@@ -294,21 +304,20 @@ class LiveSettings(Generic[_S]):
     ) -> None:
         self.stop()
 
-    def _on_change(self, snapshot: Snapshot | None = None) -> object:
+    def _on_change(self, snapshot: Snapshot | None = None, built: _S | None = None) -> object:
         with self._lock:
-            changed = self._follow(snapshot)
-        self._deliveries.deliver()  # outside the lock
+            changed = self._follow(snapshot, built)
+        self._listeners.deliver()  # outside the lock
         return changed
 
-    def _follow(self, snapshot: Snapshot | None) -> frozenset[str]:
-        vetted, self._vetted = self._vetted, None
+    def _follow(self, snapshot: Snapshot | None, built: _S | None) -> frozenset[str]:
         if snapshot is not None:
             if self._built_from is not None and snapshot.version < self._built_from:
                 return frozenset()  # a newer snapshot is already in .current
             self._built_from = snapshot.version
-        if vetted is not None and snapshot is not None and vetted[0] is snapshot:
-            return self._publish(self.current, vetted[1])
-        return self._reload_locked(snapshot)  # no validator ran for this snapshot
+        if built is not None:
+            return self._publish(self.current, built)  # built by the store, from snapshot
+        return self._reload_locked(snapshot)
 
     def __repr__(self) -> str:
         state = "ok" if self.last_error is None else f"last reload refused ({self.last_error})"
@@ -343,20 +352,27 @@ class StoreWatcher:
     """Re-validate live settings whenever a :class:`~runsecrets.SecretStore` publishes a change.
 
     The store does the watching (directories, Kubernetes swaps, stable double reads, polling
-    as a backstop); each change it publishes triggers one re-validation of the whole model.
+    as a backstop). With ``vet``, the model is one of the store's derived values: the store
+    builds it from each candidate before publishing and hands over the instance built from the
+    published snapshot; without, each change it publishes triggers one re-validation.
 
     Args:
-        on_change: Called with the store's snapshot after each publish.
+        on_change: Called after each change, with the store's snapshot (and the instance the
+            store built from it, with ``vet``).
         store: A store to follow; it is started if it is not running, and closed on
             :meth:`stop` only if this watcher started it.
         make_store: Builds the store on :meth:`start` when none is given.
-        vet: Added to the store's validators while started (see :meth:`LiveSettings.vet`).
+        vet: The builder the store runs on each candidate while started (see
+            :meth:`LiveSettings.vet`).
+        gate: With ``vet``: a candidate the model refuses is held back by the store for every
+            reader; ``False``: the store publishes it and only the settings refuse it.
     """
 
     __slots__ = (
+        "_derived",
+        "_gate",
         "_make_store",
         "_on_change",
-        "_remove_vet",
         "_started",
         "_store",
         "_unsubscribe",
@@ -370,6 +386,7 @@ class StoreWatcher:
         store: SecretStore | None = None,
         make_store: Callable[[], SecretStore] | None = None,
         vet: Vet | None = None,
+        gate: bool = True,
     ) -> None:
         if store is None and make_store is None:
             raise ValueError("give a store or a way to make one")
@@ -377,35 +394,46 @@ class StoreWatcher:
         self._store = store
         self._make_store = make_store
         self._vet = vet
+        self._gate = gate
         self._started = False
         self._unsubscribe: Callable[[], None] | None = None
-        self._remove_vet: Callable[[], None] | None = None
+        self._derived: Derived[object] | None = None
 
     def start(self) -> None:
-        """Subscribe to the store, start it if needed, then catch up once."""
+        """Follow the store (start it if needed), then catch up once."""
         if self._unsubscribe is not None:
             return
         store = self._store
         if store is None:
             assert self._make_store is not None
             store = self._store = self._make_store()
-        if self._vet is not None:
-            self._remove_vet = store.add_validator(self._vet)
-        # The published snapshot itself: the one the model was vetted against, if it was.
-        self._unsubscribe = store.subscribe(lambda changes: self._on_change(changes.snapshot))
+        if self._vet is None:
+            self._unsubscribe = store.subscribe(lambda changes: self._on_change(changes.snapshot))
+        else:
+            self._unsubscribe = self._derive(store, self._vet)
         if not store.running:
             store.start()
             self._started = True
+        derived = self._derived
         # A change between the first load and the store's first read publishes nothing later.
         # (Should the watcher publish a newer snapshot meanwhile, this older one is ignored.)
-        self._on_change(store.snapshot)
+        if derived is not None and derived.ready:
+            self._on_change(derived.snapshot, derived.value)
+        elif derived is None:
+            self._on_change(store.snapshot)
+
+    def _derive(self, store: SecretStore, vet: Vet) -> Callable[[], None]:
+        derived: Derived[object] = store.derive(vet, gate=self._gate, label="live settings")
+        self._derived = derived
+        derived.subscribe(lambda old, new: self._on_change(derived.snapshot, new))
+        return derived.close
 
     def stop(self) -> None:
-        """Unsubscribe; close the store if this watcher started it."""
-        for undo in (self._unsubscribe, self._remove_vet):
-            if undo is not None:
-                undo()
-        self._unsubscribe = self._remove_vet = None
+        """Stop following; close the store if this watcher started it."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+        self._derived = None
         if self._started and self._store is not None:
             self._store.close()
             self._started = False

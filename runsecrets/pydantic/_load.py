@@ -6,106 +6,127 @@ listed once), the environment view and the errors met, so nothing is shared betw
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from .._lookup import places, read_secret_file
 from .._names import FILE_SUFFIX
 from .._provenance import DIRECTORY, FILE_VARIABLE, Provenance
 from .._read import decode_text, too_large
-from .._resolve import _from_file, check_conflict
+from .._warn import WarnedFiles
 from ..exceptions import RunSecretsError, SecretConflictError, SecretReadError
 from . import _fields as fields
 from ._compat import field_keys, match_field_names
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
     from pydantic.fields import FieldInfo
     from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
-    from .._resolve import Lookup
-    from .._snapshot import Snapshot
+    from .._lookup import Place
+    from .._rules import ReadingRules
+    from ..reload.snapshot import Snapshot
     from ._index import SecretsIndex
 
 #: Prefix of the pydantic error types this source reports (``runsecrets_conflict``...).
 ERROR_TYPE_PREFIX = "runsecrets_"
 
-#: Files a store has already read whole and stable, by absolute path: ``(raw, mtime)``. While
-#: set (by :func:`reading_from`, for one validation in one thread or task), the loader takes
-#: their content from here instead of the disk, so that a model validated against a store's
-#: candidate snapshot holds exactly the bytes that snapshot publishes, never a third read
-#: that could catch an in-place writer half way. Not a cache: it lives for one call.
-_PINNED: ContextVar[Mapping[str, tuple[bytes, float]] | None] = ContextVar(
-    "runsecrets_pinned_files", default=None
-)
+
+class PinnedDirs(tuple):  # type: ignore[type-arg]  # a tuple of paths, as secrets_dir is
+    """A model's secrets directories that also carry the files of a store's candidate snapshot.
+
+    What a model built from a store's snapshot gets as its ``_secrets_dir`` (pydantic-settings'
+    own init argument, handed to every source): its secrets directories as they are, so any
+    source reads them as usual, and :attr:`files`, the bytes of the store's stable read by
+    absolute path, which :class:`~runsecrets.pydantic.RunSecretsSettingsSource` passes on to
+    its loader. The model then holds exactly the bytes that snapshot publishes, never a third
+    read that could catch an in-place writer half way. Nothing is kept anywhere else: the
+    files live as long as this value.
+
+    Attributes:
+        files: ``(raw, mtime)`` by absolute path.
+        configured: The model's own ``secrets_dir`` (``None`` when it sets none).
+    """
+
+    files: Mapping[str, tuple[bytes, float]]
+    configured: object
+
+    def __new__(cls, configured: object, snapshot: Snapshot) -> PinnedDirs:
+        if configured is None:
+            dirs: tuple[str, ...] = ()
+        elif isinstance(configured, (str, os.PathLike)):
+            dirs = (os.fspath(configured),)
+        else:
+            dirs = tuple(os.fspath(d) for d in configured)  # type: ignore[attr-defined]
+        pinned = super().__new__(cls, dirs)
+        pinned.configured = configured
+        pinned.files = snapshot_files(snapshot)
+        return pinned
 
 
-@contextlib.contextmanager
-def reading_from(snapshot: Snapshot) -> Iterator[None]:
-    """Load models from the files ``snapshot`` holds (others are read from the disk)."""
-    pinned: dict[str, tuple[bytes, float]] = {}
-    for name in snapshot:
-        entry = snapshot.entry(name)
-        if entry is not None and entry.provenance.path and entry.provenance.mtime is not None:
-            pinned[os.path.abspath(entry.provenance.path)] = (entry.raw, entry.provenance.mtime)
-    token = _PINNED.set(pinned)
-    try:
-        yield
-    finally:
-        _PINNED.reset(token)
+def snapshot_files(snapshot: Snapshot) -> dict[str, tuple[bytes, float]]:
+    """The files ``snapshot`` holds, by absolute path: ``(raw, mtime)``."""
+    files: dict[str, tuple[bytes, float]] = {}
+    for entry in snapshot.entries.values():
+        provenance = entry.provenance
+        if provenance.path and provenance.mtime is not None:
+            files[os.path.abspath(provenance.path)] = (entry.raw, provenance.mtime)
+    return files
 
 
 def _read(
     name: str,
     path: str,
-    lookup: Lookup,
+    rules: ReadingRules,
+    warned: WarnedFiles,
+    files: Mapping[str, tuple[bytes, float]] | None,
     *,
     kind: str,
     variable: str | None = None,
     contain_in: tuple[str, ...] = (),
     missing_ok: bool = True,
 ) -> tuple[bytes, Provenance] | None:
-    """The file's content: pinned by :func:`reading_from`, else read under the reading rules."""
-    pinned = _PINNED.get()
-    hit = None if pinned is None else pinned.get(os.path.abspath(path))
+    """The file's content: from ``files`` (a store's candidate) when it holds it, else read
+    under the reading rules."""
+    hit = None if files is None else files.get(os.path.abspath(path))
     if hit is None:
-        return _from_file(
+        return read_secret_file(
             name,
             path,
-            lookup,
+            rules,
+            warned,
             kind=kind,
             variable=variable,
             contain_in=contain_in,
             missing_ok=missing_ok,
         )
     raw, mtime = hit
-    if len(raw) > lookup.max_size:  # the store may allow more than this model does
-        raise too_large(len(raw), lookup.max_size, name=name, path=path, variable=variable)
+    if len(raw) > rules.max_size:  # the store may allow more than this model does
+        raise too_large(len(raw), rules.max_size, name=name, path=path, variable=variable)
     return raw, Provenance(name, kind, path=path, variable=variable, size=len(raw), mtime=mtime)
 
 
 class Variables:
     """The ``_FILE`` variables of one environment, matched with or without case."""
 
-    __slots__ = ("_environ", "_folded", "_stems", "any_set")
+    __slots__ = ("_folded", "_stems", "any_set", "environ")
 
     def __init__(self, environ: Mapping[str, str], *, case_sensitive: bool) -> None:
         # One copy per load: a consistent view, and dictionary look-ups instead of os.environ's
         # encoding ones; folded once, as a per-field scan would make the load quadratic again.
-        self._environ = dict(environ)
+        self.environ = dict(environ)
         # Folded by ASCII case only: ``str.lower`` maps the Kelvin sign to ``k``, which would
         # let a variable no name can have answer for one.
         self._folded = (
-            None if case_sensitive else {key.lower(): key for key in self._environ if key.isascii()}
+            None if case_sensitive else {key.lower(): key for key in self.environ if key.isascii()}
         )
         set_files = [
             key
-            for key, value in self._environ.items()
+            for key, value in self.environ.items()
             if value and key.upper().endswith(FILE_SUFFIX)
         ]
         #: Whether any ``*_FILE`` variable is set at all: when none is, no field needs a look.
@@ -129,23 +150,11 @@ class Variables:
             not key.isascii() or any(stem.endswith(key.lower()) for stem in stems) for key in keys
         )
 
-    def _actual(self, variable: str) -> str:
+    def actual(self, variable: str) -> str:
+        """The variable of the environment that answers for ``variable`` (its own spelling)."""
         if self._folded is None:
             return variable
         return self._folded.get(variable.lower(), variable)
-
-    def file_target(self, name: str, display: str) -> tuple[str, str] | None:
-        """The ``(variable, path)`` of ``<name>_FILE`` when it is set.
-
-        Raises:
-            SecretConflictError: ``<name>`` is set too (both non-empty).
-        """
-        file_variable = self._actual(name + FILE_SUFFIX)
-        path = self._environ.get(file_variable)
-        if not path:
-            return None
-        check_conflict(display, self._actual(name), file_variable, self._environ)
-        return file_variable, path
 
 
 class FieldError:
@@ -180,11 +189,14 @@ class Load:
 
     Args:
         source: The pydantic-settings source (its alias rules, JSON decoding, case folding).
-        lookup: The core lookup settings (size cap).
+        rules: The reading rules: the sources walked, the directories by priority, the size
+            cap, the links followed.
         index: The secrets directories, listed once; ``None`` when directories are not read.
         variables: The ``_FILE`` variables; ``None`` when they are not read.
         state: What higher-priority sources already provided: those values are not read from
             the directories (as in the core order, the environment beats the directory).
+        files: The files of a store's candidate snapshot, by absolute path: read from here
+            rather than the disk (see :class:`PinnedDirs`).
         nested_delimiter: ``env_nested_delimiter``, or ``None``.
         case_sensitive: Whether names keep their case.
     """
@@ -192,16 +204,19 @@ class Load:
     def __init__(
         self,
         source: PydanticBaseEnvSettingsSource,
-        lookup: Lookup,
+        rules: ReadingRules,
         *,
         index: SecretsIndex | None,
         variables: Variables | None,
         state: Mapping[str, Any],
         nested_delimiter: str | None,
         case_sensitive: bool,
+        files: Mapping[str, tuple[bytes, float]] | None = None,
     ) -> None:
         self._source = source
-        self._lookup = lookup
+        self._files = files
+        self._rules = rules
+        self._warned = WarnedFiles()  # per load: a lax file is warned about once
         self._index = index
         self._variables = variables
         self._state = state
@@ -316,31 +331,60 @@ class Load:
         self, loc: tuple[str, ...], parts: tuple[str, ...], field: FieldInfo
     ) -> tuple[bytes | str, Provenance] | None:
         name = (self._delimiter or "").join(parts)
+        variables = self._variables
         try:
-            if self._variables is not None:
-                target = self._variables.file_target(name, name)
-                if target is not None:
-                    variable, path = target
-                    return _read(
-                        name,
-                        path,
-                        self._lookup,
-                        kind=FILE_VARIABLE,
-                        variable=variable,
-                        missing_ok=False,
-                    )
-            if self._index is None or _provided(self._state, loc):
-                return None
-            found = self._index.find(parts)
-            if found is None:
-                return None
-            contain_in = (
-                () if self._lookup.allow_external_links else (found.root, *self._lookup.link_roots)
+            walk = (
+                places(name, self._rules)
+                if variables is None
+                else places(
+                    name,
+                    self._rules,
+                    variable=variables.actual(name),
+                    file_variable=variables.actual(name + FILE_SUFFIX),
+                    environ=variables.environ,
+                    conflicts=True,  # pydantic-settings reads the plain variable itself
+                )
             )
-            return _read(name, found.path, self._lookup, kind=DIRECTORY, contain_in=contain_in)
+            for place in walk:
+                found = self._read_place(name, place, loc, parts)
+                if found is not None or place.kind == FILE_VARIABLE:
+                    return found
         except RunSecretsError as e:
             self._fail(loc, e, e.path or e.variable or name)
+        return None
+
+    def _read_place(
+        self, name: str, place: Place, loc: tuple[str, ...], parts: tuple[str, ...]
+    ) -> tuple[bytes, Provenance] | None:
+        """The file at ``place``: a ``_FILE`` target (it must exist), or the indexed file of a
+        directory, unless a higher-priority source already gave the value."""
+        if place.kind == FILE_VARIABLE:
+            assert place.path is not None
+            return _read(
+                name,
+                place.path,
+                self._rules,
+                self._warned,
+                self._files,
+                kind=FILE_VARIABLE,
+                variable=place.variable,
+                missing_ok=False,
+            )
+        if self._index is None or place.directory is None or _provided(self._state, loc):
             return None
+        found = self._index.find(parts, place.directory)
+        if found is None:
+            return None
+        contain_in = self._rules.contain_in(found.root)
+        return _read(
+            name,
+            found.path,
+            self._rules,
+            self._warned,
+            self._files,
+            kind=DIRECTORY,
+            contain_in=contain_in,
+        )
 
     def _fail(self, loc: tuple[str, ...], error: RunSecretsError, where: str) -> None:
         reason = error.reason if isinstance(error, SecretReadError) else _reason(error)

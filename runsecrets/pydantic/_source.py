@@ -19,10 +19,10 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
-from .._platform import DIRS_VARIABLE, default_dirs, resolve_dirs, trusted_link_roots
+from .._platform import DIRS_VARIABLE, default_dirs, resolve_dirs
 from .._provenance import DIRECTORY, ENVIRONMENT, FILE_VARIABLE, SOURCE_KINDS
 from .._read import DEFAULT_MAX_SIZE, describe_mode, os_reason
-from .._resolve import Lookup
+from .._rules import ReadingRules
 from .._scrub import scrub_errors
 from .._warn import warn
 from ..exceptions import RunSecretsWarning, SecretsDirWarning
@@ -30,12 +30,12 @@ from . import _fields as fields
 from ._errors import clean_errors_of, cleaning_errors
 from ._index import SecretsIndex
 from ._live import LiveSettings, OnChange, StoreWatcher, Vet
-from ._load import Load, Variables, validation_error
+from ._load import Load, PinnedDirs, Variables, validation_error
 
 if TYPE_CHECKING:
     from .._provenance import Provenance
-    from .._store import SecretStore
     from .._types import DirsArg
+    from ..reload.store import SecretStore
 
     #: What pydantic-settings accepts as ``secrets_dir``: a path or a sequence of paths.
     SecretsDirArg = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -126,9 +126,13 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
         self.max_size = max_size
         self.allow_external_links = allow_external_links
         self._dirs_arg = dirs
-        self._secrets_dir = (
-            secrets_dir if secrets_dir is not None else self.config.get("secrets_dir")
-        )
+        configured = secrets_dir if secrets_dir is not None else self.config.get("secrets_dir")
+        # A model built from a store's snapshot: its directories, and that snapshot's bytes.
+        self._files = None
+        if isinstance(configured, PinnedDirs):
+            self._files = configured.files
+            configured = configured.configured  # type: ignore[assignment]  # the model's own
+        self._secrets_dir = configured
         self._environ = environ
         self.provenance: dict[str, Provenance] = {}
 
@@ -183,39 +187,40 @@ class RunSecretsSettingsSource(PydanticBaseEnvSettingsSource):
     def __call__(self) -> dict[str, Any]:
         """Load every field found; raise one ``ValidationError`` for the fields that failed."""
         environ = os.environ if self._environ is None else self._environ
+        dirs = self._existing_directories(environ) if DIRECTORY in self.sources else ()
+        # The one reading-rules value for this load: what the loader walks and reads with.
+        rules = ReadingRules(
+            dirs,
+            environ=environ,
+            prefix=self.env_prefix,
+            sources=self.sources,
+            case_sensitive=self.case_sensitive,
+            max_size=self.max_size,
+            allow_external_links=self.allow_external_links,
+        )
         index = None
-        link_roots = trusted_link_roots()
         if DIRECTORY in self.sources:
             index = SecretsIndex(
-                self._existing_directories(environ),
-                case_sensitive=self.case_sensitive,
+                rules.dirs,
+                case_sensitive=rules.case_sensitive,
                 nested_delimiter=self.env_nested_delimiter,
-                link_roots=link_roots,
-                allow_external_links=self.allow_external_links,
+                link_roots=rules.link_roots,
+                allow_external_links=rules.allow_external_links,
             )
         variables = (
             Variables(environ, case_sensitive=self.case_sensitive)
             if FILE_VARIABLE in self.sources
             else None
         )
-        lookup = Lookup(
-            environ=environ,
-            dirs=(),
-            prefix=self.env_prefix,
-            sources=self.sources,
-            max_size=self.max_size,
-            case_sensitive=self.case_sensitive,
-            link_roots=link_roots,
-            allow_external_links=self.allow_external_links,
-        )
         load = Load(
             self,
-            lookup,
+            rules,
             index=index,
             variables=variables,
             state=self.current_state,
             nested_delimiter=self.env_nested_delimiter,
             case_sensitive=self.case_sensitive,
+            files=self._files,
         )
         data = load.fields(self.settings_cls.model_fields)
         self.provenance = load.provenance
@@ -358,16 +363,18 @@ def live(
     sub-directories its nested fields were read from, and the ``_FILE`` targets), and each
     change it publishes re-validates the whole model. A refused model is never published,
     and the store does not publish the values it refused either: the model is one of the
-    store's validators, so the store keeps its last good snapshot and retries on its timer.
+    store's gated derived values (built from each candidate's own bytes), so the store keeps its
+    last good snapshot and retries on its timer.
 
     Args:
         settings_cls: The settings model (a :class:`SecretsSettings`, or any ``BaseSettings``:
             its ``secrets_dir``, else ``RUNSECRETS_DIR``, else the platform default is watched).
-        factory: Builds an instance; default ``settings_cls()``.
+        factory: Builds an instance; default ``settings_cls()``, which the store builds from
+            each candidate's own bytes (a factory of your own reads the files anew then).
         watch: Follow changes once started; ``False`` leaves only :meth:`LiveSettings.reload`.
         store: A store to follow instead of one made here (shared with other consumers).
         dirs: The directories to watch instead of the model's.
-        gate_store: With ``store``: make the model one of the store's validators while
+        gate_store: With ``store``: make the model one of the store's gated derived values while
             started, so that no reader of the store sees values the model refuses (a refusal
             then holds back the store's other secrets too until it is fixed). ``False``: only
             these settings refuse them, after the store published them. The store made here
@@ -387,16 +394,14 @@ def live(
 
         def watcher(on_change: OnChange, vet: Vet) -> StoreWatcher:
             gated = store is None or gate_store
-            return StoreWatcher(
-                on_change, store=store, make_store=make_store, vet=vet if gated else None
-            )
+            return StoreWatcher(on_change, store=store, make_store=make_store, vet=vet, gate=gated)
 
     return LiveSettings(factory or settings_cls, watcher=watcher)
 
 
 def _store_for(settings_cls: type[BaseSettings], dirs: DirsArg | None) -> SecretStore:
     """A store watching what ``settings_cls`` reads: directories, nested sub-directories."""
-    from .._store import SecretStore
+    from ..reload.store import SecretStore
 
     source = RunSecretsSettingsSource(settings_cls, dirs)
     directories = list(source.directories())

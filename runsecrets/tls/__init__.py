@@ -16,6 +16,8 @@ path, and refuses material that would break or weaken a TLS endpoint, with a sta
 ``weak_signature``     the certificate or an intermediate signed with SHA-1 or MD5
 ``hostname_mismatch``  ``host`` is not among the subjectAltName's DNS names / IP addresses
 ``untrusted_chain``    the chain does not verify to the CA bundle
+``openssl_refused``    OpenSSL would not load material that passed every check (a rotating
+                       context keeps serving the last good one)
 =====================  ===================================================================
 
 This package is the only one that imports ``cryptography``; ``import runsecrets`` does not load

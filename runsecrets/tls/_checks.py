@@ -33,6 +33,8 @@ if TYPE_CHECKING:
         PrivateKeyTypes,
     )
 
+    from ..exceptions import TLSReason
+
     _E = TypeVar("_E", bound=x509.ExtensionType)
 
 #: Check names, in the order their failures are raised.
@@ -78,7 +80,9 @@ class Check:
 
     __slots__ = ("detail", "name", "ok", "reason")
 
-    def __init__(self, name: str, ok: bool | None, detail: str, reason: str | None = None) -> None:
+    def __init__(
+        self, name: str, ok: bool | None, detail: str, reason: TLSReason | None = None
+    ) -> None:
         self.name = name
         self.ok = ok
         self.detail = detail
@@ -106,7 +110,7 @@ def _passed(name: str, detail: str) -> Check:
     return Check(name, True, detail)
 
 
-def _failed(name: str, reason: str, detail: str) -> Check:
+def _failed(name: str, reason: TLSReason, detail: str) -> Check:
     return Check(name, False, detail, reason)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .._scrub import scrub_errors
 from .._secrets import Secrets
 from .._warn import warn
-from ..exceptions import CertificateExpiryWarning
+from ..exceptions import CertificateExpiryWarning, TLSReason, reason_codes
 from ._material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
 from ._source import read_spec
 
@@ -16,18 +16,9 @@ if TYPE_CHECKING:
     from ._source import Spec
 
 
-#: Every reason code :class:`~runsecrets.InvalidTLSMaterialError` may carry.
-REASONS = (
-    "parse_error",
-    "key_mismatch",
-    "not_yet_valid",
-    "expired",
-    "bad_key_usage",
-    "weak_key",
-    "weak_signature",
-    "hostname_mismatch",
-    "untrusted_chain",
-)
+#: Every reason code :class:`~runsecrets.InvalidTLSMaterialError` may carry (the codes of the
+#: ``TLSReason`` type that the errors module defines).
+REASONS: tuple[str, ...] = reason_codes(TLSReason)
 
 
 @scrub_errors

@@ -7,132 +7,47 @@ then uses that context's certificate and key. So this context never reloads itse
 context from the validated bytes, and the callback points *new* handshakes at the latest one.
 Handshakes in flight keep the context they started with.
 
-Where new material comes from is a small seam, :class:`MaterialSource`: secret names and paths
-read afresh (:meth:`RotatingServerContext.reload`), or the published snapshots of a
-:class:`~runsecrets.SecretStore`, which reads related files until they are stable and tells its
-subscribers about each change.
+Where new material comes from is a small seam, ``_tls_source.MaterialSource``: secret names and
+paths read afresh (:meth:`RotatingServerContext.reload`), or a :class:`~runsecrets.SecretStore`,
+which reads related files until they are stable. Following a store, the context is one of the
+store's derived values (:meth:`SecretStore.derive <runsecrets.SecretStore.derive>`): the store
+builds the new context from each candidate snapshot before it publishes it, a refusal holds
+the candidate back (or only this context's value, ungated), and the context built from the
+published snapshot is committed with it. Either way the same builder makes the new context.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import ssl
-import time
-from typing import cast
 
-from .._callbacks import log_callback_error
 from .._forksafe import ForkSafeLock
-from .._names import file_env_name
-from .._provenance import FILE_VARIABLE
 from .._scrub import scrub_errors, scrubbed
 from .._secrets import Secrets
 from ..exceptions import InvalidTLSMaterialError, RunSecretsError
+from ..reload.listeners import Listeners
 from ._material import DEFAULT_MIN_VALID_DAYS, TLSMaterial, material_from_parts
-from ._source import PARTS, is_path, read_spec
+from ._source import (
+    PARTS,
+    MaterialSource,
+    SpecSource,
+    StoreSource,
+    is_path,
+    store_for_specs,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
-    from collections.abc import Callable, Iterable, Mapping, MutableMapping
+    from collections.abc import Callable, Iterable
 
-    from .._snapshot import Changes, Snapshot
-    from .._store import SecretStore
+    from ..reload.derived import Derived
+    from ..reload.snapshot import Snapshot
+    from ..reload.store import SecretStore
     from ._material import RawParts
     from ._source import Spec
 
 logger = logging.getLogger("runsecrets.tls")
-
-# Names under which an internal store tracks parts given as paths: each becomes a ``_FILE``
-# variable of a private environment layered over the real one, so the store watches the file's
-# directory as it watches any ``_FILE`` target.
-_PATH_NAME = "runsecrets-tls-internal-{part}"
-#: How long (seconds) the store validator's verdict stands in for a new examination.
-_VETTED_FOR = 5.0
-
-
-class MaterialSource:
-    """Reads the raw parts (``cert``, ``key``, ``ca``, ``password``) of one set of material."""
-
-    def read(self) -> RawParts:
-        """The parts as they are now; a part not configured is ``None``."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release what the source holds (a store it started)."""
-
-
-class SpecSource(MaterialSource):
-    """Secret names and paths, read afresh at each :meth:`read`."""
-
-    def __init__(self, specs: Mapping[str, Spec | None], secrets: Secrets) -> None:
-        self._specs = dict(specs)
-        self._secrets = secrets
-
-    def read(self) -> RawParts:
-        return {
-            part: None if spec is None else read_spec(spec, self._secrets)
-            for part, spec in self._specs.items()
-        }
-
-
-class StoreSource(MaterialSource):
-    """The parts as published by a :class:`~runsecrets.SecretStore`: one consistent snapshot."""
-
-    def __init__(
-        self, store: SecretStore, names: Mapping[str, str | None], *, owned: bool = False
-    ) -> None:
-        self.store = store
-        self.names = dict(names)
-        self._owned = owned
-
-    def read(self) -> RawParts:
-        return self.read_from(self.store.snapshot)
-
-    def read_from(self, snapshot: Snapshot) -> RawParts:
-        """The parts as ``snapshot`` (published or a candidate) holds them."""
-        parts: dict[str, tuple[bytes, str] | None] = {}
-        for part, name in self.names.items():
-            if name is None:
-                parts[part] = None
-                continue
-            provenance = snapshot.provenance(name)  # raises when the store does not hold it
-            label = provenance.path or provenance.variable or name
-            parts[part] = (snapshot.get_bytes(name), label)
-        return parts
-
-    def close(self) -> None:
-        if self._owned:
-            self.store.close()
-
-
-def store_for_specs(specs: Mapping[str, Spec | None], secrets: Secrets) -> StoreSource:
-    """An internal store that tracks exactly these parts, paths included."""
-    from .._store import SecretStore
-
-    synthetic: dict[str, str] = {}
-    names: dict[str, str | None] = {}
-    for part, spec in specs.items():
-        if spec is None:
-            names[part] = None
-        elif is_path(spec):
-            name = _PATH_NAME.format(part=part)
-            synthetic[file_env_name(name, secrets.prefix)] = str(spec)
-            names[part] = name
-        else:
-            names[part] = str(spec)
-    # Read live, never copied: the real environment is only ever read through this layer.
-    rules = secrets.rules
-    environ = collections.ChainMap(synthetic, cast("MutableMapping[str, str]", rules.environ))
-    # The resolver's rules handed on whole (links, sources, case...), only the environment
-    # layered: a part the resolver reads, the context's store reads the same way.
-    changes: dict[str, object] = {"environ": environ}
-    if synthetic and FILE_VARIABLE not in rules.sources:
-        changes["sources"] = (FILE_VARIABLE, *rules.sources)  # how the store reads paths
-    store = SecretStore(
-        names=[n for n in names.values() if n is not None], rules=rules.replace(**changes)
-    )
-    return StoreSource(store, names, owned=True)
 
 
 class RotatingServerContext(ssl.SSLContext):
@@ -157,21 +72,17 @@ class RotatingServerContext(ssl.SSLContext):
             given; paths are then not allowed). You start and close it.
         watch: Without ``store``: follow the files with an internal store started now (stop it
             with :meth:`close`). ``False``: change only on :meth:`reload`.
-        gate_store: With ``store``: add the checks of this context to the store's validators,
-            so that the store itself never publishes a certificate without its key (nor other
-            invalid material) to any of its readers; a held-back candidate holds back the
-            store's other secrets too until it is completed. ``False``: only this context
-            refuses it. An internal store is always gated.
+        gate_store: With ``store``: a candidate this context refuses is held back by the store
+            (the context is a gated derived value of it), so that the store itself never
+            publishes a certificate without its key (nor other invalid material) to any of its
+            readers; a held-back candidate holds back the store's other secrets too until it is
+            completed. ``False``: only this context refuses it. An internal store is always
+            gated.
         clock: Returns the time to check validity at (timezone-aware); default: now.
 
     Raises:
         InvalidTLSMaterialError: The material at start-up is invalid (nothing to serve).
         SecretNotFoundError, SecretReadError: It cannot be read at start-up.
-
-    Attributes:
-        rotations: How many times new material was put in service.
-        refusals: How many candidate sets were refused (the last good one kept serving).
-        last_error: Why the latest candidate was refused (``None`` once one is accepted).
     """
 
     def __new__(cls, *args: object, **kwargs: object) -> RotatingServerContext:
@@ -217,47 +128,77 @@ class RotatingServerContext(ssl.SSLContext):
         self._min_valid_days = min_valid_days
         self._clock = clock
         self._lock = ForkSafeLock()  # renewed in a forked child (a watcher may hold it)
-        self._listeners: tuple[Callable[[TLSMaterial], object], ...] = ()
+        self._listeners: Listeners[TLSMaterial] = Listeners(
+            merge=_latest, logger=logger, what="TLS rotation listeners"
+        )
         self._alpn_protocols: list[str] | None = None
-        self.rotations = 0
-        self.refusals = 0
-        self.last_error: RunSecretsError | None = None
+        self._rotations = 0
+        self._refusals = 0
+        self._last_error: RunSecretsError | None = None
+        self._derived: Derived[Serving] | None = None
         try:
-            raw = source.read()
-            material = self._examine(raw)
-            error = material.error()
-            if error is not None:
-                raise error
-            # This context serves the first material itself; rotations get contexts of their own.
-            material.configure_server(self, require_client_cert=require_client_cert)
+            first = self._first(source)
         except BaseException:
             source.close()
             raise
-        self._log_expiry(material)
-        self._material = material
-        self._last_raw: RawParts = raw
-        self._vetted: tuple[RawParts, TLSMaterial, float] = (raw, material, 0.0)
-        self._serving: ssl.SSLContext = self
+        self._local = first
         self.sni_callback = self._choose_context
-        self._unsubscribe: Callable[[], None] | None = None
-        self._remove_gate: Callable[[], None] | None = None
         if isinstance(source, StoreSource):
-            if gate_store or source._owned:
-                self._remove_gate = source.store.add_validator(self._gate)
-            self._unsubscribe = source.store.subscribe(self._on_store_change)
-            if source._owned:
-                source.store.start()
+            self._follow(source, gate=gate_store or source.owned)
+
+    def _first(self, source: MaterialSource) -> Serving:
+        """The material at start-up, served by this very context (rotations get their own).
+
+        Raises:
+            InvalidTLSMaterialError, RunSecretsError: Nothing valid to serve.
+        """
+        raw = source.read()
+        material = self._examine(raw)
+        error = material.error()
+        if error is not None:
+            raise error
+        material.configure_server(self, require_client_cert=self._require_client_cert)
+        self._log_expiry(material)
+        return Serving(raw, material, self)
+
+    def _follow(self, source: StoreSource, *, gate: bool) -> None:
+        """Become one of the store's derived values: built from each candidate it concerns."""
+        store = source.store
+        names = [name for name in source.names.values() if name is not None]
+        derived = store.derive(self._build_candidate, names=names, gate=gate, label="TLS material")
+        derived.subscribe(self._rotated)
+        self._derived = derived
+        if source.owned:
+            store.start()
 
     # ----------------------------------------------------------------------------- public
     @property
     def material(self) -> TLSMaterial:
         """The material new handshakes are served with."""
-        return self._material
+        return self._serving().material
 
     @property
     def serving_context(self) -> ssl.SSLContext:
         """The context new handshakes are switched to (``self`` until the first rotation)."""
-        return self._serving
+        return self._serving().context
+
+    @property
+    def rotations(self) -> int:
+        """How many times new material was put in service."""
+        derived = self._derived
+        return self._rotations if derived is None else derived.builds - 1
+
+    @property
+    def refusals(self) -> int:
+        """How many candidate sets were refused (the last good one kept serving)."""
+        derived = self._derived
+        return self._refusals if derived is None else derived.refusals
+
+    @property
+    def last_error(self) -> RunSecretsError | None:
+        """Why the latest candidate was refused (``None`` once one is accepted)."""
+        derived = self._derived
+        return self._last_error if derived is None else derived.last_error
 
     @scrub_errors
     def reload(self) -> bool:
@@ -272,11 +213,25 @@ class RotatingServerContext(ssl.SSLContext):
                 are tried again at the next reload or change.
             RunSecretsError: It cannot be read (the last good one is kept).
         """
-        before = self.rotations
-        if isinstance(self._source, StoreSource):
-            self._source.store.reload()  # publishes to our subscriber when something changed
-        self._refresh(force=True, raise_errors=True)
-        return self.rotations != before
+        before = self._serving()
+        derived = self._derived
+        if derived is None:
+            self._refresh(force=True, raise_errors=True)
+        else:
+            self._reload_store(derived)
+        return self._serving() is not before
+
+    def _reload_store(self, derived: Derived[Serving]) -> None:
+        assert isinstance(self._source, StoreSource)
+        store = self._source.store
+        store.reload()  # builds this context from the candidate, if it concerns it
+        error = derived.last_error
+        if error is None:
+            return
+        if derived.snapshot is not store.snapshot:
+            derived.refresh()  # ungated: the store published what this context refused
+            return
+        raise error.with_traceback(None)
 
     def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
         """As ``ssl.SSLContext.set_alpn_protocols``, kept for the contexts of later rotations
@@ -286,22 +241,18 @@ class RotatingServerContext(ssl.SSLContext):
         self._alpn_protocols = protocols
 
     def subscribe(self, callback: Callable[[TLSMaterial], object]) -> Callable[[], None]:
-        """Call ``callback(material)`` after each rotation; returns the unsubscribe function."""
-        with self._lock:
-            self._listeners = (*self._listeners, callback)
+        """Call ``callback(material)`` after each rotation; returns the unsubscribe function.
 
-        def unsubscribe() -> None:
-            with self._lock:
-                self._listeners = tuple(c for c in self._listeners if c is not callback)
-
-        return unsubscribe
+        Callbacks run outside the context's lock, in the order subscribed and in rotation
+        order (rotations that pile up behind a slow callback reach it as the newest one); one
+        that raises is logged by type and place, and the others are still called.
+        """
+        return self._listeners.subscribe(callback)
 
     def close(self) -> None:
         """Stop following rotation (the current material keeps being served)."""
-        for undo in (self._unsubscribe, self._remove_gate):
-            if undo is not None:
-                undo()
-        self._unsubscribe = self._remove_gate = None
+        if self._derived is not None:
+            self._derived.close()
         self._source.close()
 
     def __enter__(self) -> RotatingServerContext:
@@ -312,86 +263,82 @@ class RotatingServerContext(ssl.SSLContext):
 
     def __repr__(self) -> str:
         return (
-            f"RotatingServerContext({self._material!r}, rotations={self.rotations}, "
+            f"RotatingServerContext({self.material!r}, rotations={self.rotations}, "
             f"refusals={self.refusals})"
         )
 
     # ---------------------------------------------------------------------------- internals
+    def _serving(self) -> Serving:
+        derived = self._derived
+        if derived is not None and derived.ready:
+            return derived.value  # committed with the store's snapshot
+        return self._local
+
     def _choose_context(
         self, connection: ssl.SSLSocket | ssl.SSLObject, server_name: str | None, _: ssl.SSLContext
     ) -> None:
-        serving = self._serving
+        serving = self._serving().context
         if serving is not self:
             connection.context = serving
 
-    def _gate(self, candidate: Snapshot) -> None:
-        """The store's validator: refuse a candidate snapshot whose material would be refused.
-
-        Every refusal is counted in :attr:`refusals` and kept in :attr:`last_error`, whatever
-        the reason: a part missing or unreadable, material that does not parse, a failed check.
+    def _build(self, raw: RawParts, current: Serving) -> Serving:
+        """The builder, with or without a store: the material of ``raw`` in a new context, or
+        ``current`` itself when nothing changed.
 
         Raises:
-            RunSecretsError: Why (the store logs and reports it; the message names files and a
-                reason, no bytes).
+            InvalidTLSMaterialError: A check failed, or OpenSSL refused the validated pair.
         """
-        error = self._refusal(candidate)
+        if raw == current.raw:
+            return current  # unchanged parts were checked when they went into service
+        material = self._examine(raw)
+        error = material.error()
         if error is not None:
-            with self._lock:  # the store logs the refusal; here it is counted and kept
-                self.refusals += 1
-                self.last_error = error
             raise error
+        if material.same_material(current.material):
+            return current
+        return Serving(raw, material, self._load_context(material))
 
-    def _refusal(self, candidate: Snapshot) -> RunSecretsError | None:
-        """Why ``candidate``'s material would be refused, or ``None`` when it would be served."""
+    def _build_candidate(self, candidate: Snapshot) -> Serving:
+        """The store's builder: the parts as ``candidate`` holds them (refusals logged)."""
         assert isinstance(self._source, StoreSource)
         try:
-            raw = self._source.read_from(candidate)
-            if raw == self._last_raw:
-                return None  # unchanged parts were checked when they went into service
-            material = self._examine(raw)
+            return self._build(self._source.read_from(candidate), self._serving())
         except RunSecretsError as e:
-            return scrubbed(e)
-        error = material.error()
-        if error is None:
-            # The publish that follows (at once, in this thread) need not examine it again.
-            self._vetted = (raw, material, time.monotonic())
-        return error
+            self._log_refusal(e)
+            raise
 
-    def _on_store_change(self, changes: Changes) -> None:
-        assert isinstance(self._source, StoreSource)
-        if any(name in changes for name in self._source.names.values() if name is not None):
-            self._refresh(force=False, raise_errors=False)
+    def _rotated(self, old: Serving | None, new: Serving) -> None:
+        # Told once the store's lock is released: the new context serves already.
+        self._announce(new.material)
 
     def _refresh(self, *, force: bool, raise_errors: bool) -> None:
+        """Without a store: read the parts now and put new valid material in service."""
         with self._lock:
+            current = self._local
             try:
                 raw = self._source.read()
-                if raw == self._last_raw and not (force and self.last_error is not None):
-                    return
-                vetted_raw, vetted, vetted_at = self._vetted
-                fresh = time.monotonic() - vetted_at < _VETTED_FOR  # dates are checked then
-                material = vetted if raw == vetted_raw and fresh else self._examine(raw)
-                error = material.error()
-                if error is not None:
-                    raise error
-                if material.same_material(self._material):
-                    self._last_raw = raw
-                    self.last_error = None
-                    return
-                context = self._load_context(material)
+                base = current
+                if raw == current.raw:
+                    if not (force and self._last_error is not None):
+                        return
+                    base = current.renewed()  # a forced retry examines the parts again
+                serving = self._build(raw, base)
             except RunSecretsError as e:
-                # _last_raw still holds the last accepted parts: the same candidate is examined
-                # again at the next refresh (a load that failed for a passing reason is retried).
-                self._refused(e)
+                self._refusals += 1
+                self._last_error = scrubbed(e)
+                self._log_refusal(e)
                 if raise_errors:
                     raise
                 return
-            self._last_raw = raw
-            self._serving = context  # one reference store: new handshakes switch to it
-            self._material = material
-            self.rotations += 1
-            self.last_error = None
-            listeners = self._listeners
+            self._last_error = None
+            if serving.material is current.material:
+                self._local = Serving(raw, current.material, current.context)
+                return
+            self._local = serving
+            self._rotations += 1
+        self._announce(serving.material)
+
+    def _announce(self, material: TLSMaterial) -> None:
         logger.info(
             "TLS certificate rotated: %s, serial %s, valid until %s",
             material.subject,
@@ -399,11 +346,8 @@ class RotatingServerContext(ssl.SSLContext):
             material.not_after.strftime("%Y-%m-%d"),
         )
         self._log_expiry(material)
-        for listener in listeners:
-            try:
-                listener(material)
-            except Exception as e:  # noqa: BLE001  (one bad listener must not stop the others)
-                log_callback_error(logger, "TLS rotation listeners", listener, e)
+        self._listeners.publish(material)
+        self._listeners.deliver()
 
     def _load_context(self, material: TLSMaterial) -> ssl.SSLContext:
         """A new context holding ``material``.
@@ -448,15 +392,13 @@ class RotatingServerContext(ssl.SSLContext):
             exhaustive=False,
         )
 
-    def _refused(self, error: RunSecretsError) -> None:
-        self.refusals += 1
-        self.last_error = scrubbed(error)
+    def _log_refusal(self, error: RunSecretsError) -> None:
         # A certificate whose key is not written yet is the normal middle of a rotation.
         transient = isinstance(error, InvalidTLSMaterialError) and error.reason == "key_mismatch"
         logger.log(
             logging.INFO if transient else logging.WARNING,
             "new TLS material not used, still serving serial %s: %s",
-            self._material.serial_hex,
+            self._serving().material.serial_hex,
             error,
         )
 
@@ -468,3 +410,26 @@ class RotatingServerContext(ssl.SSLContext):
                 material.days_left,
                 material.not_after.strftime("%Y-%m-%d"),
             )
+
+
+def _latest(first: TLSMaterial, second: TLSMaterial) -> TLSMaterial:
+    """Two rotations as one, for a listener that fell behind: the newer material."""
+    return second
+
+
+class Serving:
+    """What new handshakes get: the raw parts, the material checked from them, its context."""
+
+    __slots__ = ("context", "material", "raw")
+
+    def __init__(self, raw: RawParts, material: TLSMaterial, context: ssl.SSLContext) -> None:
+        self.raw = raw
+        self.material = material
+        self.context = context
+
+    def renewed(self) -> Serving:
+        """The same material with its parts forgotten: examined again at the next build."""
+        return Serving({}, self.material, self.context)
+
+    def __repr__(self) -> str:
+        return f"Serving({self.material!r})"

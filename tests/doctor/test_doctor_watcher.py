@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from runsecrets._inotify import Inotify
 from runsecrets.cli import main
 from runsecrets.doctor import Finding
 from runsecrets.doctor._context import Context
 from runsecrets.doctor._watcher import check_watcher, count_use
+from runsecrets.reload.watch.inotify_ctypes import Inotify
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX only")
 

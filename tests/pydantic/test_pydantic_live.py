@@ -343,7 +343,7 @@ def test_a_gated_shared_store_does_not_publish_values_the_model_refuses(
         assert store.get("port") == "2"
         assert settings.current.port == 2  # type: ignore[attr-defined]
         assert settings.last_error is None
-    assert store._validators == ()
+    assert store._publisher.validators == ()
 
 
 def test_the_model_is_built_from_the_store_snapshot_not_a_new_read(tmp_path: Path) -> None:

@@ -25,9 +25,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from ..._snapshot import Changes, Snapshot
-    from ..._store import SecretStore
     from ..._types import DirsArg
+    from ...reload.snapshot import Changes, Snapshot
+    from ...reload.store import SecretStore
 
 logger = logging.getLogger("runsecrets.django")
 
@@ -63,7 +63,7 @@ class SecretKeyFollower:
         self._lock = threading.Lock()
         self._owns_store = store is None
         if store is None:
-            from ..._store import SecretStore
+            from ...reload.store import SecretStore
 
             store = SecretStore(dirs, names=[secret], prefix=prefix).start()
         self.store = store

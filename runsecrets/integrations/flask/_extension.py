@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import Flask, jsonify
 
 from ..._scrub import scrub_errors
-from ..._store import SecretStore
+from ...reload.store import SecretStore
 from ._config import FALLBACKS, app_fallbacks, refusal
 from ._keys import RetiredKeys, max_age_seconds
 from ._state import AppState

@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ..._snapshot import Snapshot
+    from ...reload.snapshot import Snapshot
 
 logger = logging.getLogger("runsecrets.flask")
 

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
     from flask import Flask
 
-    from ..._snapshot import Changes, Snapshot
-    from ..._store import SecretStore
+    from ...reload.snapshot import Changes, Snapshot
+    from ...reload.store import SecretStore
     from ._keys import RetiredKeys
 
 logger = logging.getLogger("runsecrets.flask")
