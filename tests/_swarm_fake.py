@@ -165,11 +165,17 @@ class FakeAPI:
         return [
             {
                 "ID": f"task-{service['ID']}-{n}",
+                "NodeID": f"node{n}",
                 "Status": {"State": "running", "ContainerStatus": {"ContainerID": f"c{n}"}},
                 "Spec": copy.deepcopy(service["Spec"]["TaskTemplate"]),
             }
             for n in range(count)
         ]
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The fake's nodes: ``node0`` ... (a task's ``NodeID`` is ``node<n>`` for its n-th task)."""
+        self.calls.append("nodes")
+        return [{"ID": f"node{n}", "Description": {"Hostname": f"host{n}"}} for n in range(3)]
 
     def create_secret(self, name: str, data: bytes, labels: dict[str, str]) -> dict[str, str]:
         self.calls.append(f"create {name}")

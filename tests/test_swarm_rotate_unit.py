@@ -324,6 +324,8 @@ def test_failed_update_rolls_back_and_rerun_finishes(client: FakeClient) -> None
     report = caught.value.report
     assert _states(report) == {"web": "updated", "worker": "rolled_back"}
     assert "paused" in report.services[1].detail
+    assert report.services[1].rollback == "converged"
+    assert "worker was rolled back to db_password" in str(caught.value)
     assert report.kept == ["db_password"]
     assert api.refs(worker)[0]["SecretID"] == old
     assert api.refs(worker)[0]["File"]["Mode"] == 0o440
@@ -384,6 +386,8 @@ def test_refused_update_marks_failed_and_keeps_old(client: FakeClient) -> None:
         _rotate(client)
     assert _states(caught.value.report) == {"web": "failed", "worker": "updated"}
     assert "update refused" in caught.value.report.services[0].detail
+    assert caught.value.report.services[0].rollback == ""  # it never left the old version
+    assert "web was not updated and stays on db_password" in str(caught.value)
     assert api.refs(web)[0]["SecretID"] == old
     api.refuse_updates.clear()
     assert _rotate(client, b"x").resumed
@@ -491,6 +495,28 @@ def test_timeout_bounds_the_whole_wait(client: FakeClient) -> None:
     assert api.refs(svc)[0]["SecretID"] == old
 
 
+def test_the_error_says_where_a_service_whose_rollback_is_unfinished_stands(
+    client: FakeClient,
+) -> None:
+    """At the timeout the rollback is submitted, not waited for: the error does not claim the
+    service is back on its previous version (its tasks may mount either until the rollback
+    converges), it says so, and it points at ``swarm audit``; the report says
+    ``rollback="not_converged"``."""
+    api = client.api
+    old = api.add_secret("db_password")
+    api.add_service("svc", (old, "db_password", "0", "0", 0o444))
+    api.stuck.add("svc")
+    with pytest.raises(sw.RotationError) as caught:
+        _rotate(client, timeout=0.2, poll_interval=0.05)
+    message = str(caught.value)
+    assert "svc is being rolled back to db_password" in message
+    assert "may mount either version" in message
+    assert "stays on" not in message
+    assert "runsecrets swarm audit db_password" in message
+    (update,) = caught.value.report.services
+    assert update.as_dict()["rollback"] == "not_converged"
+
+
 # --- interruptions ----------------------------------------------------------------------------
 
 
@@ -580,6 +606,10 @@ def test_audit_and_inventory(client: FakeClient) -> None:
     assert modes == [("web", "db_password", 0o444), ("worker", "/etc/worker/db", 0o440)]
     assert entry.references[1].as_dict()["mode_octal"] == "0440"
     assert sorted(t.service_name for t in entry.tasks) == ["web", "worker"]
+    # Each task names its node (by hostname), where its container id means something.
+    assert {t.node for t in entry.tasks} == {"host0"}
+    assert entry.tasks[0].as_dict()["node"] == "host0"
+    assert client.api.count("nodes") == 1  # asked once per audit, not per task
     assert entry.unused == ()
     everything = sw.audit(client)
     assert [e.logical_name for e in everything] == ["db_password", "unrelated"]

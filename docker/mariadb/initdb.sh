@@ -10,18 +10,10 @@
 set -eu
 datadir=/var/lib/mysql
 
-# A value as a single-quoted SQL string: backslashes and quotes escaped.
-quote() { printf "'%s'" "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g")"; }
-
-# Names go into SQL as identifiers: letters, digits and underscores only.
-for name in "${MARIADB_DATABASE:-}" "${MARIADB_USER:-}"; do
-    case "$name" in
-    *[!A-Za-z0-9_]*) echo "runsecrets-mariadb-init: MARIADB_DATABASE and MARIADB_USER take letters, digits and _ only" >&2; exit 1 ;;
-    esac
-done
+. /usr/local/lib/runsecrets-mariadb/sql.sh
+check_names "${MARIADB_DATABASE:-}" "${MARIADB_USER:-}"
 
 if [ ! -d "$datadir/mysql" ]; then
-    # printf, not echo: dash's echo would turn the escaped backslashes back into single ones.
     : "${MARIADB_ROOT_PASSWORD:?MARIADB_ROOT_PASSWORD (or MARIADB_ROOT_PASSWORD_FILE) is required to initialise the database}"
     mariadb-install-db --datadir="$datadir" --skip-test-db --auth-root-authentication-method=normal \
         >/dev/null

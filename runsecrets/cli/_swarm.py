@@ -196,8 +196,9 @@ def _audit_lines(entry: AuditEntry) -> list[str]:
         for ref in entry.references
     ]
     lines += [
-        f"  task {printable(task.task_id[:12])} of {printable(task.service_name)}: "
-        f"{printable(task.secret_name)} at {printable(task.target)} ({printable(task.state)})"
+        f"  task {printable(task.task_id[:12])} of {printable(task.service_name)} on "
+        f"{printable(task.node or '-')}: {printable(task.secret_name)} at "
+        f"{printable(task.target)} ({printable(task.state)})"
         for task in entry.tasks
     ]
     lines += [f"  unused: {printable(name)}" for name in entry.unused]

@@ -53,7 +53,7 @@ def audit(client: DockerClient, name: str | None = None) -> list[AuditEntry]:
 
     Returns:
         One entry per logical name, sorted, with versions, references (target, uid, gid,
-        mode) and the running tasks that mount each version.
+        mode) and the running tasks that mount each version, each with the node it runs on.
 
     Raises:
         InvalidSwarmSecretError: ``name`` is not a name Swarm accepts.
@@ -74,6 +74,7 @@ def _audit(engine: Engine, name: str | None) -> list[AuditEntry]:
     by_id = {s.id: s for s in secrets}
     references: dict[str, list[SecretReference]] = {}
     tasks: dict[str, list[TaskUse]] = {}
+    nodes: dict[str, str] | None = None  # asked once, and only when a task is listed
     for service in engine.services():
         refs = [r for r in secret_refs(service["Spec"]) if r.get("SecretID") in by_id]
         if not refs:
@@ -81,8 +82,11 @@ def _audit(engine: Engine, name: str | None) -> list[AuditEntry]:
         for ref in refs:
             logical = by_id[ref["SecretID"]].logical_name
             references.setdefault(logical, []).append(reference(service, ref))
-        for task in engine.running_tasks(service["ID"]):
-            for secret_id, use in _task_uses(service, task, by_id):
+        running = engine.running_tasks(service["ID"])
+        if running and nodes is None:
+            nodes = engine.node_names()
+        for task in running:
+            for secret_id, use in _task_uses(service, task, by_id, nodes or {}):
                 tasks.setdefault(by_id[secret_id].logical_name, []).append(use)
     return [
         AuditEntry(
@@ -98,10 +102,14 @@ def _audit(engine: Engine, name: str | None) -> list[AuditEntry]:
 
 
 def _task_uses(
-    service: Mapping[str, Any], task: Mapping[str, Any], by_id: Mapping[str, SecretInfo]
+    service: Mapping[str, Any],
+    task: Mapping[str, Any],
+    by_id: Mapping[str, SecretInfo],
+    nodes: Mapping[str, str],
 ) -> list[tuple[str, TaskUse]]:
     status = task.get("Status") or {}
     container = (status.get("ContainerStatus") or {}).get("ContainerID", "")
+    node = nodes.get(str(task.get("NodeID", "")), "")
     return [
         (
             ref["SecretID"],
@@ -112,6 +120,7 @@ def _task_uses(
                 state=status.get("State", ""),
                 secret_name=ref["SecretName"],
                 target=file_of(ref)[0],
+                node=node,
             ),
         )
         for ref in secret_refs(task.get("Spec") or {})

@@ -115,6 +115,7 @@ def _step(engine: Engine, move: Move, target: SecretInfo, key: str) -> bool:
             return False
         move.phase = "done"
         move.update.state = "rolled_back" if found == "" else "failed"
+        move.update.rollback = "converged" if found == "" else "failed"
         if found:
             move.update.detail += f"; the rollback failed too ({found})"
         return True
@@ -133,8 +134,10 @@ def _give_up(engine: Engine, move: Move, target: SecretInfo, key: str) -> None:
     """The deadline passed: roll back what is still rolling forward, wait for nothing."""
     if move.phase == "back":
         move.update.detail += "; the rollback was submitted and had not converged in time"
+        move.update.rollback = "not_converged"
     elif roll_back(engine, move, target, key, "timed out waiting for the update"):
         move.update.detail += "; the rollback was submitted, not waited for"
+        move.update.rollback = "not_converged"
     move.update.state = "failed"
     move.phase = "done"
 
@@ -165,6 +168,7 @@ def roll_back(engine: Engine, move: Move, target: SecretInfo, key: str, why: str
         break
     else:
         move.update.state = "failed"
+        move.update.rollback = "refused"
         move.update.detail += f"; the rollback was refused ({error_detail(refused or Exception())})"
         move.phase = "done"
         return False

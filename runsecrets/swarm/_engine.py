@@ -202,6 +202,13 @@ class Engine:
         )
         return tasks
 
+    def node_names(self) -> dict[str, str]:
+        """Each node's id and hostname (a manager answers; a worker is refused)."""
+        return {
+            str(node["ID"]): str((node.get("Description") or {}).get("Hostname", ""))
+            for node in self.api.nodes()
+        }
+
     def create_secret(self, name: str, data: bytes, labels: Mapping[str, str]) -> str:
         created: dict[str, Any] = self.api.create_secret(name, data, labels=dict(labels))
         return str(created["ID"])

@@ -57,7 +57,11 @@ class SecretReference:
 
 @dataclass(frozen=True)
 class TaskUse:
-    """A running task and the version of a secret it mounts."""
+    """A running task and the version of a secret it mounts.
+
+    ``node`` is the hostname of the node the task is assigned to (``""`` when unassigned, or
+    when the node left the Swarm): where to look for ``container_id`` (``docker -H NODE ps``).
+    """
 
     task_id: str
     service_name: str
@@ -65,6 +69,7 @@ class TaskUse:
     state: str
     secret_name: str
     target: str
+    node: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -114,6 +119,12 @@ class ServiceUpdate:
             ``pending`` (not finished: the rotation was interrupted; the update may or may not
             have been applied).
         detail: Why it failed or was skipped.
+        rollback: What became of the rollback of a failed update: ``""`` (none was made: the
+            update itself was refused, so the service never left its old version),
+            ``converged`` (with ``rolled_back``), ``not_converged`` (submitted, and still
+            rolling when the wait ended: until it converges, its tasks may mount either
+            version), ``refused`` (the engine refused it: the spec may still reference the new
+            version), ``failed`` (it was applied and failed in turn).
     """
 
     service_id: str
@@ -122,6 +133,20 @@ class ServiceUpdate:
     targets: tuple[str, ...]
     state: str = "pending"
     detail: str = ""
+    rollback: str = ""
+
+    def outcome(self) -> str:
+        """Where a service that failed stands, in words (for the rotation's error)."""
+        old = ", ".join(printable(name) for name in self.old_secrets) or "its previous version"
+        return {
+            "converged": f"was rolled back to {old}",
+            "not_converged": (
+                f"is being rolled back to {old}: the rollback had not converged when the wait "
+                "ended, so until it does its tasks may mount either version"
+            ),
+            "refused": "could not be rolled back (refused): its spec may reference either version",
+            "failed": f"failed, and so did its rollback to {old}",
+        }.get(self.rollback, f"was not updated and stays on {old}")
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -370,11 +370,17 @@ def _interrupted(report: RotationReport, error: BaseException) -> RotationError:
 
 
 def _incomplete(report: RotationReport) -> RotationError:
-    failed = [printable(s.service_name) for s in report.services if s.state not in OK_STATES]
+    """The RotationError for services that failed, each with where it stands."""
+    failed = [
+        f"{printable(s.service_name)} {s.outcome()}"
+        for s in report.services
+        if s.state not in OK_STATES
+    ]
     return RotationError(
         f"rotation of {report.logical_name!r} to {report.new_secret} is incomplete: "
-        f"{', '.join(failed)} could not be updated and stay on their previous version; run "
-        "the rotation again to finish it",
+        f"{'; '.join(failed)}. No version in use was removed (`runsecrets swarm audit "
+        f"{printable(report.logical_name)}` shows which task mounts which); run the rotation "
+        "again to finish it",
         report=report,
         name=report.logical_name,
     )

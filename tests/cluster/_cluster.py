@@ -42,6 +42,7 @@ class Task:
         secrets: The task's secret references, as the Engine API returns them.
         timestamp: When the task reached its current state (seconds since the epoch).
         error: The engine's error for the task, if any.
+        created: When the orchestrator created the task (seconds since the epoch).
     """
 
     id: str
@@ -53,6 +54,7 @@ class Task:
     secrets: tuple[dict[str, Any], ...]
     timestamp: float
     error: str
+    created: float = 0.0
 
     @property
     def node_name(self) -> str:
@@ -279,7 +281,7 @@ class Cluster:
         if image in self._loaded:
             return 0.0
         assert self.images is not None, "the cluster has no image source"
-        archive = self.images.mariadb() if image == _images.MARIADB_IMAGE else self.images.app()
+        archive = self.images.archive(image)
         seconds = _images.load(
             archive, [engine.docker for engine in self.engines if engine.running()]
         )
@@ -389,6 +391,7 @@ class Cluster:
                     secrets=tuple(refs),
                     timestamp=parse_time(status.get("Timestamp", "")),
                     error=status.get("Err", ""),
+                    created=parse_time(str(raw.get("CreatedAt", ""))),
                 )
             )
         return found
@@ -400,8 +403,13 @@ class Cluster:
         *,
         secret: str | None = None,
         timeout: float = 90,
+        created_after: float | None = None,
     ) -> list[Task]:
         """Wait until ``count`` tasks of ``service`` run (each mounting ``secret`` if given).
+
+        ``created_after`` (seconds since the epoch) is for a service expected to fail until
+        then: a failure of a task the orchestrator created before it is not one (it is
+        replaced); any failure of a later task is.
 
         Raises:
             ClusterError: a task was rejected or failed (the engine's reason and the node are
@@ -413,6 +421,8 @@ class Cluster:
             # A rejected task is at once replaced (and no longer meant to run): look at all
             # tasks for failures since the wait began, at the ones meant to run for the rest.
             for task in self.tasks(service, desired=None):
+                if created_after is not None and task.created < created_after:
+                    continue
                 if task.state in _DEAD_STATES and task.timestamp >= since:
                     raise ClusterError(
                         f"a task of {service} on {task.node_name} is {task.state}: {task.error}"

@@ -52,6 +52,13 @@ def runsecrets(
     )
 
 
+def created(run: Run) -> str:
+    """The version a ``swarm rotate`` created or resumed (the first line of its report)."""
+    verb, name, *_ = [*run.out.split(maxsplit=2), "", ""]
+    assert verb in {"created", "resumed"}, run.text
+    return name
+
+
 def cli_env(cluster: Cluster) -> dict[str, str]:
     """The environment of a ``runsecrets swarm`` command aimed at the cluster's manager."""
     import os

@@ -65,6 +65,6 @@ class Timings:
             return []
         width = max(len(f"{scenario}: {what}") for scenario, what, _ in self.rows)
         return [
-            f"{f'{scenario}: {what}':<{width}}  {seconds:7.1f} s"
+            f"{f'{scenario}: {what}':<{width}}  {seconds:8.3f} s"
             for scenario, what, seconds in self.rows
         ]

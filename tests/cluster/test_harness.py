@@ -8,15 +8,16 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ..e2e import _harness as e2e
-from . import _images, _network
+from . import _cleanup, _images, _network
 from . import _scenario as sc
 from ._cluster import Cluster
 from ._engine import Engine
-from ._layout import ClusterError, host_run
+from ._layout import SELFTEST, ClusterError, host_run
 from ._timings import Timings
 
 pytestmark = pytest.mark.cluster
@@ -288,3 +289,58 @@ def test_three_managers_keep_quorum_when_one_is_lost(quorum: Cluster) -> None:
     service = cluster.service("after_loss", "--secret", f"source={secret},target=x")
     (task,) = cluster.wait_tasks(service, 1)
     assert task.node_name != cluster.engine(3).name
+
+
+def test_a_namespace_left_by_a_crashed_run_is_named_and_purged(swarm: Cluster) -> None:
+    """A namespace and a veth of the self-test layout, alone (a run that crashed while it built
+    its network): making the same namespace again fails at once with ``ip``'s reason, the
+    leftovers list names both, and the purge every session starts with removes them."""
+    name = SELFTEST.node_name(1)
+    host_run("ip", "netns", "add", name)
+    try:
+        host_run("ip", "link", "add", f"{name}-h", "type", "veth", "peer", "name", f"{name}-n")
+        left = " ".join(_cleanup.leftovers(SELFTEST))
+        assert f"network namespace {name}" in left
+        assert f"{name}-h" in left
+        with pytest.raises(ClusterError, match=rf"ip netns add {name} exited 1: .*exists"):
+            _network.create_namespace(SELFTEST, name, SELFTEST.address(1))
+        _cleanup.purge(SELFTEST)
+        assert _cleanup.leftovers(SELFTEST) == []
+    finally:
+        _cleanup.purge(SELFTEST)
+
+
+def test_a_lock_held_by_the_command_that_started_the_run_is_not_waited_for(
+    tmp_path: Path,
+) -> None:
+    """``flock LOCK make test`` holds the image lock for the whole run, the cluster suite
+    included: the suite sees that a process it descends from holds it, and goes on at once
+    instead of waiting for itself until the timeout; an unrelated holder is still waited for."""
+    import sys
+
+    lock = tmp_path / "e2e.lock"
+    lock.touch()
+    probe = (
+        "import sys; from pathlib import Path; from tests.cluster._images import "
+        "held_by_an_ancestor; print(held_by_an_ancestor(Path(sys.argv[1])))"
+    )
+    inside = subprocess.run(
+        ["flock", str(lock), sys.executable, "-c", probe, str(lock)],
+        cwd=e2e.ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert inside.stdout.strip() == "True"
+    holder = subprocess.Popen(["flock", str(lock), "sleep", "60"])
+    try:
+        deadline = time.monotonic() + 10
+        while str(holder.pid) not in Path("/proc/locks").read_text():
+            assert time.monotonic() < deadline, "flock did not take the lock"
+            time.sleep(0.05)
+        assert not _images.held_by_an_ancestor(lock)
+        with (
+            pytest.raises(ClusterError, match="stayed locked for 1s"),
+            _images.file_lock(lock, "testing", timeout=1),
+        ):
+            pass
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

@@ -25,8 +25,9 @@ def test_rotate_moves_every_task_on_every_node(
     """A global service (a task per node) and a replicated one placed one task per node share
     a secret at different targets, owners and modes. One ``swarm rotate`` returns only when
     every task on every node reads the new value at the same path, with the same uid, gid and
-    mode; the old version is removed, and ``swarm audit`` lists each node's task on the new
-    one. No value appears in any output."""
+    mode; no service references the old secret, which was made by hand and so is kept (and
+    the command says so), and ``swarm audit`` lists each node's task on the new version. No
+    value appears in any output."""
     cluster = swarm
     old = cluster.secret("db_password", f"{sentinel}-old".encode())
     everywhere = cluster.service(
@@ -66,7 +67,10 @@ def test_rotate_moves_every_task_on_every_node(
     assert sentinel not in run.text
 
     new = f"{old}_v0002"
-    assert sc.versions(cluster, old) == [new]
+    # The secret made by hand is kept (runsecrets removes only versions it made, issue 14
+    # finding 1), and the command says so; no service references it any more.
+    assert sc.versions(cluster, old) == sorted([old, new])
+    assert f"kept {old}: not made by runsecrets" in run.out
     assert sc.refs(cluster, everywhere) == [(new, *GLOBAL_TARGET)]
     assert sc.refs(cluster, spread) == [(new, *REPLICA_TARGET)]
     # Checked at once, without waiting: the command itself waited for every service.
@@ -90,7 +94,7 @@ def test_rotate_moves_every_task_on_every_node(
     timings.add("rotation across nodes", "swarm rotate command", run.seconds)
 
     entry = sc.audit(cluster, old)
-    assert [v["name"] for v in entry["versions"]] == [new]
+    assert [v["name"] for v in entry["versions"]] == [old, new]
     assert sorted(
         (r["service_name"], r["target"], r["uid"], r["gid"], r["mode"]) for r in entry["references"]
     ) == sorted([(everywhere, *GLOBAL_TARGET), (spread, *REPLICA_TARGET)])
@@ -100,5 +104,5 @@ def test_rotate_moves_every_task_on_every_node(
     for task in entry["tasks"]:
         node = cluster.engine_by_name(running[task["task_id"]])
         assert task["container_id"] in node.docker.out("ps", "--quiet", "--no-trunc").split()
-    assert entry["unused"] == []
+    assert entry["unused"] == [old]  # the original, kept and used by nothing
     assert sentinel not in str(entry)
