@@ -41,7 +41,8 @@ test: check
 # changes). Each end gets its own venv; pip's cache keeps the wheels between runs.
 COMPAT_LOWEST := pydantic-settings==2.5.0 pydantic==2.7.0 watchfiles==0.20.0 cryptography==45.0.1
 COMPAT_NEWEST := pydantic-settings pydantic watchfiles cryptography
-# The tests of those concerns; of the watcher's tests (found by name, wherever they live), the
+# Each venv has the test tools and extras (the TLS tests drive real httpx, requests, grpc and
+# aiohttp clients) with those packages pinned. The tests of those concerns; of the watcher's tests (found by name, wherever they live), the
 # ones run with watchfiles.
 COMPAT_TESTS := tests/pydantic tests/tls $(wildcard tests/test_errors_hold_no_value.py tests/*/test_errors_hold_no_value.py)
 COMPAT_WATCH_TESTS = $(shell grep -rl --include='test_*.py' watchfiles tests | grep -v '^tests/\(e2e\|cluster\|docs\)/')
@@ -51,7 +52,7 @@ $(VENV)-compat-newest/.installed: COMPAT_PACKAGES = $(COMPAT_NEWEST)
 $(VENV)-compat-%/.installed: pyproject.toml Makefile
 	rm -rf $(VENV)-compat-$*
 	$(PYTHON) -m venv $(VENV)-compat-$*
-	$(VENV)-compat-$*/bin/python -m pip install --quiet 'pytest>=8' -e . $(COMPAT_PACKAGES)
+	$(VENV)-compat-$*/bin/python -m pip install --quiet -e '.[test]' $(COMPAT_PACKAGES)
 	touch $@
 
 compat: $(VENV)-compat-lowest/.installed $(VENV)-compat-newest/.installed
