@@ -70,7 +70,7 @@ def watch_plan(
     request: ExecRequest, given: Mapping[str, str], prepared: Mapping[str, str]
 ) -> WatchPlan:
     """The files and directory names that feed ``prepared``, made from ``given`` by ``exec``."""
-    from ._exec import file_variables_of
+    from ._exec_env import file_variables_of
 
     files = {
         variable: path
@@ -84,7 +84,7 @@ def watch_plan(
     )
     dirs: tuple[str, ...] = ()
     if dir_names:
-        from ._exec import exec_rules
+        from ._exec_env import exec_rules
 
         dirs = exec_rules(request, given).dirs
     environ = {key: given[key] for key in _STORE_SETTINGS if key in given}

@@ -32,7 +32,8 @@ import time
 
 from ..exceptions import RunSecretsError
 from ._child import Child, Terminal, become_subreaper, exit_code, reap, spawn
-from ._exec import prepare_environment, report_start_failure
+from ._exec import report_start_failure
+from ._exec_env import prepare_environment
 from ._output import describe_command
 from ._wakeup import ForwardedSignals, Wakeup
 

@@ -12,7 +12,8 @@ import pytest
 
 from runsecrets._platform import debug_enabled, flag_value
 from runsecrets.cli import build_parser, main
-from runsecrets.cli._exec import ExecRequest, parse_exec_fast, prepare_environment
+from runsecrets.cli._exec import ExecRequest, parse_exec_fast
+from runsecrets.cli._exec_env import prepare_environment
 from runsecrets.exceptions import (
     InvalidSecretNameError,
     SecretConflictError,

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from runsecrets.cli._exec import ExecRequest, prepare_environment
+from runsecrets.cli._exec import ExecRequest
+from runsecrets.cli._exec_env import prepare_environment
 from runsecrets.exceptions import SecretConflictError, SecretReadError
 
 from ..conftest import leaked

@@ -13,7 +13,8 @@ import pytest
 
 from runsecrets.cli import main
 from runsecrets.cli._child import exit_code
-from runsecrets.cli._exec import ExecRequest, prepare_environment
+from runsecrets.cli._exec import ExecRequest
+from runsecrets.cli._exec_env import prepare_environment
 from runsecrets.cli._feeds import watch_plan
 from runsecrets.cli._supervise import SupervisorOptions, changed_variables
 
