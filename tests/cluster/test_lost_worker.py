@@ -7,10 +7,11 @@ running on the old version, unseen by the manager). The replicated service canno
 while a node is missing (its third replica has nowhere to go), so the rotation must end at its
 ``--timeout`` and say which service is stuck, keep every version still in use, and leave every
 service on a secret that exists. Once the worker is back, running the same command again must
-complete, with nothing half-done: every task on every node on one version, the first run's
-(resumed) when that run left a service on it, else a new one (every service had been rolled
-back: nothing proves the first rotation, whose unused version goes); the old secret (made by
-hand) kept, unused, as runsecrets never removes what it did not make.
+complete (it first waits for the rollback the first run left rolling), with nothing half-done:
+every task on every node on one version, the first run's (resumed) when that run left a
+service on it, else a new one (every service had been rolled back: nothing proves the first
+rotation, whose unused version goes); the old secret (made by hand) kept, unused, as
+runsecrets never removes what it did not make.
 
 Each way is one episode (a module fixture, run once); the tests below read what it recorded.
 """
@@ -309,14 +310,6 @@ def test_the_report_says_the_stuck_service_is_still_rolling_back(episode: Episod
     assert f"runsecrets swarm audit {episode.old}" in error
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "issue 19, open: in about half the runs the re-run does not end as asserted (a third "
-        "version beside the second, or Swarm's update of the service spread over the nodes not "
-        "converging within the re-run's timeout after the worker is back); under investigation"
-    ),
-)
 def test_a_rerun_completes_once_the_worker_is_back(episode: Episode) -> None:
     """With the worker back, the same command completes, with nothing half-done: every task of
     both services on every node mounts one version, at the same targets, owners and modes.
