@@ -68,6 +68,7 @@ SwarmReason = Literal[
     "unrecognised",
     "ambiguous",
     "mount_conflict",
+    "busy",
     "rotation_incomplete",
 ]
 #: The ``reason`` codes of :class:`CredentialsError`.
@@ -243,6 +244,8 @@ class SwarmError(RunSecretsError):
             not exist), ``unrecognised`` (the services use versions runsecrets cannot prove it
             made), ``ambiguous`` (two secrets claim one rotation), ``mount_conflict`` (one
             service would mount the new version at targets with different owners or modes),
+            ``busy`` (a service to move was still updating or rolling back when the timeout
+            ran out: an earlier update, such as an interrupted rotation's rollback),
             ``rotation_incomplete`` (:class:`RotationError`).
     """
 

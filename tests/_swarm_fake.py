@@ -61,7 +61,9 @@ class FakeAPI:
     maps names to the error their next update raises (an SDK or connection error), and
     ``broken_calls`` does the same for other calls (``secrets``); ``after_update`` maps names
     to a function run once right after their next update (another operator, say);
-    ``taken_on_create`` holds names another client creates just before this one does.
+    ``taken_on_create`` holds names another client creates just before this one does;
+    ``settling`` maps names whose update is rolling (``rollback_started``) to the number of
+    service listings after which it completes.
     """
 
     base_url = "http+docker://localhost"
@@ -83,6 +85,7 @@ class FakeAPI:
         self.broken_calls: dict[str, BaseException] = {}
         self.after_update: dict[str, Callable[[FakeAPI, dict[str, Any]], None]] = {}
         self.taken_on_create: set[str] = set()
+        self.settling: dict[str, int] = {}
 
     # --- setting up ------------------------------------------------------------------------
 
@@ -150,6 +153,14 @@ class FakeAPI:
 
     def services(self) -> list[dict[str, Any]]:
         self.calls.append("services")
+        for service in self.service_store.values():
+            name = service["Spec"]["Name"]
+            if name in self.settling:
+                service["UpdateStatus"] = {"State": "rollback_started"}
+                self.settling[name] -= 1
+                if self.settling[name] < 0:
+                    del self.settling[name]
+                    service["UpdateStatus"] = {"State": "rollback_completed"}
         return copy.deepcopy(list(self.service_store.values()))
 
     def inspect_service(self, service_id: str) -> dict[str, Any]:

@@ -517,6 +517,56 @@ def test_the_error_says_where_a_service_whose_rollback_is_unfinished_stands(
     assert update.as_dict()["rollback"] == "not_converged"
 
 
+def test_a_rollback_still_rolling_is_waited_for_before_the_update(client: FakeClient) -> None:
+    """A service still rolling back (as an interrupted rotation leaves it) gets no second
+    update on top: the rotation lists the services until the rollback has completed, then
+    updates, and completes."""
+    api = client.api
+    _two_services(api)
+    api.settling["web"] = 3
+    report = _rotate(client, poll_interval=0.01)
+    assert report.ok
+    first_update = api.calls.index("update web")
+    assert api.calls[:first_update].count("services") == 4
+    assert "web" not in api.settling
+
+
+def test_an_update_still_rolling_at_the_deadline_is_busy_and_nothing_changes(
+    client: FakeClient, sentinel: str
+) -> None:
+    """A re-run while the first run's rollback still rolls (it never finishes here) waits up
+    to its timeout, then is refused with ``reason="busy"`` naming the service and its state:
+    no version created, no update posted, no value in the message."""
+    api = client.api
+    old = api.add_secret("db_password")
+    svc = api.add_service("svc", (old, "db_password", "0", "0", 0o444))
+    api.stuck.add("svc")
+    with pytest.raises(sw.RotationError):
+        _rotate(client, timeout=0.2, poll_interval=0.05)
+    names, updates = api.names(), api.count("update")
+    started = time.monotonic()
+    with pytest.raises(SwarmError) as caught:
+        _rotate(client, sentinel, timeout=0.3, poll_interval=0.05)
+    assert 0.3 <= time.monotonic() - started < 1.0
+    assert caught.value.reason == "busy"
+    assert not isinstance(caught.value, sw.RotationError)
+    assert "svc (updating) still rolling" in str(caught.value)
+    assert "nothing was changed" in str(caught.value)
+    assert sentinel not in str(caught.value)
+    assert (api.names(), api.count("update")) == (names, updates)
+    assert api.refs(svc)[0]["SecretID"] == old
+
+
+def test_without_wait_a_rolling_update_is_not_waited_for(client: FakeClient) -> None:
+    """``wait=False`` submits at once, as asked, even over an update still rolling."""
+    api = client.api
+    _two_services(api)
+    api.settling["web"] = 1000
+    report = _rotate(client, wait=False)
+    assert {s.state for s in report.services} == {"submitted"}
+    assert api.calls[: api.calls.index("update web")].count("services") == 1
+
+
 # --- interruptions ----------------------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from ._plan import backward_spec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Iterable, Mapping, Sequence
     from typing import Any
 
     from ._engine import Engine
@@ -41,6 +41,15 @@ _FAILED_STATES = frozenset({"paused", "rollback_paused"})
 _ROLLING_STATES = frozenset({"updating", "rollback_started"})
 #: Attempts at a rollback on a fresh read (a concurrent update moves the spec's version on).
 _ATTEMPTS = 3
+
+
+def rolling(services: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The services (as the engine lists them) with an update or a rollback still rolling."""
+    return [
+        service
+        for service in services
+        if (service.get("UpdateStatus") or {}).get("State", "") in _ROLLING_STATES
+    ]
 
 
 def verdict(

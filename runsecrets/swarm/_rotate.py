@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .._scrub import scrub_errors
 from .._text import printable
 from ..exceptions import RotationError, SwarmError
-from ._converge import wait_all
+from ._converge import rolling, wait_all
 from ._engine import (
     Engine,
     api_error,
@@ -92,6 +92,10 @@ def rotate(
     on a fresh read of its spec, and the rotation raises :class:`RotationError`. Afterwards,
     only versions runsecrets made are removed, and only when no service references them.
 
+    With ``wait``, an update still rolling on a service to be moved (another operator's, or
+    the rollback an interrupted rotation left) is waited for first, within the same deadline;
+    at the deadline the rotation is refused (``busy``) with nothing changed.
+
     Re-running after an interruption finishes the interrupted rotation with the version it
     created (``report.resumed``; the new data is not used) when its record proves it: a
     service carries the record naming that version's id, and another service still references
@@ -118,7 +122,7 @@ def rotate(
             failed midway; ``.report`` says what was done. Every service still uses an existing
             version; run again to finish.
         SwarmError: refused before any change: ``not_found`` (nothing to rotate),
-            ``unrecognised``, ``mount_conflict``, ``ambiguous``, ``conflict``; or
+            ``unrecognised``, ``mount_conflict``, ``ambiguous``, ``conflict``, ``busy``; or
             ``engine_error`` (the engine failed before anything was changed).
     """
     raw, adopted = _checked(name, data, adopt)
@@ -126,7 +130,8 @@ def rotate(
     errors = sdk_errors()
     deadline = time.monotonic() + timeout
     try:
-        run = _prepare(engine, name, raw, dict(labels or {}), adopted, remove_old and wait)
+        survey = _survey(engine, name, adopted, deadline if wait else None, poll_interval)
+        run = _prepare(engine, survey, name, raw, dict(labels or {}), adopted, remove_old and wait)
     except errors as e:
         raise engine_error(f"rotating {name!r}", e) from e  # nothing was created
     try:
@@ -151,17 +156,63 @@ def _checked(name: str, data: bytes | str, adopt: Iterable[str]) -> tuple[bytes,
     return raw, adopted
 
 
+def _survey(
+    engine: Engine,
+    name: str,
+    adopt: Sequence[str],
+    deadline: float | None,
+    poll_interval: float,
+) -> tuple[list[SecretInfo], list[dict[str, Any]]]:
+    """The engine's secrets and services, read once no service this rotation would move has
+    an update rolling (with a ``deadline``; without one, read once).
+
+    A second update posted over an unfinished one (the rollback an interrupted rotation left,
+    typically) leaves Swarm with two updates' worth of tasks to place, and with a service
+    spread one task per node over every node the scheduler can find no node for one of them.
+
+    Raises:
+        SwarmError: ``reason="busy"`` when a service is still rolling at the deadline; nothing
+            was changed.
+    """
+    while True:
+        secrets, services = engine.secrets(), engine.services()
+        if deadline is None:
+            return secrets, services
+        ids = {secret.id for secret in trace(name, secrets, services, adopt).predecessors}
+        busy = [s for s in rolling(services) if ids & referenced_ids(s["Spec"])]
+        if not busy:
+            return secrets, services
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _busy(name, busy)
+        time.sleep(min(poll_interval, remaining))
+
+
+def _busy(name: str, services: Sequence[Mapping[str, Any]]) -> SwarmError:
+    """The refusal of a rotation whose services were still rolling at its deadline."""
+    listed = ", ".join(
+        f"{printable(s['Spec']['Name'])} ({s['UpdateStatus']['State']})" for s in services
+    )
+    return SwarmError(
+        f"cannot rotate {printable(name)!r} yet: {listed} still rolling an earlier update (an "
+        "interrupted rotation's rollback, say) when the timeout ran out; nothing was changed. "
+        "Run the rotation again once it has finished (`docker service ps` shows its tasks)",
+        reason="busy",
+        name=name,
+    )
+
+
 def _prepare(
     engine: Engine,
+    survey: tuple[Sequence[SecretInfo], Sequence[dict[str, Any]]],
     name: str,
     data: bytes,
     labels: dict[str, str],
     adopt: Sequence[str],
     remove_old: bool,
 ) -> _Run:
-    """Survey, decide (resume or new), plan, refuse what must be refused, then create."""
-    secrets = engine.secrets()
-    services = engine.services()
+    """Decide (resume or new) from the survey, plan, refuse what must be refused, then create."""
+    secrets, services = survey
     lineage = trace(name, secrets, services, adopt)
     moving = {s.id: s for s in lineage.predecessors}
     head = lineage.head

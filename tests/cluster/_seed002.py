@@ -156,7 +156,8 @@ class Stack:
     def addresses(self, task: Task) -> str:
         """A task's address on the stack's network."""
         (raw,) = self.cluster.docker.inspect("inspect", task.id)
-        for attachment in raw.get("NetworksAttachments") or []:  # type: ignore[union-attr]
+        attachments: list[dict[str, Any]] = raw.get("NetworksAttachments") or []  # type: ignore[assignment]
+        for attachment in attachments:
             if attachment["Network"]["Spec"]["Name"] == self.network:
                 return str(attachment["Addresses"][0]).split("/")[0]
         raise ClusterError(f"task {task.id[:12]} has no address on {self.network}")

@@ -55,7 +55,7 @@ def resolve() -> None:
     global addresses
     while not done.is_set():
         try:
-            found = sorted({a[4][0] for a in socket.getaddrinfo(f"tasks.{NAME}", PORT)})
+            found = sorted({str(a[4][0]) for a in socket.getaddrinfo(f"tasks.{NAME}", PORT)})
         except OSError:
             found = []
         if found:
