@@ -22,7 +22,9 @@ server outage.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -47,24 +49,38 @@ __all__ = ["follow_credentials"]
 # pool after the drain (psycopg_pool dates a connection when its connect and configure return):
 # it is made again, at most this many times.
 _REMAKES = 3
-# The pool's configure step runs after our connect returns; a connect in flight during a drain
-# may thus land after it. The pool is drained once more this long after such a drain.
+# The pool's configure step runs after our connect returns; a connect in flight during a drain,
+# or one that returned just before it, may thus land after it. The pool is drained once more
+# this long after such a drain.
 _SECOND_DRAIN = 0.25
 
 
 class _InFlight:
-    """Counts the connects in progress, so a drain knows whether one may land after it."""
+    """Counts the connects in progress and dates the last one to return, so a drain knows
+    whether a connection may land in the pool after it."""
 
-    __slots__ = ("count",)
+    __slots__ = ("count", "returned_at")
 
     def __init__(self) -> None:
         self.count = 0
+        self.returned_at = -math.inf
+
+    def returned(self) -> None:
+        self.count -= 1
+        self.returned_at = time.monotonic()
+
+    def may_land(self) -> bool:
+        """Whether a connection may still reach the pool: one is being made, or one was
+        returned to the pool's worker so recently that it may still be in its configure step
+        (our connect returns before it; the pool adds the connection after)."""
+        return self.count > 0 or time.monotonic() - self.returned_at < _SECOND_DRAIN
 
 
 def _sync_drain(pool: ConnectionPool[Any], in_flight: _InFlight) -> Callable[[], None]:
     def drain() -> None:
+        busy = in_flight.may_land()
         pool.drain()
-        if in_flight.count:
+        if busy:
             again = threading.Timer(_SECOND_DRAIN, pool.drain)
             again.daemon = True
             again.start()
@@ -96,7 +112,7 @@ def _rotating_class(
                     connection.close()
                 return connection
             finally:
-                in_flight.count -= 1
+                in_flight.returned()
 
     else:
 
@@ -118,7 +134,7 @@ def _rotating_class(
                     await connection.close()
                 return connection
             finally:
-                in_flight.count -= 1
+                in_flight.returned()
 
     rotating: Any = type(base.__name__, (base,), {"connect": classmethod(connect)})
     rotating.__module__ = base.__module__
@@ -176,7 +192,7 @@ def follow_credentials(
         async def drain_twice() -> None:
             import asyncio
 
-            busy = in_flight.count
+            busy = in_flight.may_land()
             await async_pool.drain()
             if busy:
                 await asyncio.sleep(_SECOND_DRAIN)

@@ -30,7 +30,7 @@ from .watch.paths import watch_paths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Set
 
     from ..exceptions import SecretNotFoundError
     from .decision import Decision, RemovalRules
@@ -44,6 +44,8 @@ logger = logging.getLogger("runsecrets.store")
 
 # At construction, how long a half-written state may last before the store starts anyway.
 _STARTUP_RETRIES = (0.01, 0.02, 0.04, 0.08, 0.16)
+# The link a Kubernetes volume swaps to replace every file in it at once.
+_KUBERNETES_SWAP = "..data"
 
 
 class Publisher:
@@ -97,6 +99,7 @@ class Publisher:
         self.errors: dict[str, RunSecretsError] = {}
         self.kept: tuple[str, ...] = ()
         self.file_targets: tuple[str, ...] = ()
+        self._files: frozenset[str] = frozenset()  # the files the last read read
         self.watched: tuple[str, ...] = ()
         self.read_cost = 0.0
         self.snapshot = self.new_snapshot({}, version=-1, errors={})
@@ -210,6 +213,17 @@ class Publisher:
             return True  # the Kubernetes swap itself
         return not is_debris(name) or any(os.path.basename(t) == name for t in self.file_targets)
 
+    def covers_every_file(self, written: Set[str]) -> bool:
+        """Whether the files a burst of events finished writing (absolute paths) are every
+        file the last read read: a rotation of the whole set is then over, and the watcher
+        re-reads without waiting for the burst's quiet period. A Kubernetes swap (``..data``
+        renamed into place) replaces every file of its directory at once."""
+        files = self._files
+        if not files:
+            return False
+        swapped = {os.path.dirname(p) for p in written if os.path.basename(p) == _KUBERNETES_SWAP}
+        return all(path in written or os.path.dirname(path) in swapped for path in files)
+
     def note_problem(self, problem: str) -> None:
         """Record a problem the watcher met (a backend failing, a re-read raising)."""
         self.holdback.note(problem)
@@ -233,6 +247,7 @@ class Publisher:
         holdback = self.holdback
         holdback.counters.reads += 1
         previous_pass, self._cache = self._cache, pass_.entries
+        self._files = _files_read(pass_.entries)
         self.file_targets = tuple(pass_.file_targets)
         self.watch_paths()  # for the status, which must not look at the disk itself
         if self.plan.names is None:
@@ -357,3 +372,9 @@ class Publisher:
                 name,
                 entries[name].provenance.describe(),
             )
+
+
+def _files_read(entries: Mapping[str, Entry]) -> frozenset[str]:
+    """The absolute paths of the files ``entries`` were read from (variables have none)."""
+    paths = (entry.provenance.path for entry in entries.values())
+    return frozenset(os.path.abspath(path) for path in paths if path is not None)

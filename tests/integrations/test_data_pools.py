@@ -75,6 +75,37 @@ def test_psycopg_pool_drains_on_an_alternating_rotation(
     assert pool.connection_class.__module__.startswith("psycopg")
 
 
+def test_psycopg_pool_drains_again_a_connection_that_reached_it_after_the_drain(
+    database: Postgres, users: list[str], secrets_dir: SecretsDir, sentinel: str
+) -> None:
+    """A connection made with the old user, its connect returned but the pool's configure step
+    still running when the switch drains the pool: it lands in the pool after the drain, and
+    the second drain replaces it (no session of the old user stays)."""
+    from runsecrets.integrations.psycopg import follow_credentials
+
+    blue, green = users
+    _alternate(database, users, secrets_dir, sentinel)
+    connected, drained = threading.Event(), threading.Event()
+
+    def configure(connection: object) -> None:
+        if not connected.is_set():  # the first connection only: held until the drain ran
+            connected.set()
+            assert drained.wait(10)
+
+    pool = psycopg_pool.ConnectionPool(
+        _conninfo(database), min_size=1, max_size=1, configure=configure, open=False
+    )
+    with follow_credentials(pool, user="db_user", dirs=[secrets_dir.path]) as followed:
+        followed.on_change(drained.set)  # called after the pool's drain
+        pool.open(wait=False)
+        assert connected.wait(10)
+        secrets_dir.write_all({"db_user": green, "db_password": sentinel + "-green"})
+        wait_until(lambda: database.sessions(blue) == 0 and database.sessions(green) == 1)
+        with pool.connection() as connection:
+            assert connection.execute("SELECT current_user").fetchone() == (green,)
+        pool.close()
+
+
 @pytest.mark.parametrize("order", ["database_first", "file_first"])
 def test_psycopg_pool_retries_a_refused_login_while_the_rotation_completes(
     database: Postgres, users: list[str], secrets_dir: SecretsDir, sentinel: str, order: str

@@ -329,6 +329,9 @@ class _RearmTarget:
     def is_relevant(self, name: str) -> bool:
         return True
 
+    def covers_every_file(self, written: object) -> bool:
+        return False
+
     def after_fork_in_child(self, *, rearmed: bool) -> None:
         """Nothing to reset."""
 

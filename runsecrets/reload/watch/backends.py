@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Sequence
 
+    from .inotify import CompleteTest
     from .outcomes import Backend
 
 
@@ -24,6 +25,7 @@ def open_backend(
     relevant: Callable[[str], bool],
     on_fallback: Callable[[str], None],
     stop_event: threading.Event | None = None,
+    complete: CompleteTest | None = None,
 ) -> Backend:
     """Start the ``mode`` backend on ``paths``, or fall back to polling and say why.
 
@@ -35,6 +37,8 @@ def open_backend(
         relevant: Whether an entry name matters.
         on_fallback: Called with a message when notifications cannot be used.
         stop_event: The event that ends a poll backend's wait.
+        complete: Whether files written completely are every file the store reads, so a
+            burst can end before its quiet period (inotify: it sees each write end).
     """
     if mode == "poll":
         return PollBackend(stop_event)
@@ -44,7 +48,7 @@ def open_backend(
         if mode == "inotify":
             from .inotify import InotifyBackend
 
-            backend = InotifyBackend(chosen_step, debounce, relevant)
+            backend = InotifyBackend(chosen_step, debounce, relevant, complete)
         else:
             from ._watchfiles import WatchfilesBackend
 

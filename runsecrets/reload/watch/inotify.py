@@ -10,12 +10,18 @@ import select
 import threading
 import time
 
-from .inotify_ctypes import IN_IGNORED, REARM_MASK, Inotify
+from .inotify_ctypes import IN_CLOSE_WRITE, IN_IGNORED, IN_MOVED_TO, REARM_MASK, Inotify
 from .outcomes import Outcome
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Sequence, Set
+
+    #: Whether files written completely (absolute paths) are all a rotation can change.
+    CompleteTest = Callable[[Set[str]], bool]
+
+#: The events that end a write: the file closed after writing, or renamed into place.
+_WRITTEN = IN_CLOSE_WRITE | IN_MOVED_TO
 
 
 class InotifyBackend:
@@ -25,15 +31,24 @@ class InotifyBackend:
         step: The quiet period that ends a burst of events, in seconds.
         debounce: The longest a burst is grouped before the store re-reads anyway.
         relevant: Whether an entry name matters (writer debris does not).
+        complete: Whether the files a burst finished writing are every file the store reads:
+            the burst then ends at once, there being nothing left to wait for (``None``:
+            bursts end by their quiet period only).
     """
 
     mode = "inotify"
 
-    def __init__(self, step: float, debounce: float, relevant: Callable[[str], bool]) -> None:
-
+    def __init__(
+        self,
+        step: float,
+        debounce: float,
+        relevant: Callable[[str], bool],
+        complete: CompleteTest | None = None,
+    ) -> None:
         self._step = step
         self._debounce = debounce
         self._relevant = relevant
+        self._complete = complete
         self._inotify = Inotify()
         self._wake_read = self._wake_write = -1
         try:
@@ -100,8 +115,10 @@ class InotifyBackend:
             return Outcome.STOP
         on_event()
         events = self._inotify.read()
+        written: set[str] = set()
+        batch = events
         deadline = time.monotonic() + self._debounce
-        while True:
+        while not self._completes(batch, written):
             remaining = min(self._step, deadline - time.monotonic())
             if remaining <= 0:
                 break
@@ -110,8 +127,23 @@ class InotifyBackend:
                 break
             if self._woken(ready):
                 return Outcome.STOP
-            events.extend(self._inotify.read())
+            batch = self._inotify.read()
+            events.extend(batch)
         return self._classify(events)
+
+    def _completes(self, batch: list[tuple[int, int, str]], written: set[str]) -> bool:
+        """Whether the burst, with ``batch``, has finished writing every file the store reads
+        (``written``: the paths finished by the batches before, brought up to date): the rest
+        of the quiet period would then only delay the re-read."""
+        complete = self._complete
+        if complete is None:
+            return False
+        before = len(written)
+        for wd, mask, name in batch:
+            directory = self._paths_by_wd.get(wd)
+            if mask & _WRITTEN and name and directory is not None:
+                written.add(os.path.join(directory, name))
+        return len(written) > before and complete(written)
 
     def _woken(self, ready: list[tuple[int, int]]) -> bool:
         return any(fd == self._wake_read for fd, _ in ready)

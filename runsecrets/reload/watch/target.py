@@ -4,6 +4,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Set
     from typing import Protocol
 
     class WatchTarget(Protocol):
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
         def is_relevant(self, name: str) -> bool:
             """Whether an event about the entry ``name`` may change what the store reads."""
+
+        def covers_every_file(self, written: Set[str]) -> bool:
+            """Whether files written completely (absolute paths) are every file it reads."""
 
         def note_problem(self, problem: str) -> None:
             """Record a problem the watcher met (for the store's status)."""

@@ -96,6 +96,7 @@ class Watcher:
             step=options.step,
             debounce=options.debounce,
             relevant=self._target.is_relevant,
+            complete=self._target.covers_every_file,
             on_fallback=on_fallback,
             stop_event=self._stop_event,
         )
