@@ -189,10 +189,13 @@ def episode(cluster: Cluster, timings: Timings) -> Iterator[Episode]:
         for what, seconds in cluster.images.seconds.items() if cluster.images else ():
             if "tls-mesh" in what:
                 timings.add(SCENARIO, f"host engine: {what}", seconds)
-        step = time.monotonic()
         tasks = mesh.app_tasks()
         mesh.agent_tasks()
-        timings.add(SCENARIO, "image loaded, stack deployed, replicas healthy", step - begun)
+        timings.add(
+            SCENARIO,
+            "image built and loaded, stack deployed, replicas healthy",
+            time.monotonic() - begun,
+        )
         yield _record(mesh, tasks, leaves, (old_ca, new_ca), timings)
     finally:
         problems = mesh.remove() if mesh is not None else cluster.remove_objects()
