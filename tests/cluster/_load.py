@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,14 +67,20 @@ class LoadDriver:
             return {"ok": 0, "failed": 0, "retries": 0}
         return found
 
-    def wait_for(self, requests: int, timeout: float = 60) -> None:
-        """Wait until ``requests`` more requests have succeeded."""
+    def wait_for(
+        self, requests: int, timeout: float = 60, meanwhile: Callable[[], object] | None = None
+    ) -> None:
+        """Wait until ``requests`` more requests have succeeded, calling ``meanwhile`` between
+        two looks (default: sleep half a second)."""
         target = self.progress()["ok"] + requests
         deadline = time.monotonic() + timeout
         while self.progress()["ok"] < target:
             if time.monotonic() > deadline:
                 raise ClusterError(f"the load driver is stuck: {self.progress()}")
-            time.sleep(0.5)
+            if meanwhile is None:
+                time.sleep(0.5)
+            else:
+                meanwhile()
 
     def stop(self) -> Result:
         """Stop the threads; what they recorded."""
