@@ -33,6 +33,32 @@ SERVER_NAME = "mesh.internal"
 PORT = 8443
 #: Where the agent's volume is mounted in the app and in the load driver.
 TLS_DIR = "/run/tls"
+#: ``python3 -c CALL ADDRESS NAME PORT``, a certificate, its key and a CA bundle as JSON on
+#: standard input: one ``GET /hello`` to a replica presenting that certificate; prints whether it
+#: was answered with 200, or the error's type and OpenSSL's reason. The key stays in memory and
+#: in a temporary directory removed at once (``load_cert_chain`` reads files only).
+CALL = r"""
+import json, os, socket, ssl, sys, tempfile
+material = json.load(sys.stdin)
+address, name, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with tempfile.TemporaryDirectory() as directory:
+    paths = {}
+    for part in ("cert", "key", "ca"):
+        paths[part] = os.path.join(directory, part)
+        with open(os.open(paths[part], os.O_WRONLY | os.O_CREAT, 0o600), "w") as file:
+            file.write(material[part])
+    context = ssl.create_default_context(cafile=paths["ca"])
+    context.load_cert_chain(paths["cert"], paths["key"])
+try:
+    with socket.create_connection((address, port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=name) as sock:
+            sock.sendall(b"GET /hello HTTP/1.0\r\nHost: " + name.encode() + b"\r\n\r\n")
+            answer = sock.recv(64)
+    print(json.dumps({"ok": answer.startswith(b"HTTP/1.0 200"), "error": None, "reason": None}))
+except OSError as error:
+    reason = getattr(error, "reason", None)
+    print(json.dumps({"ok": False, "error": type(error).__name__, "reason": reason}))
+"""
 STATE = (
     "import urllib.request; "
     "print(urllib.request.urlopen('http://127.0.0.1:8080/state', timeout=5).read().decode())"
@@ -118,6 +144,20 @@ class Mesh:
         """A replica's ``/state`` (certificates served and presented, the store's status,
         the calls it made and received), asked inside its task."""
         answer: dict[str, Any] = json.loads(self.cluster.exec(task, "python3", "-c", STATE))
+        return answer
+
+    def call_with(self, task: Task, address: str, leaf: Leaf, ca_pem: bytes) -> dict[str, Any]:
+        """From inside ``task``, one call to the replica at ``address`` presenting ``leaf``
+        (not the mesh's certificate) and trusting ``ca_pem``: ``ok``, or ``error`` and
+        ``reason``."""
+        material = {"cert": leaf.cert_pem.decode(), "key": leaf.key_pem.decode()}
+        material["ca"] = ca_pem.decode()
+        assert task.node is not None
+        out = task.node.docker.out(
+            "exec", "-i", task.container, "python3", "-c", CALL, address, SERVER_NAME, str(PORT),
+            input=json.dumps(material).encode(), timeout=30,
+        )  # fmt: skip
+        answer: dict[str, Any] = json.loads(out)
         return answer
 
     def processes(self, task: Task) -> list[tuple[int, int, str]]:

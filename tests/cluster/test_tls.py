@@ -23,8 +23,9 @@ with ``runsecrets swarm rotate``:
 What a user would check, and what the tests assert: no handshake and no request failed, on the
 driver and in each replica's calls to its peer (and no handshake it received); what each
 replica serves, as the driver and its peer see it, is the old certificate while the pair is
-half delivered and the new one at the end; each replica trusts the new CA only at the end; the
-same containers and processes (pid and start time) throughout; ``swarm audit`` shows the
+half delivered and the new one at the end; each replica trusts the new CA only at the end (and
+refuses a peer that presents a certificate of the old CA, made for that check); the same
+containers and processes (pid and start time) throughout; ``swarm audit`` shows the
 agent on each node on the newest versions; no private key in any output, log, state or spec.
 """
 
@@ -93,6 +94,10 @@ class Episode:
     before: dict[str, tuple[str, list[tuple[int, int, str]]]]  # task: container, processes
     after: dict[str, tuple[str, list[tuple[int, int, str]]]]
     states: dict[str, dict[str, Any]]  # task: /state at the end
+    #: At the end, a call from each replica to its peer presenting a certificate made for the
+    #: check (not the mesh's), by the old or the new CA: the peer's answer, by task.
+    outsiders: dict[str, dict[str, dict[str, Any]]]
+    outsider_leaves: dict[str, Leaf]
     windows: list[Window]
     result: Result
     steady: tuple[float, float]
@@ -245,15 +250,32 @@ def _record(
     for window in windows:
         _report(timings, result, steady, window, nodes)
     after_tasks = mesh.app_tasks()
+    states = {task.id: mesh.state(task) for task in after_tasks}  # before the calls below
+    replicas = {task.id: cluster.address(task, mesh.network) for task in tasks}
+    outsider_leaves = {"old CA": Leaf.issued_by(old_ca), "new CA": Leaf.issued_by(new_ca)}
+    outsiders = {
+        which: {
+            task.id: mesh.call_with(
+                task,
+                next(a for t, a in replicas.items() if t != task.id),
+                leaf,
+                _pki.cert_pem(new_ca.cert),
+            )
+            for task in after_tasks
+        }
+        for which, leaf in outsider_leaves.items()
+    }
     return Episode(
         leaves=leaves,
         new_ca=new_ca.cert.subject.rfc4514_string(),
         mesh=mesh,
         nodes=nodes,
-        replicas={task.id: cluster.address(task, mesh.network) for task in tasks},
+        replicas=replicas,
         before=before,
         after=_snapshot(mesh, after_tasks),
-        states={task.id: mesh.state(task) for task in after_tasks},
+        states=states,
+        outsiders=outsiders,
+        outsider_leaves=outsider_leaves,
         windows=windows,
         result=result,
         steady=steady,
@@ -365,6 +387,17 @@ def test_every_replica_ends_on_the_new_certificate_and_ca(episode: Episode) -> N
         assert set(window.followed) == set(episode.replicas), window.name
 
 
+def test_a_peer_presenting_the_old_cas_certificate_is_refused(episode: Episode) -> None:
+    """After the rollover each replica's server requires the new CA: from the other replica,
+    a certificate of the old CA (made for this check) is refused in the handshake, one of the
+    new CA is answered; so the trust a replica reports is the trust its handshakes use."""
+    for task_id, answer in episode.outsiders["old CA"].items():
+        assert answer["ok"] is False, episode.nodes[task_id]
+        assert answer["error"] in {"SSLError", "SSLEOFError", "ConnectionResetError"}, answer
+    for task_id, answer in episode.outsiders["new CA"].items():
+        assert answer == {"ok": True, "error": None, "reason": None}, episode.nodes[task_id]
+
+
 def test_the_app_is_never_restarted(episode: Episode) -> None:
     """The same app tasks, containers and nodes after both rotations, and in each container
     the same mesh process (pid and start time): the store followed the files."""
@@ -405,7 +438,7 @@ def test_no_private_key_is_in_any_output_log_state_or_spec(episode: Episode) -> 
     texts = [*episode.outputs, *(json.dumps(state) for state in episode.states.values())]
     for window in episode.windows:
         texts += [json.dumps(state) for half in window.halves for state in half.states.values()]
-    for name, leaf in episode.leaves.items():
+    for name, leaf in {**episode.leaves, **episode.outsider_leaves}.items():
         pem = leaf.key_pem.decode()
         body = [line for line in pem.splitlines() if line and not line.startswith("-----")]
         for fragment in [pem, *body]:
