@@ -456,6 +456,37 @@ class Cluster:
         )
         return parsed
 
+    def address(self, task: Task, network: str) -> str:
+        """A task's address on ``network``."""
+        (raw,) = self.docker.inspect("inspect", task.id)
+        for attachment in raw.get("NetworksAttachments") or []:  # type: ignore[union-attr]
+            if attachment["Network"]["Spec"]["Name"] == network:
+                return str(attachment["Addresses"][0]).split("/")[0]
+        raise ClusterError(f"task {task.id[:12]} has no address on {network}")
+
+    def remove_stack(self, name: str, network: str, volumes: Sequence[str] = ()) -> list[str]:
+        """``docker stack rm NAME``, every object left (:meth:`remove_objects`), the stack's
+        network, and its ``volumes`` (short names) on every running node.
+
+        Returns:
+            What could not be removed.
+        """
+        self.docker.run("stack", "rm", name, check=False)
+        problems = self.remove_objects()
+        # stack rm gives up on a network whose tasks are still stopping: again, now they are gone.
+        deadline = time.monotonic() + 60
+        while network in self.docker.out("network", "ls", "--format", "{{.Name}}"):
+            self.docker.run("network", "rm", network, check=False)
+            if time.monotonic() > deadline:
+                problems.append(f"network {network}")
+                break
+            time.sleep(0.5)
+        for engine in self.engines:
+            if engine.running():
+                for volume in volumes:
+                    engine.docker.run("volume", "rm", "--force", f"{name}_{volume}", check=False)
+        return problems
+
     def remove_objects(self, *, keep_network: bool = True, timeout: float = 60) -> list[str]:
         """Remove every service and secret, and the networks made in this session.
 

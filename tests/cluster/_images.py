@@ -28,6 +28,9 @@ MARIADB_DIR = e2e.DOCKER_DIR / "mariadb"
 #: Seed 002's app: Flask, SQLAlchemy, PyMySQL, gunicorn, the example app, the secrets agent.
 SEED002_IMAGE = "runsecrets-seed002:cluster"
 SEED002_BUILD = e2e.DOCKER_DIR / "seed002" / "build.sh"
+#: The TLS mesh: the mesh app (``docker/tls-mesh/mesh.py``) and the secrets agent.
+TLS_MESH_IMAGE = "runsecrets-tls-mesh:cluster"
+TLS_MESH_BUILD = e2e.DOCKER_DIR / "tls-mesh" / "build.sh"
 
 
 @contextlib.contextmanager
@@ -147,7 +150,15 @@ class HostImages:
 
     def seed002(self) -> Path:
         """Seed 002's app image (``docker/seed002/build.sh``, offline), saved."""
-        if SEED002_IMAGE not in self.archives:
+        return self._built_by(SEED002_BUILD, SEED002_IMAGE, "build seed002")
+
+    def tls_mesh(self) -> Path:
+        """The TLS mesh's image (``docker/tls-mesh/build.sh``, offline), saved."""
+        return self._built_by(TLS_MESH_BUILD, TLS_MESH_IMAGE, "build tls-mesh")
+
+    def _built_by(self, script: Path, image: str, what: str) -> Path:
+        """An image a ``docker/*/build.sh`` script builds on top of the app image, saved."""
+        if image not in self.archives:
             self.app()
             with self._build_lock():
                 started = time.monotonic()
@@ -158,23 +169,23 @@ class HostImages:
                     "RUNSECRETS_BASE_IMAGE": e2e.BASE_IMAGE,
                 }
                 result = subprocess.run(
-                    [str(SEED002_BUILD), SEED002_IMAGE],
-                    capture_output=True,
-                    env=env,
-                    timeout=900,
-                    check=False,
+                    [str(script), image], capture_output=True, env=env, timeout=900, check=False
                 )
                 if result.returncode != 0:
                     tail = result.stderr.decode(errors="replace")[-3000:]
-                    raise ClusterError(f"{SEED002_BUILD} failed:\n{tail}")
-                self.seconds["build seed002"] = time.monotonic() - started
-                self._save(SEED002_IMAGE)
-        return self.archives[SEED002_IMAGE]
+                    raise ClusterError(f"{script} failed:\n{tail}")
+                self.seconds[what] = time.monotonic() - started
+                self._save(image)
+        return self.archives[image]
 
     def archive(self, image: str) -> Path:
         """The saved archive of ``image`` (built first if need be): the app image unless it is
-        the MariaDB or the seed 002 image."""
-        builders = {MARIADB_IMAGE: self.mariadb, SEED002_IMAGE: self.seed002}
+        the MariaDB, the seed 002 or the TLS mesh's image."""
+        builders = {
+            MARIADB_IMAGE: self.mariadb,
+            SEED002_IMAGE: self.seed002,
+            TLS_MESH_IMAGE: self.tls_mesh,
+        }
         return builders.get(image, self.app)()
 
     def _build_lock(self) -> contextlib.AbstractContextManager[float]:

@@ -13,6 +13,25 @@ from typing import Any
 from ..e2e import _harness as e2e
 from ._cluster import Cluster, Task
 
+#: The processes of a container whose command line holds ``sys.argv[1]``, but the probe itself:
+#: pid, start time (clock ticks since boot), command line. The same triples before and after
+#: mean no process was restarted.
+PROCESSES = r"""
+import json, os, sys
+found = []
+for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
+    if pid == os.getpid():
+        continue
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+        command = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+    except OSError:
+        continue
+    if sys.argv[1] in command:
+        found.append([pid, int(stat.rsplit(")", 1)[1].split()[19]), command.strip()])
+print(json.dumps(found))
+"""
+
 
 @dataclass(frozen=True)
 class Run:
@@ -91,6 +110,28 @@ def versions(cluster: Cluster, logical: str) -> list[str]:
         "secret", "ls", "--format", "{{.Name}}", "--filter", f"name={logical}"
     )
     return sorted(n for n in names.split() if n.startswith(logical))
+
+
+def processes(cluster: Cluster, task: Task, match: str) -> list[tuple[int, int, str]]:
+    """The processes of a task whose command line holds ``match``: (pid, start time, command
+    line)."""
+    found = json.loads(cluster.exec(task, "python3", "-c", PROCESSES, match))
+    return [(int(pid), int(start), str(command)) for pid, start, command in found]
+
+
+def logs_and_specs(cluster: Cluster) -> list[str]:
+    """Every container's log on every running node (both streams), and the services' specs:
+    where a leak check looks."""
+    found = []
+    for engine in cluster.engines:
+        if not engine.running():
+            continue
+        for container in engine.docker.out("ps", "--all", "--quiet").split():
+            logs = engine.docker.run("logs", container, check=False)
+            found.append((logs.stdout + logs.stderr).decode(errors="replace"))
+    services = cluster.docker.out("service", "ls", "--quiet").split()
+    found += [cluster.docker.out("service", "inspect", service) for service in services]
+    return found
 
 
 def secret_path(target: str) -> str:

@@ -6,7 +6,7 @@ secrets agent on the others. The load driver is a task on the database's node: t
 requests cross the overlay network to the replicas, and the replicas' queries cross it back.
 A published port would need the routing mesh (IPVS, which this kernel lacks) or a host port on
 the nodes' addresses, outside loopback: neither is allowed here, and a task on the overlay is
-what an internal client of the app is anyway.
+what an internal client of the app is anyway (``_load``).
 """
 
 from __future__ import annotations
@@ -14,36 +14,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from runsecrets.testing import Load
 
 from ..e2e import _harness as e2e
 from . import _images
+from . import _scenario as sc
 from ._cluster import Cluster, Task
-from ._layout import ClusterError, log
+from ._layout import ClusterError
+from ._load import LoadDriver
 
 STACK_FILE = e2e.DOCKER_DIR / "seed002" / "stack.yaml"
-LOAD_DRIVER = (Path(__file__).parent / "load_driver.py").read_text()
-#: Every process of a container but the probe itself: pid, start time (clock ticks since boot),
-#: command line. The same triples before and after mean no process was restarted.
-PROCESSES = r"""
-import json, os
-found = []
-for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
-    if pid == os.getpid():
-        continue
-    try:
-        stat = open(f"/proc/{pid}/stat").read()
-        command = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
-    except OSError:
-        continue
-    if "gunicorn" in command:
-        found.append([pid, int(stat.rsplit(")", 1)[1].split()[19]), command.strip()])
-print(json.dumps(found))
-"""
-
 HEALTH = (
     "import urllib.request; "
     "print(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=5).read().decode())"
@@ -145,8 +125,7 @@ class Stack:
 
     def processes(self, task: Task) -> list[tuple[int, int, str]]:
         """The gunicorn processes of an app task: (pid, start time, command line)."""
-        found = json.loads(self.cluster.exec(task, "python3", "-c", PROCESSES))
-        return [(int(pid), int(start), str(command)) for pid, start, command in found]
+        return sc.processes(self.cluster, task, "gunicorn")
 
     def health(self, task: Task) -> dict[str, Any]:
         """The app's ``/healthz`` answer, asked inside its task."""
@@ -155,12 +134,7 @@ class Stack:
 
     def addresses(self, task: Task) -> str:
         """A task's address on the stack's network."""
-        (raw,) = self.cluster.docker.inspect("inspect", task.id)
-        attachments: list[dict[str, Any]] = raw.get("NetworksAttachments") or []  # type: ignore[assignment]
-        for attachment in attachments:
-            if attachment["Network"]["Spec"]["Name"] == self.network:
-                return str(attachment["Addresses"][0]).split("/")[0]
-        raise ClusterError(f"task {task.id[:12]} has no address on {self.network}")
+        return self.cluster.address(task, self.network)
 
     def remove(self) -> list[str]:
         """``docker stack rm``, then the stack's volumes on every node and the node label."""
@@ -168,21 +142,7 @@ class Stack:
             return []
         self._removed = True
         cluster = self.cluster
-        cluster.docker.run("stack", "rm", self.name, check=False)
-        problems = cluster.remove_objects()
-        # stack rm gives up on a network whose tasks are still stopping: again, now they are gone.
-        deadline = time.monotonic() + 60
-        while self.network in cluster.docker.out("network", "ls", "--format", "{{.Name}}"):
-            cluster.docker.run("network", "rm", self.network, check=False)
-            if time.monotonic() > deadline:
-                problems.append(f"network {self.network}")
-                break
-            time.sleep(0.5)
-        for engine in cluster.engines:
-            if not engine.running():
-                continue
-            for volume in (f"{self.name}_db-data", f"{self.name}_app-secrets"):
-                engine.docker.run("volume", "rm", "--force", volume, check=False)
+        problems = cluster.remove_stack(self.name, self.network, ("db-data", "app-secrets"))
         cluster.docker.run("node", "update", "--label-rm", "db", self.db_node, check=False)
         return problems
 
@@ -210,82 +170,9 @@ def deploy(cluster: Cluster, secrets: dict[str, bytes], name: str = "seed002") -
     return stack
 
 
-@dataclass
-class LoadDriver:
-    """The load driver's task (``load_driver.py``) and what it reports."""
-
-    cluster: Cluster
-    service: str
-    task: Task
-
-    @classmethod
-    def start(cls, stack: Stack, target: str, threads: int = 4) -> LoadDriver:
-        """A driver on the database's node sending ``POST /notes`` to the replicas of the
-        service ``target`` (port 8000) on the stack's network."""
-        cluster = stack.cluster
-        service = cluster.service(
-            "load",
-            "--constraint",
-            f"node.hostname=={stack.db_node}",
-            network=stack.network,
-            command=["python3", "-c", LOAD_DRIVER, target, "8000", "/notes", str(threads)],
-        )
-        (task,) = cluster.wait_tasks(service, 1)
-        return cls(cluster, service, task)
-
-    def progress(self) -> dict[str, int]:
-        """Counts so far: ``ok``, ``failed``, ``retries``."""
-        try:
-            found: dict[str, int] = json.loads(self.cluster.exec(self.task, "cat", "/tmp/progress"))
-        except e2e.CommandError:
-            return {"ok": 0, "failed": 0, "retries": 0}
-        return found
-
-    def wait_for(self, requests: int, timeout: float = 60) -> None:
-        """Wait until ``requests`` more requests have succeeded."""
-        target = self.progress()["ok"] + requests
-        deadline = time.monotonic() + timeout
-        while self.progress()["ok"] < target:
-            if time.monotonic() > deadline:
-                raise ClusterError(f"the load driver is stuck: {self.progress()}")
-            time.sleep(0.5)
-
-    def stop(self) -> Result:
-        """Stop the threads; what they recorded."""
-        self.cluster.exec(self.task, "touch", "/tmp/stop")
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                raw = json.loads(self.cluster.exec(self.task, "cat", "/tmp/load.json"))
-                break
-            except e2e.CommandError:
-                if time.monotonic() > deadline:
-                    raise ClusterError("the load driver wrote no result") from None
-                time.sleep(0.5)
-        self.cluster.docker.run("service", "rm", self.service)
-        load = Load(lambda: None)  # only its windows and percentiles: never started
-        load.samples = [(float(when), float(took)) for when, took in raw["samples"]]
-        load.failures = [(float(when), str(kind)) for when, kind in raw["failures"]]
-        log.info("load driver: %d ok, %d failed", load.operations, len(load.failures))
-        return Result(
-            load,
-            [(float(when), str(address)) for when, address in raw["served"]],
-            [(float(when), str(address), str(kind)) for when, address, kind in raw["retries"]],
-        )
-
-
-@dataclass
-class Result:
-    """What the load driver measured (times on ``time.monotonic()``, as on the host)."""
-
-    load: Load
-    served: list[tuple[float, str]]
-    retries: list[tuple[float, str, str]]
-
-    def served_by(self, start: float, end: float) -> dict[str, int]:
-        """Requests each replica address answered that started in ``[start, end)``."""
-        counts: dict[str, int] = {}
-        for when, address in self.served:
-            if start <= when < end:
-                counts[address] = counts.get(address, 0) + 1
-        return counts
+def start_driver(stack: Stack, target: str, threads: int = 4) -> LoadDriver:
+    """A load driver on the database's node sending ``POST /notes`` to the replicas of the
+    service ``target`` (port 8000) on the stack's network."""
+    return LoadDriver.start(
+        stack.cluster, node=stack.db_node, network=stack.network, target=target, threads=threads
+    )

@@ -8,22 +8,35 @@ unreachable, timed out: nothing was sent) is tried on the next address and count
 anything else but a 200 (an error status, a reset or a timeout once the request was sent) is a
 failure, recorded by its type.
 
+With ``LOAD_TLS_DIR`` set (a directory holding ``tls.crt``, ``tls.key`` and ``ca.crt``, such
+as the TLS mesh's secrets volume) it speaks HTTPS: each connection's handshake goes through a
+``runsecrets.tls.RotatingClientContext`` on a store of that directory (it presents the client
+certificate and verifies the server as ``LOAD_TLS_NAME``, default ``mesh.internal``), and a
+failed handshake is a failure of its own (``HandshakeFailed``, the error type kept in
+``handshakes``), never a retry.
+
 It writes ``/tmp/progress`` (counts) every 0.5 s. When ``/tmp/stop`` appears it stops and
 writes ``/tmp/load.json``: ``samples`` and ``failures`` as ``Load`` has them (``when`` on
 ``time.monotonic()``, which is the same clock in every container and on the host: Docker makes
-no time namespace), ``served`` (``[when, address]`` of each success) and ``retries``
-(``[when, address, error type]``); then it waits to be stopped.
+no time namespace), ``served`` (``[when, address]`` of each success), ``retries``
+(``[when, address, error type]``), and with TLS ``handshakes`` (``[when, address, error
+type]`` of each failed handshake) and ``certificates`` (``[when, address, fingerprint]``: the
+SHA-256 fingerprint of the certificate each successful request was served, public data, then
+what a JSON body's ``peer`` and ``served`` said, when it has them); then it waits to be
+stopped.
 
 Not a test module: the cluster tests send its source to a task (the nodes have only the
 images the suite built, and this needs nothing but them).
 """
 
+import hashlib
 import http.client
 import itertools
 import json
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -31,6 +44,8 @@ import time
 from runsecrets.testing import Load
 
 NAME, PORT, PATH, THREADS = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+TLS_DIR = os.environ.get("LOAD_TLS_DIR", "")
+TLS_NAME = os.environ.get("LOAD_TLS_NAME", "mesh.internal")
 #: How long a request keeps trying other addresses before it counts as failed.
 CONNECT_BUDGET = 10.0
 
@@ -43,9 +58,15 @@ class Unreachable(Exception):
     """No replica accepted a connection within the budget."""
 
 
+class HandshakeFailed(Exception):
+    """The TLS handshake with a replica failed (its error type is in ``handshakes``)."""
+
+
 addresses: list[str] = []
 served: list[list[object]] = []
 retries: list[list[object]] = []
+handshakes: list[list[object]] = []
+certificates: list[list[object]] = []
 lock = threading.Lock()
 turn = itertools.count()
 done = threading.Event()
@@ -83,18 +104,54 @@ def connect() -> tuple[http.client.HTTPConnection, str]:
         return connection, address
 
 
+def tls_context() -> ssl.SSLContext | None:
+    """The client context for HTTPS (None without ``LOAD_TLS_DIR``)."""
+    if not TLS_DIR:
+        return None
+    from runsecrets import SecretStore, tls
+
+    names = ("tls.crt", "tls.key", "ca.crt")
+    store = SecretStore(TLS_DIR, names=names)
+    context = tls.RotatingClientContext(*names, store=store)
+    store.start()
+    return context
+
+
+CONTEXT = tls_context()
+
+
+def handshake(connection: http.client.HTTPConnection, address: str) -> str:
+    """TLS over the connected socket; the fingerprint of the certificate the replica served."""
+    assert CONTEXT is not None
+    try:
+        connection.sock = CONTEXT.wrap_socket(connection.sock, server_hostname=TLS_NAME)
+    except Exception as error:  # noqa: BLE001  (a reset mid-handshake is a failed one too)
+        with lock:
+            handshakes.append([time.monotonic(), address, type(error).__name__])
+        raise HandshakeFailed(type(error).__name__) from None
+    der = connection.sock.getpeercert(binary_form=True) or b""
+    return hashlib.sha256(der).digest().hex(":").upper()
+
+
 def request() -> None:
     connection, address = connect()
     try:
+        certificate = handshake(connection, address) if CONTEXT is not None else ""
         connection.request("POST", PATH, body=b"")
         response = connection.getresponse()
-        response.read()
+        body = response.read()
     finally:
         connection.close()
     if response.status != 200:
         raise HTTPStatusError(response.status)
+    now = time.monotonic()
     with lock:
-        served.append([time.monotonic(), address])
+        served.append([now, address])
+        if certificate:
+            peer = json.loads(body) if body.startswith(b"{") else {}
+            certificates.append(
+                [now, address, certificate, peer.get("peer", ""), peer.get("served", "")]
+            )
 
 
 def main() -> None:
@@ -109,6 +166,7 @@ def main() -> None:
                 "ok": load.operations,
                 "failed": len(load.failures),
                 "retries": len(retries),
+                "handshakes_failed": len(handshakes),
             }
         with open("/tmp/progress.tmp", "w") as file:
             json.dump(progress, file)
@@ -121,6 +179,8 @@ def main() -> None:
         "failures": load.failures,
         "served": served,
         "retries": retries,
+        "handshakes": handshakes,
+        "certificates": certificates,
     }
     with open("/tmp/load.tmp", "w") as file:
         json.dump(result, file)

@@ -42,7 +42,8 @@ from . import _images, _seed002
 from . import _scenario as sc
 from ._cluster import Cluster, Task
 from ._layout import ClusterError, log
-from ._seed002 import LoadDriver, Result, Stack
+from ._load import Result
+from ._seed002 import Stack
 from ._timings import Timings
 
 pytestmark = pytest.mark.cluster
@@ -207,7 +208,7 @@ def episode(deployed: tuple[Stack, dict[str, str]], timings: Timings) -> Episode
     replicas = {task.id: stack.addresses(task) for task in tasks}
     before = _snapshot(stack, tasks)
 
-    driver = LoadDriver.start(stack, stack.service("app"))
+    driver = _seed002.start_driver(stack, stack.service("app"))
     driver.wait_for(STEADY_REQUESTS // 3)  # warmed up
     steady_start = time.monotonic()
     driver.wait_for(STEADY_REQUESTS)
@@ -247,21 +248,9 @@ def episode(deployed: tuple[Stack, dict[str, str]], timings: Timings) -> Episode
             for logical, name in stack.secrets.items()
             if logical != "db_root_password"
         },
-        outputs=[run.text for window in windows for run in window.runs] + _logs_and_specs(stack),
+        outputs=[run.text for window in windows for run in window.runs]
+        + sc.logs_and_specs(stack.cluster),
     )
-
-
-def _logs_and_specs(stack: Stack) -> list[str]:
-    """Every container's log on every node (both streams), and the services' specs."""
-    cluster = stack.cluster
-    found = []
-    for engine in cluster.engines:
-        for container in engine.docker.out("ps", "--all", "--quiet").split():
-            logs = engine.docker.run("logs", container, check=False)
-            found.append((logs.stdout + logs.stderr).decode(errors="replace"))
-    services = cluster.docker.out("service", "ls", "--quiet").split()
-    found += [cluster.docker.out("service", "inspect", service) for service in services]
-    return found
 
 
 def _latencies(timings: Timings, result: Result, steady: tuple[float, float], w: Window) -> None:
@@ -403,7 +392,7 @@ def rolling(deployed: tuple[Stack, dict[str, str]], timings: Timings) -> Rolling
     timings.add(f"{SCENARIO}, rolling update", "replicas healthy", time.monotonic() - step)
     before = {task.id: (task.node_name, task.container) for task in tasks}
 
-    driver = LoadDriver.start(stack, service)
+    driver = _seed002.start_driver(stack, service)
     driver.wait_for(STEADY_REQUESTS // 3)
     steady_start = time.monotonic()
     driver.wait_for(STEADY_REQUESTS)
@@ -453,7 +442,7 @@ def rolling(deployed: tuple[Stack, dict[str, str]], timings: Timings) -> Rolling
         addresses_after=addresses,
         health={task.id: stack.health(task) for task in after_tasks},
         versions=sc.versions(cluster, secret),
-        outputs=[run.text for run in window.runs] + _logs_and_specs(stack),
+        outputs=[run.text for run in window.runs] + sc.logs_and_specs(stack.cluster),
         app_nodes={engine.name for engine in cluster.engines if engine.name != stack.db_node},
     )
 
