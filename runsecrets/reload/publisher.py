@@ -209,8 +209,8 @@ class Publisher:
         ignore = self.plan.ignore
         if ignore is not None and ignore(name):
             return False
-        if name == "..data":
-            return True  # the Kubernetes swap itself
+        if name == _KUBERNETES_SWAP:
+            return True  # the swap itself
         return not is_debris(name) or any(os.path.basename(t) == name for t in self.file_targets)
 
     def covers_every_file(self, written: Set[str]) -> bool:

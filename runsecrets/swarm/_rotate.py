@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from .._scrub import scrub_errors
 from .._text import printable
@@ -38,7 +39,6 @@ from ._record import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
-    from typing import Any
 
     from docker import (  # type: ignore[import-untyped, import-not-found, attr-defined, unused-ignore]
         DockerClient,
@@ -48,6 +48,14 @@ if TYPE_CHECKING:
 _ATTEMPTS = 3
 #: The states of a service that took the new version (a skipped job did not).
 _TOOK = frozenset({"updated", "current", "submitted"})
+
+
+class _Survey(NamedTuple):
+    """What the engine holds, as one rotation reads it before changing anything."""
+
+    secrets: list[SecretInfo]
+    services: list[dict[str, Any]]
+    lineage: Lineage
 
 
 @dataclass
@@ -131,7 +139,7 @@ def rotate(
     deadline = time.monotonic() + timeout
     try:
         survey = _survey(engine, name, adopted, deadline if wait else None, poll_interval)
-        run = _prepare(engine, survey, name, raw, dict(labels or {}), adopted, remove_old and wait)
+        run = _prepare(engine, survey, raw, dict(labels or {}), remove_old and wait)
     except errors as e:
         raise engine_error(f"rotating {name!r}", e) from e  # nothing was created
     try:
@@ -162,9 +170,10 @@ def _survey(
     adopt: Sequence[str],
     deadline: float | None,
     poll_interval: float,
-) -> tuple[list[SecretInfo], list[dict[str, Any]]]:
-    """The engine's secrets and services, read once no service this rotation would move has
-    an update rolling (with a ``deadline``; without one, read once).
+) -> _Survey:
+    """The engine's secrets and services, and the lineage of ``name`` in them, read once no
+    service this rotation would move has an update rolling (with a ``deadline``; without one,
+    read once).
 
     A second update posted over an unfinished one (the rollback an interrupted rotation left,
     typically) leaves Swarm with two updates' worth of tasks to place, and with a service
@@ -176,12 +185,13 @@ def _survey(
     """
     while True:
         secrets, services = engine.secrets(), engine.services()
+        survey = _Survey(secrets, services, trace(name, secrets, services, adopt))
         if deadline is None:
-            return secrets, services
-        ids = {secret.id for secret in trace(name, secrets, services, adopt).predecessors}
+            return survey
+        ids = {secret.id for secret in survey.lineage.predecessors}
         busy = [s for s in rolling(services) if ids & referenced_ids(s["Spec"])]
         if not busy:
-            return secrets, services
+            return survey
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _busy(name, busy)
@@ -203,17 +213,11 @@ def _busy(name: str, services: Sequence[Mapping[str, Any]]) -> SwarmError:
 
 
 def _prepare(
-    engine: Engine,
-    survey: tuple[Sequence[SecretInfo], Sequence[dict[str, Any]]],
-    name: str,
-    data: bytes,
-    labels: dict[str, str],
-    adopt: Sequence[str],
-    remove_old: bool,
+    engine: Engine, survey: _Survey, data: bytes, labels: dict[str, str], remove_old: bool
 ) -> _Run:
     """Decide (resume or new) from the survey, plan, refuse what must be refused, then create."""
-    secrets, services = survey
-    lineage = trace(name, secrets, services, adopt)
+    secrets, services, lineage = survey
+    name = lineage.logical
     moving = {s.id: s for s in lineage.predecessors}
     head = lineage.head
     if head is not None and _stragglers(services, head):
