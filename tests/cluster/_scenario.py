@@ -7,8 +7,9 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
 
 from ..e2e import _harness as e2e
 from ._cluster import Cluster, Task
@@ -31,6 +32,54 @@ for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
         found.append([pid, int(stat.rsplit(")", 1)[1].split()[19]), command.strip()])
 print(json.dumps(found))
 """
+
+
+@dataclass
+class Deployment:
+    """One stack file deployed with ``docker stack deploy``, as a user would, and removed once.
+
+    Attributes:
+        cluster: Where it runs.
+        name: The stack's name (its services are ``NAME_<service>``).
+        secrets: The Swarm secret of each logical name: the versions' base.
+    """
+
+    #: The stack's overlay network and volumes, by their names in the stack file.
+    NETWORK: ClassVar[str]
+    VOLUMES: ClassVar[tuple[str, ...]]
+
+    cluster: Cluster
+    name: str
+    secrets: dict[str, str]
+    _removed: bool = field(default=False, init=False, repr=False)
+
+    def service(self, base: str) -> str:
+        """The full name of one of the stack's services."""
+        return f"{self.name}_{base}"
+
+    @property
+    def network(self) -> str:
+        """The stack's overlay network."""
+        return f"{self.name}_{self.NETWORK}"
+
+    def deploy(self, stack_file: Path, env: dict[str, str]) -> None:
+        """``docker stack deploy`` of ``stack_file``, its variables from ``env``; no image is
+        resolved (no node can pull)."""
+        self.cluster.docker.run(
+            "stack", "deploy", "-c", str(stack_file), "--resolve-image", "never", self.name,
+            env=env, timeout=120,
+        )  # fmt: skip
+
+    def remove(self) -> list[str]:
+        """``docker stack rm``, then the stack's volumes on every node (once).
+
+        Returns:
+            What could not be removed.
+        """
+        if self._removed:
+            return []
+        self._removed = True
+        return self.cluster.remove_stack(self.name, self.network, self.VOLUMES)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from ..e2e import _harness as e2e
 from . import _images
@@ -31,7 +31,7 @@ HEALTH = (
 
 
 @dataclass
-class Stack:
+class Stack(sc.Deployment):
     """One deployment of ``docker/seed002/stack.yaml`` and its secrets.
 
     Attributes:
@@ -43,21 +43,11 @@ class Stack:
             app's tasks fail to start and are replaced, as the stack file says.
     """
 
-    cluster: Cluster
-    name: str
-    secrets: dict[str, str]
+    NETWORK: ClassVar[str] = "backend"
+    VOLUMES: ClassVar[tuple[str, ...]] = ("db-data", "app-secrets")
+
     db_node: str
     users_made: float = 0.0
-    _removed: bool = field(default=False, repr=False)
-
-    def service(self, base: str) -> str:
-        """The full name of one of the stack's services."""
-        return f"{self.name}_{base}"
-
-    @property
-    def network(self) -> str:
-        """The stack's overlay network."""
-        return f"{self.name}_backend"
 
     def db_task(self) -> Task:
         """The running MariaDB task."""
@@ -137,13 +127,11 @@ class Stack:
         return self.cluster.address(task, self.network)
 
     def remove(self) -> list[str]:
-        """``docker stack rm``, then the stack's volumes on every node and the node label."""
+        """The stack removed (:meth:`Deployment.remove`), then the database's node label."""
         if self._removed:
             return []
-        self._removed = True
-        cluster = self.cluster
-        problems = cluster.remove_stack(self.name, self.network, ("db-data", "app-secrets"))
-        cluster.docker.run("node", "update", "--label-rm", "db", self.db_node, check=False)
+        problems = super().remove()
+        self.cluster.docker.run("node", "update", "--label-rm", "db", self.db_node, check=False)
         return problems
 
 
@@ -163,10 +151,7 @@ def deploy(cluster: Cluster, secrets: dict[str, bytes], name: str = "seed002") -
         "SECRET_DB_USER": made["db_user"],
         "SECRET_DB_PASSWORD": made["db_password"],
     }
-    cluster.docker.run(
-        "stack", "deploy", "-c", str(STACK_FILE), "--resolve-image", "never", stack.name,
-        env=env, timeout=120,
-    )  # fmt: skip
+    stack.deploy(STACK_FILE, env)
     return stack
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -104,7 +104,7 @@ def new_ca(name: str) -> _pki.Issued:
 
 
 @dataclass
-class Mesh:
+class Mesh(sc.Deployment):
     """One deployment of ``docker/tls-mesh/stack.yaml`` and its secrets.
 
     Attributes:
@@ -113,19 +113,8 @@ class Mesh:
         secrets: The Swarm secret of each logical name (``tls_crt``...): the versions' base.
     """
 
-    cluster: Cluster
-    name: str
-    secrets: dict[str, str]
-    _removed: bool = field(default=False, repr=False)
-
-    def service(self, base: str) -> str:
-        """The full name of one of the stack's services."""
-        return f"{self.name}_{base}"
-
-    @property
-    def network(self) -> str:
-        """The stack's overlay network."""
-        return f"{self.name}_mesh"
+    NETWORK: ClassVar[str] = "mesh"
+    VOLUMES: ClassVar[tuple[str, ...]] = ("tls",)
 
     @property
     def volume(self) -> str:
@@ -204,13 +193,6 @@ class Mesh:
             ],
         )  # fmt: skip
 
-    def remove(self) -> list[str]:
-        """``docker stack rm``, then the agent's volume on every node."""
-        if self._removed:
-            return []
-        self._removed = True
-        return self.cluster.remove_stack(self.name, self.network, ("tls",))
-
 
 def deploy(cluster: Cluster, leaf: Leaf, ca: _pki.Issued, name: str = "mesh") -> Mesh:
     """Load the image, make the three secrets, deploy the stack file as a user would
@@ -225,8 +207,5 @@ def deploy(cluster: Cluster, leaf: Leaf, ca: _pki.Issued, name: str = "mesh") ->
         "SECRET_TLS_CRT": made["tls_crt"],
         "SECRET_TLS_KEY": made["tls_key"],
     }
-    cluster.docker.run(
-        "stack", "deploy", "-c", str(STACK_FILE), "--resolve-image", "never", mesh.name,
-        env=env, timeout=120,
-    )  # fmt: skip
+    mesh.deploy(STACK_FILE, env)
     return mesh
