@@ -12,6 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ._cluster import Cluster, parse_time
+from ._layout import log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runsecrets.testing import Load
 
 
 @dataclass
@@ -58,6 +63,22 @@ class Timings:
                         f"{label} on {task.node_name}: new task running, from the command's start",
                         task.timestamp - started,
                     )
+
+    def latencies(
+        self,
+        scenario: str,
+        name: str,
+        load: Load,
+        window: tuple[float, float],
+        steady: tuple[float, float],
+    ) -> None:
+        """Record the p99 request latency during a rotation ``window`` and in the ``steady``
+        state before it (both ``time.monotonic()`` spans), and log their ratio."""
+        during = load.percentile(99, *window)
+        calm = load.percentile(99, *steady)
+        self.add(scenario, f"{name}: p99 latency during the rotation", during)
+        self.add(scenario, f"{name}: p99 latency, steady state", calm)
+        log.info("%s: p99 %.3f s during, %.3f s steady (%.1fx)", name, during, calm, during / calm)
 
     def lines(self) -> list[str]:
         """The table, one row per line."""

@@ -41,7 +41,7 @@ from ..e2e import _harness as e2e
 from . import _images, _seed002
 from . import _scenario as sc
 from ._cluster import Cluster, Task
-from ._layout import ClusterError, log
+from ._layout import ClusterError
 from ._load import Result
 from ._seed002 import Stack
 from ._timings import Timings
@@ -229,7 +229,7 @@ def episode(deployed: tuple[Stack, dict[str, str]], timings: Timings) -> Episode
                 f"{window.name}: replica on {node} on the new credentials, from the start",
                 seconds,
             )
-        _latencies(timings, result, steady, window)
+        timings.latencies(SCENARIO, window.name, result.load, (window.start, window.end), steady)
     return Episode(
         values=values,
         stack=stack,
@@ -251,15 +251,6 @@ def episode(deployed: tuple[Stack, dict[str, str]], timings: Timings) -> Episode
         outputs=[run.text for window in windows for run in window.runs]
         + sc.logs_and_specs(stack.cluster),
     )
-
-
-def _latencies(timings: Timings, result: Result, steady: tuple[float, float], w: Window) -> None:
-    load = result.load
-    during = load.percentile(99, w.start, w.end)
-    calm = load.percentile(99, *steady)
-    timings.add(SCENARIO, f"{w.name}: p99 latency during the rotation", during)
-    timings.add(SCENARIO, f"{w.name}: p99 latency, steady state", calm)
-    log.info("%s: p99 %.3f s during, %.3f s steady (%.1fx)", w.name, during, calm, during / calm)
 
 
 def test_no_request_fails_while_the_credentials_rotate(episode: Episode) -> None:
@@ -417,7 +408,7 @@ def rolling(deployed: tuple[Stack, dict[str, str]], timings: Timings) -> Rolling
     )
     driver.wait_for(STEADY_REQUESTS // 2)
     result = driver.stop()
-    _latencies(timings, result, steady, window)
+    timings.latencies(SCENARIO, window.name, result.load, (window.start, window.end), steady)
     timings.add(
         SCENARIO, "rolling update: connections retried on another replica", len(result.retries)
     )

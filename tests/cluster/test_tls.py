@@ -43,7 +43,6 @@ from ..e2e import _harness as e2e
 from . import _scenario as sc
 from . import _tls_mesh as tm
 from ._cluster import Cluster, Task
-from ._layout import log
 from ._load import LoadDriver, Result
 from ._timings import Timings
 from ._tls_mesh import Leaf, Mesh
@@ -304,11 +303,7 @@ def _report(
                 f"{w.name}: replica on {nodes[task_id]}: certificate held back until its key",
                 seconds,
             )
-    during = result.load.percentile(99, w.start, w.end)
-    calm = result.load.percentile(99, *steady)
-    timings.add(SCENARIO, f"{w.name}: p99 latency during the rotation", during)
-    timings.add(SCENARIO, f"{w.name}: p99 latency, steady state", calm)
-    log.info("%s: p99 %.3f s during, %.3f s steady (%.1fx)", w.name, during, calm, during / calm)
+    timings.latencies(SCENARIO, w.name, result.load, (w.start, w.end), steady)
 
 
 def test_no_handshake_and_no_request_fails(episode: Episode) -> None:
