@@ -18,9 +18,8 @@ suite=bookworm
 variant=minbase
 # python3-venv brings ensurepip (the builder stage makes a venv); ca-certificates for TLS clients.
 include=python3,python3-venv,ca-certificates
-if [[ -z "${DOCKER:-}" ]]; then
-    if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
-fi
+# shellcheck source=build-lib.sh
+source "$(cd "$(dirname "$0")" && pwd)/build-lib.sh"
 
 rootfs=""
 log() { echo "build-base-image: $*" >&2; }

@@ -8,20 +8,12 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 tag="${1:-runsecrets-app:local}"
-if [[ -z "${DOCKER:-}" ]]; then
-    if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
-fi
+# shellcheck source=build-lib.sh
+source "$here/build-lib.sh"
 export DOCKER
 base="${RUNSECRETS_BASE_IMAGE:-runsecrets-base:bookworm}"
 
 "$here/build-base-image.sh"
 "$here/build-wheelhouse.sh" "$here/wheels"
-old_id="$("$DOCKER" image inspect "$tag" --format '{{.Id}}' 2>/dev/null || true)"
-DOCKER_BUILDKIT=1 "$DOCKER" build --quiet --network none --build-arg "BASE_IMAGE=$base" \
-    --label org.runsecrets.image=app -t "$tag" "$here" >/dev/null
-# A rebuild (a new wheel) leaves the previous image untagged: drop it unless something uses it.
-new_id="$("$DOCKER" image inspect "$tag" --format '{{.Id}}')"
-if [[ -n "$old_id" && "$old_id" != "$new_id" ]]; then
-    "$DOCKER" image rm "$old_id" >/dev/null 2>&1 || true
-fi
+build_offline "$tag" --build-arg "BASE_IMAGE=$base" --label org.runsecrets.image=app "$here"
 echo "build-images: built $tag" >&2

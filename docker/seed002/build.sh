@@ -10,9 +10,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 docker_dir="$(dirname "$here")"
 root="$(dirname "$docker_dir")"
 tag="${1:-runsecrets-seed002:local}"
-if [[ -z "${DOCKER:-}" ]]; then
-    if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
-fi
+# shellcheck source=../build-lib.sh
+source "$docker_dir/build-lib.sh"
 base="${RUNSECRETS_BASE_IMAGE:-runsecrets-base:bookworm}"
 app="${APP_IMAGE:-runsecrets-app:local}"
 
@@ -21,12 +20,6 @@ trap 'rm -rf "$context"' EXIT
 RUNSECRETS_EXTRAS=flask,sqlalchemy,gunicorn "$docker_dir/build-wheelhouse.sh" "$context/wheels" \
     'pymysql>=1.1'
 cp "$here/Dockerfile" "$here/deliver.py" "$root/examples/flask_sqlalchemy/app.py" "$context/"
-old_id="$("$DOCKER" image inspect "$tag" --format '{{.Id}}' 2>/dev/null || true)"
-DOCKER_BUILDKIT=1 "$DOCKER" build --quiet --network none --build-arg "BASE_IMAGE=$base" \
-    --build-arg "APP_IMAGE=$app" --label org.runsecrets.image=seed002 -t "$tag" "$context" \
-    >/dev/null
-new_id="$("$DOCKER" image inspect "$tag" --format '{{.Id}}')"
-if [[ -n "$old_id" && "$old_id" != "$new_id" ]]; then
-    "$DOCKER" image rm "$old_id" >/dev/null 2>&1 || true
-fi
+build_offline "$tag" --build-arg "BASE_IMAGE=$base" --build-arg "APP_IMAGE=$app" \
+    --label org.runsecrets.image=seed002 "$context"
 echo "seed002/build: built $tag" >&2
